@@ -1,0 +1,12 @@
+//! greenhouse-extract copies Greenhouse Harvest v3 data into typed Parquet on object storage.
+//!
+//! The data path: `config` → validated [`config::Config`] → for each selected stream of the
+//! [`registry`]: plan a window → fetch pages from Harvest ([`harvest`]) → convert JSON records to
+//! Arrow batches → write Parquet through `object_store` → commit the stream's bookmark after its
+//! files are closed.
+//!
+//! [`sim`] is an independent model of Harvest v3 (the `harvest-sim` binary) used by the tests,
+//! the benchmarks and the offline demo; it never reads the stream declarations.
+
+pub mod registry;
+pub mod sim;

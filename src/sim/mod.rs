@@ -1,0 +1,1 @@
+//! Harvest v3 simulator (work in progress).
