@@ -10,3 +10,6 @@
 
 pub mod registry;
 pub mod sim;
+pub mod config;
+pub mod error;
+pub mod harvest;

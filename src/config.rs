@@ -1,0 +1,511 @@
+//! Configuration: a file (JSON, or TOML by extension) + `GREENHOUSE_*` environment variables +
+//! command-line flags, merged in that order of increasing precedence, then validated into a
+//! [`Config`] before any request is made.
+//!
+//! Contract: every field of [`ConfigFile`] has a doc comment; `greenhouse-extract spec` prints the
+//! JSON Schema generated from them and the README's configuration reference is generated from
+//! that schema, so the comments are user documentation. Secrets are wrapped in [`Secret`], whose
+//! `Debug`/`Display` never show the value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::Error;
+use crate::registry::Registry;
+
+pub const DEFAULT_API_URL: &str = "https://harvest.greenhouse.io";
+pub const DEFAULT_TOKEN_URL: &str = "https://auth.greenhouse.io/token";
+pub const DEFAULT_DESTINATION: &str = "./greenhouse-data";
+
+/// Environment variables read by every command (fixed names: scripts rely on them).
+pub const ENV_CLIENT_ID: &str = "GREENHOUSE_CLIENT_ID";
+pub const ENV_CLIENT_SECRET: &str = "GREENHOUSE_CLIENT_SECRET";
+pub const ENV_ACCESS_TOKEN: &str = "GREENHOUSE_ACCESS_TOKEN";
+pub const ENV_SUB: &str = "GREENHOUSE_SUB";
+pub const ENV_API_URL: &str = "GREENHOUSE_API_URL";
+pub const ENV_TOKEN_URL: &str = "GREENHOUSE_TOKEN_URL";
+pub const ENV_DESTINATION: &str = "GREENHOUSE_DESTINATION";
+
+/// The greenhouse-extract configuration file (JSON, or TOML when the file name ends in `.toml`).
+/// Every key is optional here; environment variables and flags fill in or override values.
+/// Unknown keys are rejected so that a typo never silently falls back to a default.
+#[derive(Debug, Default, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// OAuth client id of a "Harvest V3 (OAuth)" API credential (Dev Center → API Credentials).
+    /// Environment: `GREENHOUSE_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// OAuth client secret of that credential. Prefer the environment variable
+    /// `GREENHOUSE_CLIENT_SECRET` over writing it into a file.
+    pub client_secret: Option<String>,
+    /// Optional numeric Greenhouse user id to act as (the token's `sub`). It must be a Site Admin.
+    /// Omit it to act as the credential's Integration Service User. Environment: `GREENHOUSE_SUB`.
+    pub sub: Option<u64>,
+    /// A pre-minted bearer access token, used instead of client credentials (it cannot be
+    /// refreshed: a run fails with the authentication exit code when it expires).
+    /// Environment: `GREENHOUSE_ACCESS_TOKEN`.
+    pub access_token: Option<String>,
+    /// Harvest API base URL; requests go to `<api_url>/v3/<resource>`. `http://` is accepted only
+    /// for loopback addresses (the bundled simulator). Environment: `GREENHOUSE_API_URL`.
+    /// Default: `https://harvest.greenhouse.io`.
+    pub api_url: Option<String>,
+    /// OAuth token endpoint. Environment: `GREENHOUSE_TOKEN_URL`.
+    /// Default: `https://auth.greenhouse.io/token`.
+    pub token_url: Option<String>,
+    /// Where Parquet files and state go: a local folder (`./greenhouse-data`, `file:///abs/dir`),
+    /// `s3://bucket/prefix` (AWS or any S3-compatible server via `AWS_ENDPOINT`),
+    /// `gs://bucket/prefix`, or `az://container/prefix`. Environment: `GREENHOUSE_DESTINATION`.
+    /// Default: `./greenhouse-data`.
+    pub destination: Option<String>,
+    /// First-run lower bound for incremental streams: `YYYY-MM-DD` or an RFC 3339 timestamp.
+    /// Omit it to read everything.
+    pub start_date: Option<String>,
+    /// How far each incremental window reaches back before the saved bookmark, to catch records
+    /// committed late: `<n>s`, `<n>m`, `<n>h` or `<n>d`. Default: `1h`.
+    pub lookback: Option<String>,
+    /// Streams to read (names as listed by `greenhouse-extract discover`). Default: every
+    /// non-sensitive stream.
+    pub streams: Option<Vec<String>>,
+    /// Also read the sensitive streams (EEOC and demographics) when no explicit `streams` list
+    /// names them. Default: false.
+    pub include_sensitive: Option<bool>,
+    /// How many streams are read at the same time. All of them share one rate budget.
+    /// Default: 4.
+    pub concurrency: Option<usize>,
+    /// Upper bound on requests in flight at once across all streams (hides API latency).
+    /// Default: 8.
+    pub max_in_flight: Option<usize>,
+    /// Use at most this many requests per 30-second rate-limit window, even if Greenhouse
+    /// allows more (leave room for other integrations on the same credential). Default: the
+    /// limit Greenhouse reports in `X-RateLimit-Limit`.
+    pub max_requests_per_window: Option<u32>,
+    /// Records per page (1–500). Default: 500, the most the API allows.
+    pub per_page: Option<u32>,
+}
+
+/// A secret value that never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    ClientCredentials {
+        client_id: String,
+        client_secret: Secret,
+        sub: Option<u64>,
+    },
+    AccessToken(Secret),
+}
+
+/// Values given on the command line; they override the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub destination: Option<String>,
+    pub streams: Option<Vec<String>>,
+    pub include_sensitive: bool,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub credentials: Credentials,
+    pub api_url: Url,
+    pub token_url: Url,
+    pub destination: String,
+    pub start_date: Option<DateTime<Utc>>,
+    pub lookback: Duration,
+    /// Explicitly selected stream names (validated against the registry), or `None` = default set.
+    pub streams: Option<Vec<String>>,
+    pub include_sensitive: bool,
+    pub concurrency: usize,
+    pub max_in_flight: usize,
+    pub max_requests_per_window: Option<u32>,
+    pub per_page: u32,
+}
+
+impl ConfigFile {
+    /// Reads a config file: TOML when the name ends in `.toml`, JSON otherwise.
+    pub fn load(path: &Path) -> Result<ConfigFile, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read the config file {}: {e}. Check the --config path.",
+                path.display()
+            ))
+        })?;
+        let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        if is_toml {
+            toml::from_str(&text).map_err(|e| {
+                Error::Config(format!(
+                    "the config file {} is not valid: {e}Fix the file (run `greenhouse-extract spec` for the accepted keys).",
+                    path.display()
+                ))
+            })
+        } else {
+            serde_json::from_str(&text).map_err(|e| {
+                Error::Config(format!(
+                    "the config file {} is not valid JSON for greenhouse-extract: {e}. Fix the file (run `greenhouse-extract spec` for the accepted keys).",
+                    path.display()
+                ))
+            })
+        }
+    }
+
+    /// Fills unset values from `GREENHOUSE_*` environment variables (read through `env`, so tests
+    /// need not touch the process environment). An environment variable overrides the file.
+    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
+        let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get(ENV_CLIENT_ID) {
+            self.client_id = Some(v);
+        }
+        if let Some(v) = get(ENV_CLIENT_SECRET) {
+            self.client_secret = Some(v);
+        }
+        if let Some(v) = get(ENV_ACCESS_TOKEN) {
+            self.access_token = Some(v);
+        }
+        if let Some(v) = get(ENV_SUB) {
+            self.sub = Some(v.trim().parse().map_err(|_| {
+                Error::Config(format!(
+                    "{ENV_SUB} must be a numeric Greenhouse user id, got {v:?}"
+                ))
+            })?);
+        }
+        if let Some(v) = get(ENV_API_URL) {
+            self.api_url = Some(v);
+        }
+        if let Some(v) = get(ENV_TOKEN_URL) {
+            self.token_url = Some(v);
+        }
+        if let Some(v) = get(ENV_DESTINATION) {
+            self.destination = Some(v);
+        }
+        Ok(())
+    }
+
+    /// Validates everything, resolving stream names against `registry`.
+    pub fn validate(self, overrides: &Overrides, registry: &Registry) -> Result<Config, Error> {
+        let credentials = match (self.access_token, self.client_id, self.client_secret) {
+            (Some(token), _, _) => Credentials::AccessToken(Secret::new(token)),
+            (None, Some(id), Some(secret)) if !id.trim().is_empty() && !secret.is_empty() => {
+                Credentials::ClientCredentials {
+                    client_id: id.trim().to_string(),
+                    client_secret: Secret::new(secret),
+                    sub: self.sub,
+                }
+            }
+            (None, id, secret) => {
+                let missing = match (id.is_some(), secret.is_some()) {
+                    (false, false) => "no client id and no client secret",
+                    (false, true) => "no client id",
+                    _ => "no client secret",
+                };
+                return Err(Error::Config(format!(
+                    "{missing} given. Set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} (or client_id/client_secret in the config file) to the \"Harvest V3 (OAuth)\" credential from Greenhouse Dev Center → API Credentials, or provide access_token."
+                )));
+            }
+        };
+        let api_url = parse_http_url(
+            "api_url",
+            self.api_url.as_deref().unwrap_or(DEFAULT_API_URL),
+        )?;
+        let token_url = parse_http_url(
+            "token_url",
+            self.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
+        )?;
+        let destination = overrides
+            .destination
+            .clone()
+            .or(self.destination)
+            .unwrap_or_else(|| DEFAULT_DESTINATION.to_string());
+        if destination.trim().is_empty() {
+            return Err(Error::config(
+                "the destination is empty. Give a folder or a URL such as s3://bucket/prefix.",
+            ));
+        }
+        let start_date = self
+            .start_date
+            .as_deref()
+            .map(parse_start_date)
+            .transpose()?;
+        let lookback = parse_duration(self.lookback.as_deref().unwrap_or("1h"))
+            .map_err(|e| Error::Config(format!("lookback: {e}")))?;
+        let include_sensitive = overrides.include_sensitive || self.include_sensitive.unwrap_or(false);
+        let streams = overrides.streams.clone().or(self.streams);
+        if let Some(names) = &streams {
+            validate_stream_names(names, registry)?;
+        }
+        let concurrency = self.concurrency.unwrap_or(4);
+        if concurrency == 0 || concurrency > 64 {
+            return Err(Error::config("concurrency must be between 1 and 64"));
+        }
+        let max_in_flight = self.max_in_flight.unwrap_or(8);
+        if max_in_flight == 0 || max_in_flight > 256 {
+            return Err(Error::config("max_in_flight must be between 1 and 256"));
+        }
+        if self.max_requests_per_window == Some(0) {
+            return Err(Error::config(
+                "max_requests_per_window must be at least 1 (omit it to use the limit Greenhouse reports)",
+            ));
+        }
+        let per_page = self.per_page.unwrap_or(500);
+        if !(1..=500).contains(&per_page) {
+            return Err(Error::config(format!(
+                "per_page must be between 1 and 500, got {per_page}"
+            )));
+        }
+        Ok(Config {
+            credentials,
+            api_url,
+            token_url,
+            destination,
+            start_date,
+            lookback,
+            streams,
+            include_sensitive,
+            concurrency,
+            max_in_flight,
+            max_requests_per_window: self.max_requests_per_window,
+            per_page,
+        })
+    }
+}
+
+/// The JSON Schema of the configuration file, as printed by `greenhouse-extract spec`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(ConfigFile)).expect("schema serialises")
+}
+
+fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Error> {
+    if names.is_empty() {
+        return Err(Error::config(
+            "the stream list is empty. Name at least one stream, or omit the list to read every non-sensitive stream.",
+        ));
+    }
+    let unknown: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| registry.get(n).is_none())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Config(format!(
+            "unknown stream(s): {}. Run `greenhouse-extract discover` to list the available streams.",
+            unknown.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Parses an API or token URL: https anywhere, http only for loopback hosts.
+fn parse_http_url(key: &str, raw: &str) -> Result<Url, Error> {
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        Error::Config(format!("{key} {raw:?} is not a valid URL ({e}). Use e.g. {DEFAULT_API_URL}."))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(Error::Config(format!(
+                "{key} {raw:?} uses plain http:// to a non-loopback host; credentials would travel unencrypted. Use https:// (http:// is only accepted for 127.0.0.1/localhost, e.g. the bundled simulator)."
+            )));
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "{key} {raw:?} has scheme {other:?}; use https://"
+            )));
+        }
+    }
+    if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(format!(
+            "{key} {raw:?} must be a plain https://host[/path] URL without credentials"
+        )));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+fn parse_start_date(raw: &str) -> Result<DateTime<Utc>, Error> {
+    let raw = raw.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    DateTime::parse_from_rfc3339(raw)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| {
+            Error::Config(format!(
+                "start_date {raw:?} is neither YYYY-MM-DD nor an RFC 3339 timestamp (e.g. 2024-01-31T00:00:00Z)"
+            ))
+        })
+}
+
+/// Parses `<n>s|m|h|d` (a bare number means seconds).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (num, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 30m, 1h or 2d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{raw:?} is not a duration like 30m, 1h or 2d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// A flat `key → value` rendering of the config for logs: secrets shown as `***`.
+pub fn describe(config: &Config) -> BTreeMap<&'static str, String> {
+    let mut m = BTreeMap::new();
+    match &config.credentials {
+        Credentials::ClientCredentials { client_id, sub, .. } => {
+            m.insert("auth", "client_credentials".to_string());
+            m.insert("client_id", client_id.clone());
+            m.insert("client_secret", "***".to_string());
+            if let Some(sub) = sub {
+                m.insert("sub", sub.to_string());
+            }
+        }
+        Credentials::AccessToken(_) => {
+            m.insert("auth", "access_token (***)".to_string());
+        }
+    }
+    m.insert("api_url", config.api_url.to_string());
+    m.insert("token_url", config.token_url.to_string());
+    m.insert("destination", config.destination.clone());
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Registry {
+        Registry::from_sources([(
+            "widgets.toml",
+            r#"
+name = "widgets"
+resource = "widgets"
+scope = "harvest:widgets:list"
+group = "Widgets"
+description = "Test."
+primary_key = ["id"]
+replication = { mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }
+fields = [ { name = "id", type = "integer" }, { name = "updated_at", type = "timestamp" } ]
+"#,
+        )])
+        .unwrap()
+    }
+
+    fn base() -> ConfigFile {
+        ConfigFile {
+            client_id: Some("id".into()),
+            client_secret: Some("shh".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = base().validate(&Overrides::default(), &registry()).unwrap();
+        assert_eq!(c.api_url.as_str(), "https://harvest.greenhouse.io/");
+        assert_eq!(c.lookback, Duration::from_secs(3600));
+        assert_eq!(c.per_page, 500);
+        assert_eq!(c.destination, DEFAULT_DESTINATION);
+    }
+
+    #[test]
+    fn http_only_for_loopback() {
+        let mut f = base();
+        f.api_url = Some("http://127.0.0.1:8080".into());
+        assert!(f.clone().validate(&Overrides::default(), &registry()).is_ok());
+        f.api_url = Some("http://example.com".into());
+        let e = f.validate(&Overrides::default(), &registry()).unwrap_err();
+        assert!(e.to_string().contains("non-loopback"), "{e}");
+    }
+
+    #[test]
+    fn missing_credentials_say_what_to_set() {
+        let e = ConfigFile::default()
+            .validate(&Overrides::default(), &registry())
+            .unwrap_err();
+        assert!(e.to_string().contains(ENV_CLIENT_ID));
+    }
+
+    #[test]
+    fn unknown_streams_are_named() {
+        let mut f = base();
+        f.streams = Some(vec!["widgets".into(), "gizmos".into()]);
+        let e = f.validate(&Overrides::default(), &registry()).unwrap_err();
+        assert!(e.to_string().contains("gizmos"));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let mut f = base();
+        f.apply_env(&|k| (k == ENV_CLIENT_ID).then(|| "from-env".to_string()))
+            .unwrap();
+        assert_eq!(f.client_id.as_deref(), Some("from-env"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = base().validate(&Overrides::default(), &registry()).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("shh"), "{dbg}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = serde_json::from_str::<ConfigFile>(r#"{"client_idd": "x"}"#).unwrap_err();
+        assert!(e.to_string().contains("client_idd"));
+    }
+}

@@ -1,0 +1,288 @@
+//! The rate budget shared by every request of a run (all streams, all tasks).
+//!
+//! Greenhouse counts requests per credential in fixed 30-second windows and reports the count on
+//! every response (`X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` = epoch
+//! seconds of the window end). The budget spends exactly what the server advertises, then sleeps
+//! to the window reset instead of provoking 429s.
+//!
+//! Hand-written rather than `governor`: a GCRA limiter paces requests evenly against a quota we
+//! would have to guess, whereas this budget must follow the server's own window boundaries and
+//! remaining count (which other integrations on the same credential also consume), and learn the
+//! limit from the first response (it differs per account).
+//!
+//! Contract: `acquire` never lets more requests start in a window than the server said remain
+//! (minus requests of ours still in flight, which the server may not have counted yet), and
+//! before the first response it lets exactly one probe request through.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::HeaderMap;
+use tokio::sync::Notify;
+
+/// The window length Greenhouse documents; used to predict the next window's end.
+const WINDOW: f64 = 30.0;
+/// Slack after a reported reset before spending the new window (clock skew, second rounding).
+const RESET_MARGIN: f64 = 0.25;
+
+#[derive(Debug)]
+struct State {
+    /// Effective limit (server limit, capped by configuration), once known.
+    limit: Option<u32>,
+    /// Requests we may still start in the current window.
+    remaining: u32,
+    /// End of the current window, epoch seconds.
+    window_end: Option<f64>,
+    /// Requests started and not yet answered.
+    in_flight: u32,
+    /// A probe request is out to learn the limit.
+    probing: bool,
+}
+
+/// What a task should do after asking the budget.
+enum Decision {
+    Go,
+    SleepUntil(f64),
+    WaitForProbe,
+}
+
+/// Counters the run summary and the benchmarks read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BudgetStats {
+    pub limit: Option<u32>,
+    pub waits: u64,
+    pub waited: Duration,
+}
+
+pub struct RateBudget {
+    state: Mutex<State>,
+    cap: Option<u32>,
+    probe_done: Notify,
+    stats: Mutex<BudgetStats>,
+}
+
+fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+impl RateBudget {
+    /// `cap`: never use more than this many requests per window, even if the server allows more.
+    pub fn new(cap: Option<u32>) -> Self {
+        RateBudget {
+            state: Mutex::new(State {
+                limit: None,
+                remaining: 0,
+                window_end: None,
+                in_flight: 0,
+                probing: false,
+            }),
+            cap,
+            probe_done: Notify::new(),
+            stats: Mutex::new(BudgetStats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> BudgetStats {
+        let mut s = *self.stats.lock().expect("budget stats lock");
+        s.limit = self.state.lock().expect("budget lock").limit;
+        s
+    }
+
+    /// Waits until one more request may start, and counts it as started.
+    /// Returns how long it waited for the rate limit (zero when it did not).
+    pub async fn acquire(&self) -> Duration {
+        let mut waited = Duration::ZERO;
+        loop {
+            let decision = self.decide();
+            match decision {
+                Decision::Go => break,
+                Decision::SleepUntil(t) => {
+                    let d = Duration::from_secs_f64((t - now_epoch()).max(0.0));
+                    waited += d;
+                    tokio::time::sleep(d).await;
+                }
+                Decision::WaitForProbe => {
+                    // The probe's answer (or failure) wakes us; re-check after a short bound so a
+                    // lost wake-up can never stall the run.
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(1), self.probe_done.notified())
+                            .await;
+                }
+            }
+        }
+        if !waited.is_zero() {
+            let mut s = self.stats.lock().expect("budget stats lock");
+            s.waits += 1;
+            s.waited += waited;
+        }
+        waited
+    }
+
+    fn decide(&self) -> Decision {
+        let mut s = self.state.lock().expect("budget lock");
+        let now = now_epoch();
+        let Some(limit) = s.limit else {
+            if s.probing {
+                return Decision::WaitForProbe;
+            }
+            s.probing = true;
+            s.in_flight += 1;
+            return Decision::Go;
+        };
+        if let Some(end) = s.window_end
+            && now >= end + RESET_MARGIN
+        {
+            // A new fixed window began; its end is one window later. The next response
+            // confirms or corrects both numbers.
+            let windows_passed = ((now - end) / WINDOW).floor() + 1.0;
+            s.window_end = Some(end + windows_passed * WINDOW);
+            s.remaining = limit;
+        }
+        if s.remaining > 0 {
+            s.remaining -= 1;
+            s.in_flight += 1;
+            Decision::Go
+        } else {
+            match s.window_end {
+                Some(end) => Decision::SleepUntil(end + RESET_MARGIN),
+                // Limit known but no window end reported: wait one window.
+                None => Decision::SleepUntil(now + WINDOW),
+            }
+        }
+    }
+
+    /// Records the answer to a request started with `acquire` (any status, or none on a transport
+    /// error: pass an empty header map).
+    pub fn observe(&self, headers: &HeaderMap) {
+        let num = |name: &str| -> Option<f64> {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        let limit = num("x-ratelimit-limit");
+        let remaining = num("x-ratelimit-remaining");
+        let reset = num("x-ratelimit-reset");
+        let mut s = self.state.lock().expect("budget lock");
+        s.in_flight = s.in_flight.saturating_sub(1);
+        let was_probing = s.probing;
+        s.probing = false;
+        if let (Some(limit), Some(remaining)) = (limit, remaining) {
+            let limit = (limit.max(1.0) as u32).min(self.cap.unwrap_or(u32::MAX));
+            let remaining = remaining.max(0.0) as u32;
+            // Requests of ours still in flight may not be counted in `remaining` yet.
+            let usable = remaining.saturating_sub(s.in_flight).min(limit);
+            let first = s.limit.is_none();
+            s.limit = Some(limit);
+            match (reset, s.window_end) {
+                (Some(reset), Some(end)) if reset > end + 1.0 => {
+                    // The server has moved on to a later window than we thought.
+                    s.window_end = Some(reset);
+                    s.remaining = usable;
+                }
+                (Some(reset), Some(end)) if reset < end - 1.0 => {
+                    // A late answer from an earlier window: it says nothing about this one.
+                }
+                (Some(reset), _) => {
+                    s.window_end = Some(reset);
+                    s.remaining = if first {
+                        usable
+                    } else {
+                        s.remaining.min(usable)
+                    };
+                }
+                (None, _) => {
+                    s.remaining = if first {
+                        usable
+                    } else {
+                        s.remaining.min(usable)
+                    };
+                }
+            }
+            if let Some(cap) = self.cap {
+                s.remaining = s.remaining.min(cap);
+            }
+        } else if was_probing && s.limit.is_none() {
+            // No rate-limit headers (e.g. a transport error or an unlimited server): keep probing
+            // one request at a time until a response says what the limit is, unless the server
+            // never sends them, in which case the cap (or a generous default) applies.
+            if reset.is_none() && limit.is_none() && !headers.is_empty() {
+                let l = self.cap.unwrap_or(10_000);
+                s.limit = Some(l);
+                s.remaining = l.saturating_sub(s.in_flight);
+                s.window_end = Some(now_epoch() + WINDOW);
+            }
+        }
+        drop(s);
+        if was_probing {
+            self.probe_done.notify_waiters();
+        }
+    }
+
+    /// A 429: nothing more may start until `retry_after` has passed.
+    pub fn observe_429(&self, retry_after: Duration) {
+        let mut s = self.state.lock().expect("budget lock");
+        s.remaining = 0;
+        // Retry-After is the server's own word on when the window reopens.
+        s.window_end = Some(now_epoch() + retry_after.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderName, HeaderValue};
+
+    fn headers(limit: u32, remaining: u32, reset: f64) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("x-ratelimit-limit", limit.to_string()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+            ("x-ratelimit-reset", format!("{}", reset as u64)),
+        ] {
+            h.insert(
+                HeaderName::from_static(k),
+                HeaderValue::from_str(&v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[tokio::test]
+    async fn spends_what_the_server_reports_then_waits() {
+        let b = RateBudget::new(None);
+        assert!(b.acquire().await.is_zero());
+        let reset = now_epoch() + 1.0;
+        b.observe(&headers(3, 2, reset));
+        assert!(b.acquire().await.is_zero());
+        b.observe(&headers(3, 1, reset));
+        assert!(b.acquire().await.is_zero());
+        b.observe(&headers(3, 0, reset));
+        // The window is spent: the next acquire sleeps to the reset.
+        let waited = b.acquire().await;
+        assert!(waited > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn cap_limits_below_the_server_limit() {
+        let b = RateBudget::new(Some(2));
+        b.acquire().await;
+        b.observe(&headers(75, 74, now_epoch() + 30.0));
+        assert_eq!(b.stats().limit, Some(2));
+        let s = b.state.lock().unwrap();
+        assert!(s.remaining <= 2);
+    }
+
+    #[tokio::test]
+    async fn a_429_blocks_until_retry_after() {
+        let b = RateBudget::new(None);
+        b.acquire().await;
+        b.observe(&headers(5, 4, now_epoch() + 30.0));
+        b.observe_429(Duration::from_millis(300));
+        let waited = b.acquire().await;
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    }
+}

@@ -1,0 +1,453 @@
+//! The Harvest v3 client: OAuth tokens, one page fetch with its retry table, `Link` following,
+//! and the shared rate budget.
+//!
+//! Contract:
+//! - Only the first page of a read carries parameters; later pages are the `Link rel="next"` URL
+//!   exactly as sent (v3 answers 422 to a cursor combined with anything else). A next link must
+//!   stay on the API's origin, so the bearer token is never sent elsewhere.
+//! - Every request first takes a slot from the shared [`budget::RateBudget`] and a place among
+//!   the `max_in_flight` concurrent requests.
+//! - The retry table (status → action) lives in [`HarvestClient::get_page`] and nowhere else:
+//!   401 → refresh the token once, then fatal; 403 → the stream is skipped (missing scope);
+//!   422 on a cursor → restart the window; 429 → wait `Retry-After`; 5xx, timeouts, resets and
+//!   truncated bodies → capped, jittered exponential backoff; other 4xx → the stream fails.
+
+pub mod auth;
+pub mod budget;
+pub mod link;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use crate::config::Config;
+use auth::TokenSource;
+use budget::RateBudget;
+
+/// How many times a transient failure (5xx, reset, timeout, truncation) is retried per page.
+const MAX_TRANSIENT_RETRIES: usize = 8;
+/// How many 429s in a row a page survives before giving up (each waits `Retry-After`).
+const MAX_RATE_LIMITED: usize = 50;
+
+/// Why a page could not be fetched, grouped by what the caller does next.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// 403: the credential lacks this resource's scope, or `sub` is not a Site Admin.
+    /// The stream is skipped; the rest of the run goes on.
+    #[error("{detail}")]
+    Forbidden { reason: Forbidden, detail: String },
+    /// The cursor expired (422 on a cursor request): restart the window.
+    #[error("the pagination cursor expired")]
+    CursorExpired,
+    /// The credentials were refused twice (fatal for the run).
+    #[error("{0}")]
+    Auth(String),
+    /// A request the API rejects for good (404, 422 on a first page, other 4xx): this stream fails.
+    #[error("{0}")]
+    Rejected(String),
+    /// The API stayed unavailable after every retry: this stream fails.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something we cannot interpret.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forbidden {
+    MissingScope,
+    NotSiteAdmin,
+}
+
+/// Per-stream request counters (the run summary reads them).
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub bytes: AtomicU64,
+    pub rate_wait_ms: AtomicU64,
+}
+
+impl RequestStats {
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.retries.load(Ordering::Relaxed),
+            self.rate_limited.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The outcome of one request, before the retry table decides what follows.
+enum Attempt {
+    Done(Page),
+    Fail(FetchError),
+    Transient(String),
+    RateLimited(Duration),
+    Unauthorized,
+}
+
+/// One page of a list response.
+#[derive(Debug)]
+pub struct Page {
+    /// The raw body: a JSON array of records.
+    pub body: Bytes,
+    /// The next page, if any (already checked to be on the API's origin).
+    pub next: Option<Url>,
+}
+
+pub struct HarvestClient {
+    http: reqwest::Client,
+    api_url: Url,
+    tokens: TokenSource,
+    budget: Arc<RateBudget>,
+    in_flight: Arc<Semaphore>,
+    per_page: u32,
+}
+
+impl HarvestClient {
+    pub fn new(config: &Config) -> Result<Self, FetchError> {
+        let http = http_client()?;
+        Ok(HarvestClient {
+            tokens: TokenSource::new(
+                http.clone(),
+                config.token_url.clone(),
+                config.credentials.clone(),
+            ),
+            http,
+            api_url: config.api_url.clone(),
+            budget: Arc::new(RateBudget::new(config.max_requests_per_window)),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            per_page: config.per_page,
+        })
+    }
+
+    pub fn budget(&self) -> &RateBudget {
+        &self.budget
+    }
+
+    /// Obtains a token now (used by `check` to report authentication separately).
+    pub async fn authenticate(&self) -> Result<(), FetchError> {
+        self.tokens.token().await.map(|_| ())
+    }
+
+    /// The first-page URL of a read: `<api_url>/v3/<resource>?per_page=…&<params>`.
+    pub fn first_page_url(
+        &self,
+        resource: &str,
+        params: &BTreeMap<String, String>,
+        per_page: Option<u32>,
+    ) -> Url {
+        let mut url = self.api_url.clone();
+        {
+            let mut segs = url
+                .path_segments_mut()
+                .expect("validated http(s) URL has path segments");
+            segs.pop_if_empty().push("v3").push(resource);
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("per_page", &per_page.unwrap_or(self.per_page).to_string());
+            for (k, v) in params {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    /// Fetches one page, applying the retry table. `url` is a first-page URL or a next link.
+    pub async fn get_page(&self, url: &Url, stats: &RequestStats) -> Result<Page, FetchError> {
+        let is_cursor = url.query_pairs().any(|(k, _)| k == "cursor");
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(MAX_TRANSIENT_RETRIES)
+            .with_jitter()
+            .build();
+        let mut refreshed = false;
+        let mut rate_limited = 0usize;
+        let mut attempts = 0u64;
+        loop {
+            if attempts > 0 {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            attempts += 1;
+            let token = self.tokens.token().await?;
+            match self.attempt(url, &token, is_cursor, stats).await {
+                Attempt::Done(page) => return Ok(page),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Transient(why) => match backoff.next() {
+                    Some(d) => {
+                        tracing::warn!(url = %redact_url(url), error = %why, delay_ms = d.as_millis() as u64, "Request failed, retrying");
+                        tokio::time::sleep(d).await;
+                    }
+                    None => {
+                        return Err(FetchError::Unavailable(format!(
+                            "{} failed after {attempts} attempts: {why}",
+                            redact_url(url)
+                        )));
+                    }
+                },
+                Attempt::RateLimited(wait) => {
+                    // The budget now blocks every request until the window reopens.
+                    stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    rate_limited += 1;
+                    if rate_limited > MAX_RATE_LIMITED {
+                        return Err(FetchError::Unavailable(format!(
+                            "{}: still rate-limited after {rate_limited} waits",
+                            redact_url(url)
+                        )));
+                    }
+                    tracing::info!(url = %redact_url(url), wait_ms = wait.as_millis() as u64, "Rate limited (429), waiting");
+                }
+                Attempt::Unauthorized => {
+                    self.tokens.invalidate(token.generation).await;
+                    if refreshed {
+                        return Err(FetchError::Auth(
+                            "the API refused a freshly issued token (401 twice). Check that the credential is active and not revoked.".into(),
+                        ));
+                    }
+                    refreshed = true;
+                }
+            }
+        }
+    }
+
+    /// One request: holds a concurrency slot and a budget unit only while the request is out
+    /// (never while sleeping before a retry).
+    async fn attempt(
+        &self,
+        url: &Url,
+        token: &auth::Token,
+        is_cursor: bool,
+        stats: &RequestStats,
+    ) -> Attempt {
+        let Ok(_slot) = self.in_flight.acquire().await else {
+            return Attempt::Fail(FetchError::Fatal("request pool closed".into()));
+        };
+        let waited = self.budget.acquire().await;
+        stats
+            .rate_wait_ms
+            .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = self
+            .http
+            .get(url.clone())
+            .bearer_auth(token.value.expose())
+            .header("accept", "application/json")
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                self.budget.observe(&HeaderMap::new());
+                return Attempt::Transient(describe_reqwest(&e));
+            }
+        };
+        self.budget.observe(resp.headers());
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => {
+                let next = resp
+                    .headers()
+                    .get(reqwest::header::LINK)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(link::next_link)
+                    .map(|l| self.check_next(l))
+                    .transpose();
+                let next = match next {
+                    Ok(n) => n,
+                    Err(e) => return Attempt::Fail(e),
+                };
+                match resp.bytes().await {
+                    Ok(body) if looks_like_json_array(&body) => {
+                        stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                        Attempt::Done(Page { body, next })
+                    }
+                    Ok(_) => Attempt::Transient("response body is not a complete JSON array".into()),
+                    Err(e) => Attempt::Transient(describe_reqwest(&e)),
+                }
+            }
+            401 => Attempt::Unauthorized,
+            403 => {
+                let body = resp.text().await.unwrap_or_default();
+                let reason = if body.to_ascii_lowercase().contains("admin") {
+                    Forbidden::NotSiteAdmin
+                } else {
+                    Forbidden::MissingScope
+                };
+                Attempt::Fail(FetchError::Forbidden {
+                    reason,
+                    detail: error_message(&body),
+                })
+            }
+            429 => {
+                let wait = retry_after(resp.headers()).unwrap_or(Duration::from_secs(5));
+                self.budget.observe_429(wait);
+                Attempt::RateLimited(wait)
+            }
+            422 if is_cursor => Attempt::Fail(FetchError::CursorExpired),
+            500..=599 => Attempt::Transient(format!("the server answered {status}")),
+            _ => {
+                let body = resp.text().await.unwrap_or_default();
+                Attempt::Fail(FetchError::Rejected(format!(
+                    "{} answered {status}: {}",
+                    redact_url(url),
+                    error_message(&body)
+                )))
+            }
+        }
+    }
+
+    /// Accepts a next link only on the API's own origin: the bearer token must never leave it.
+    fn check_next(&self, link: &str) -> Result<Url, FetchError> {
+        let next = Url::parse(link).or_else(|_| self.api_url.join(link)).map_err(|_| {
+            FetchError::Fatal(format!("the API sent an unreadable next link {link:?}"))
+        })?;
+        if next.origin() != self.api_url.origin() {
+            return Err(FetchError::Fatal(format!(
+                "the API sent a next link to another origin ({}); refusing to send the token there",
+                next.origin().ascii_serialization()
+            )));
+        }
+        Ok(next)
+    }
+}
+
+/// The shared HTTP client: rustls with the ring provider, gzip, sane timeouts.
+pub fn http_client() -> Result<reqwest::Client, FetchError> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("greenhouse-extract/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| FetchError::Fatal(format!("cannot build the HTTP client: {e}")))
+}
+
+/// rustls needs a process-wide crypto provider; we build with ring (see Cargo.toml).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+}
+
+/// A transport error in one line, without the URL (which the caller adds, redacted).
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body incomplete"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+/// The URL without its cursor value (cursors are long and useless in logs).
+pub fn redact_url(url: &Url) -> String {
+    let mut u = url.clone();
+    if u.query_pairs().any(|(k, _)| k == "cursor") {
+        u.set_query(Some("cursor=(redacted)"));
+    }
+    u.to_string()
+}
+
+fn looks_like_json_array(body: &[u8]) -> bool {
+    let trimmed = body.trim_ascii();
+    trimmed.first() == Some(&b'[') && trimmed.last() == Some(&b']')
+}
+
+/// Flattens Greenhouse's error envelope (`message` and/or `errors` as strings or objects).
+fn error_message(body: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        let t = body.trim();
+        return if t.is_empty() {
+            "(empty body)".into()
+        } else {
+            t.chars().take(300).collect()
+        };
+    };
+    let mut parts = Vec::new();
+    if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+        parts.push(m.to_string());
+    }
+    if let Some(errs) = v.get("errors").and_then(|e| e.as_array()) {
+        for e in errs {
+            match e {
+                serde_json::Value::String(s) => parts.push(s.clone()),
+                serde_json::Value::Object(o) => {
+                    for (k, v) in o {
+                        parts.push(format!("{k}: {}", v.as_str().unwrap_or(&v.to_string())));
+                    }
+                }
+                other => parts.push(other.to_string()),
+            }
+        }
+    }
+    if parts.is_empty() {
+        body.chars().take(300).collect()
+    } else {
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_envelopes_flatten() {
+        assert_eq!(
+            error_message(r#"{"message":"Unprocessable Content","errors":[{"per_page":"too big"}]}"#),
+            "Unprocessable Content; per_page: too big"
+        );
+        assert_eq!(
+            error_message(r#"{"errors":["When passing a cursor, do not include other query params."]}"#),
+            "When passing a cursor, do not include other query params."
+        );
+        assert_eq!(error_message(""), "(empty body)");
+    }
+
+    #[test]
+    fn truncated_bodies_are_detected() {
+        assert!(looks_like_json_array(b" [{\"id\":1}]\n"));
+        assert!(!looks_like_json_array(b"[{\"id\":1}"));
+        assert!(!looks_like_json_array(b""));
+    }
+
+    #[test]
+    fn cursor_values_are_redacted() {
+        let u = Url::parse("https://h/v3/jobs?cursor=secretish").unwrap();
+        assert_eq!(redact_url(&u), "https://h/v3/jobs?cursor=(redacted)");
+    }
+}
