@@ -162,7 +162,9 @@ impl ConfigFile {
                 path.display()
             ))
         })?;
-        let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        let is_toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
         if is_toml {
             toml::from_str(&text).map_err(|e| {
                 Error::Config(format!(
@@ -259,7 +261,8 @@ impl ConfigFile {
             .transpose()?;
         let lookback = parse_duration(self.lookback.as_deref().unwrap_or("1h"))
             .map_err(|e| Error::Config(format!("lookback: {e}")))?;
-        let include_sensitive = overrides.include_sensitive || self.include_sensitive.unwrap_or(false);
+        let include_sensitive =
+            overrides.include_sensitive || self.include_sensitive.unwrap_or(false);
         let streams = overrides.streams.clone().or(self.streams);
         if let Some(names) = &streams {
             validate_stream_names(names, registry)?;
@@ -328,7 +331,9 @@ fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Er
 /// Parses an API or token URL: https anywhere, http only for loopback hosts.
 fn parse_http_url(key: &str, raw: &str) -> Result<Url, Error> {
     let url = Url::parse(raw.trim()).map_err(|e| {
-        Error::Config(format!("{key} {raw:?} is not a valid URL ({e}). Use e.g. {DEFAULT_API_URL}."))
+        Error::Config(format!(
+            "{key} {raw:?} is not a valid URL ({e}). Use e.g. {DEFAULT_API_URL}."
+        ))
     })?;
     match url.scheme() {
         "https" => {}
@@ -459,7 +464,11 @@ fields = [ { name = "id", type = "integer" }, { name = "updated_at", type = "tim
     fn http_only_for_loopback() {
         let mut f = base();
         f.api_url = Some("http://127.0.0.1:8080".into());
-        assert!(f.clone().validate(&Overrides::default(), &registry()).is_ok());
+        assert!(
+            f.clone()
+                .validate(&Overrides::default(), &registry())
+                .is_ok()
+        );
         f.api_url = Some("http://example.com".into());
         let e = f.validate(&Overrides::default(), &registry()).unwrap_err();
         assert!(e.to_string().contains("non-loopback"), "{e}");

@@ -8,8 +8,8 @@
 //! [`sim`] is an independent model of Harvest v3 (the `harvest-sim` binary) used by the tests,
 //! the benchmarks and the offline demo; it never reads the stream declarations.
 
-pub mod registry;
-pub mod sim;
 pub mod config;
 pub mod error;
 pub mod harvest;
+pub mod registry;
+pub mod sim;

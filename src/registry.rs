@@ -53,8 +53,13 @@ struct StreamFile {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 enum ReplicationDecl {
-    Incremental { cursor_field: String, filter: String },
-    FullRefresh { reason: String },
+    Incremental {
+        cursor_field: String,
+        filter: String,
+    },
+    FullRefresh {
+        reason: String,
+    },
 }
 
 /// A field (`name` set) or a list's item type (`name` absent). One struct for both because serde's
@@ -138,7 +143,10 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replication {
     /// A closed `updated_at`-style window on `filter`; records carry the cursor in `cursor_field`.
-    Incremental { cursor_field: String, filter: String },
+    Incremental {
+        cursor_field: String,
+        filter: String,
+    },
     /// The resource accepts no date filter: every run re-reads everything.
     FullRefresh { reason: String },
 }
@@ -317,7 +325,9 @@ fn validate(raw: StreamFile) -> Result<Stream, String> {
             Replication::FullRefresh { reason }
         }
     };
-    let reserved = ["cursor", "per_page"];
+    // The engine owns paging and the window; `ids`/`fields` would silently narrow what a stream
+    // returns.
+    let reserved = ["cursor", "per_page", "ids", "fields"];
     let window_filter = match &replication {
         Replication::Incremental { filter, .. } => Some(filter.as_str()),
         Replication::FullRefresh { .. } => None,
@@ -440,8 +450,10 @@ fn value_type(t: TypeDecl, at: &str) -> Result<Typed, String> {
             let items = t
                 .items
                 .ok_or_else(|| format!("{at}: a list must declare `items`"))?;
-            if items.name.is_some() {
-                return Err(format!("{at}: list `items` take no `name`"));
+            if items.name.is_some() || items.description.is_some() {
+                return Err(format!(
+                    "{at}: list `items` take no `name` or `description` (describe the list field)"
+                ));
             }
             let item = value_type(*items, &format!("{at}[]"))?;
             FieldType::List(Box::new(ValueType {
@@ -549,13 +561,18 @@ fields = [
     #[test]
     fn primary_key_must_be_a_non_null_integer() {
         let bad = GOOD.replace(r#"primary_key = ["id"]"#, r#"primary_key = ["tags"]"#);
-        assert!(load(&bad).unwrap_err().message.contains("non-nullable integer"));
+        assert!(
+            load(&bad)
+                .unwrap_err()
+                .message
+                .contains("non-nullable integer")
+        );
     }
 
     #[test]
     fn duplicate_names_are_rejected() {
-        let err = Registry::from_sources([("widgets.toml", GOOD), ("widgets.toml", GOOD)])
-            .unwrap_err();
+        let err =
+            Registry::from_sources([("widgets.toml", GOOD), ("widgets.toml", GOOD)]).unwrap_err();
         assert!(err.message.contains("duplicate"));
     }
 
@@ -567,7 +584,10 @@ fields = [
 
     #[test]
     fn engine_parameters_cannot_be_declared() {
-        let bad = GOOD.replace("replication =", "params = { per_page = \"10\" }\nreplication =");
+        let bad = GOOD.replace(
+            "replication =",
+            "params = { per_page = \"10\" }\nreplication =",
+        );
         assert!(load(&bad).unwrap_err().message.contains("per_page"));
     }
 }

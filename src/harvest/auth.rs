@@ -155,8 +155,9 @@ impl TokenSource {
                     .expires_in
                     .map(|s| Instant::now() + Duration::from_secs(s))
                     .or_else(|| {
-                        let at = chrono::DateTime::parse_from_rfc3339(parsed.expires_at.as_deref()?)
-                            .ok()?;
+                        let at =
+                            chrono::DateTime::parse_from_rfc3339(parsed.expires_at.as_deref()?)
+                                .ok()?;
                         let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64;
                         Some(Instant::now() + Duration::from_secs(secs))
                     });

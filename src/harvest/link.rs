@@ -34,7 +34,8 @@ mod tests {
 
     #[test]
     fn ignores_other_relations() {
-        let h = r#"<https://x/v3/jobs?cursor=p>; rel="prev", <https://x/v3/jobs?cursor=n>; rel=next"#;
+        let h =
+            r#"<https://x/v3/jobs?cursor=p>; rel="prev", <https://x/v3/jobs?cursor=n>; rel=next"#;
         assert_eq!(next_link(h), Some("https://x/v3/jobs?cursor=n"));
         assert_eq!(next_link(r#"<https://x/a>; rel="last""#), None);
         assert_eq!(next_link(""), None);

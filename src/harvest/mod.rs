@@ -273,7 +273,9 @@ impl HarvestClient {
                         stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                         Attempt::Done(Page { body, next })
                     }
-                    Ok(_) => Attempt::Transient("response body is not a complete JSON array".into()),
+                    Ok(_) => {
+                        Attempt::Transient("response body is not a complete JSON array".into())
+                    }
                     Err(e) => Attempt::Transient(describe_reqwest(&e)),
                 }
             }
@@ -310,9 +312,11 @@ impl HarvestClient {
 
     /// Accepts a next link only on the API's own origin: the bearer token must never leave it.
     fn check_next(&self, link: &str) -> Result<Url, FetchError> {
-        let next = Url::parse(link).or_else(|_| self.api_url.join(link)).map_err(|_| {
-            FetchError::Fatal(format!("the API sent an unreadable next link {link:?}"))
-        })?;
+        let next = Url::parse(link)
+            .or_else(|_| self.api_url.join(link))
+            .map_err(|_| {
+                FetchError::Fatal(format!("the API sent an unreadable next link {link:?}"))
+            })?;
         if next.origin() != self.api_url.origin() {
             return Err(FetchError::Fatal(format!(
                 "the API sent a next link to another origin ({}); refusing to send the token there",
@@ -428,11 +432,15 @@ mod tests {
     #[test]
     fn error_envelopes_flatten() {
         assert_eq!(
-            error_message(r#"{"message":"Unprocessable Content","errors":[{"per_page":"too big"}]}"#),
+            error_message(
+                r#"{"message":"Unprocessable Content","errors":[{"per_page":"too big"}]}"#
+            ),
             "Unprocessable Content; per_page: too big"
         );
         assert_eq!(
-            error_message(r#"{"errors":["When passing a cursor, do not include other query params."]}"#),
+            error_message(
+                r#"{"errors":["When passing a cursor, do not include other query params."]}"#
+            ),
             "When passing a cursor, do not include other query params."
         );
         assert_eq!(error_message(""), "(empty body)");
