@@ -9,7 +9,10 @@
 //! the benchmarks and the offline demo; it never reads the stream declarations.
 
 pub mod config;
+pub mod convert;
 pub mod error;
 pub mod harvest;
 pub mod registry;
 pub mod sim;
+pub mod sink;
+pub mod storage;

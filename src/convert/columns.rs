@@ -1,0 +1,488 @@
+//! Column building: per-row `serde_json::Value`s → one Arrow array per declared field.
+//!
+//! Each column is built in one typed loop over all of the page's values for that column (gathered
+//! column-wise first), so there is no per-cell dispatch on the declared type. Lists gather their
+//! elements into one child column plus offsets; structs gather one column per child. Values that
+//! cannot be stored are handed to [`Leftovers`], which files them under their path in the row's
+//! `_extra` object.
+//!
+//! Slots: a value slot is `None` when an enclosing struct or list was null (nothing to count), and
+//! `Some(&Value::Null)` when the value itself is null or absent (counted as a null violation when
+//! the declaration says it is never null).
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, NullBufferBuilder,
+    OffsetBufferBuilder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, ListArray, StructArray};
+use arrow_schema::{ArrowError, DataType, Fields};
+use serde_json::{Map, Value};
+
+use super::schema::UTC_TZ;
+use super::time::{DateParse, parse_date, parse_timestamp_micros};
+use crate::registry::{Field, FieldType};
+
+/// The value of an absent key: an absent key and an explicit `null` are the same thing here.
+pub(crate) static NULL: Value = Value::Null;
+
+/// Largest integer a float carries exactly (2^53): beyond it `1e20` and `1e20 + 1` are the same
+/// float, so a float-typed value there cannot be trusted as an integer.
+const MAX_EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
+/// Where a value slot sits: a row (`loc < rows`) or a list element (`rows + index` into `elements`).
+type Loc = usize;
+
+#[derive(Clone, Copy)]
+struct Element {
+    /// The slot holding the list.
+    list: Loc,
+    /// Index into `suffixes`: the path from `list`'s slot to the list field.
+    list_suffix: usize,
+    index: usize,
+}
+
+/// Counts and `_extra` objects for one page.
+pub(crate) struct Leftovers {
+    rows: usize,
+    elements: Vec<Element>,
+    suffixes: Vec<String>,
+    pub(crate) extra: Vec<Option<Map<String, Value>>>,
+    pub(crate) extra_fields: u64,
+    pub(crate) type_mismatches: u64,
+    pub(crate) null_violations: u64,
+}
+
+impl Leftovers {
+    pub(crate) fn new(rows: usize) -> Self {
+        Leftovers {
+            rows,
+            elements: Vec::new(),
+            suffixes: Vec::new(),
+            extra: vec![None; rows],
+            extra_fields: 0,
+            type_mismatches: 0,
+            null_violations: 0,
+        }
+    }
+
+    /// The row and path of `suffix` under slot `loc`. Suffixes are built as `.a.b`; a leading dot
+    /// is dropped at the row level so top-level paths read `a.b`, and list elements add `[i]`.
+    fn locate(&self, loc: Loc, suffix: &str) -> (usize, String) {
+        if loc < self.rows {
+            return (loc, suffix.strip_prefix('.').unwrap_or(suffix).to_string());
+        }
+        let e = self.elements[loc - self.rows];
+        let (row, mut path) = self.locate(e.list, &self.suffixes[e.list_suffix]);
+        path.push('[');
+        path.push_str(&e.index.to_string());
+        path.push(']');
+        path.push_str(suffix);
+        (row, path)
+    }
+
+    fn keep(&mut self, loc: Loc, suffix: &str, value: &Value) {
+        let (row, path) = self.locate(loc, suffix);
+        // First writer wins: a path can only repeat if an unknown key contains a `.` or `[`
+        // that mimics a nested path, and the typed side's value is the one to keep then.
+        self.extra[row]
+            .get_or_insert_with(Map::new)
+            .entry(path)
+            .or_insert_with(|| value.clone());
+    }
+
+    fn mismatch(&mut self, loc: Loc, suffix: &str, value: &Value) {
+        self.type_mismatches += 1;
+        self.keep(loc, suffix, value);
+    }
+
+    fn unknown(&mut self, loc: Loc, suffix: &str, key: &str, value: &Value) {
+        self.extra_fields += 1;
+        let mut s = String::with_capacity(suffix.len() + 1 + key.len());
+        s.push_str(suffix);
+        s.push('.');
+        s.push_str(key);
+        self.keep(loc, &s, value);
+    }
+
+    fn new_suffix(&mut self, suffix: &str) -> usize {
+        self.suffixes.push(suffix.to_string());
+        self.suffixes.len() - 1
+    }
+
+    fn element(&mut self, list: Loc, list_suffix: usize, index: usize) -> Loc {
+        self.elements.push(Element {
+            list,
+            list_suffix,
+            index,
+        });
+        self.rows + self.elements.len() - 1
+    }
+
+    /// Gathers the declared children of each object slot and files unknown keys. `objects[i]` is
+    /// `None` when slot `i` has no object (null, mismatched or under a null parent).
+    pub(crate) fn gather_children<'a>(
+        &mut self,
+        fields: &[Field],
+        objects: &[Option<&'a Map<String, Value>>],
+        locs: &[Loc],
+        suffix: &str,
+    ) -> Vec<Vec<Option<&'a Value>>> {
+        let mut found = vec![0usize; objects.len()];
+        let children = fields
+            .iter()
+            .map(|f| {
+                objects
+                    .iter()
+                    .zip(found.iter_mut())
+                    .map(|(o, n)| {
+                        o.map(|m| match m.get(&f.name) {
+                            Some(v) => {
+                                *n += 1;
+                                v
+                            }
+                            None => &NULL,
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        // Only objects with more keys than declared ones found need their keys scanned.
+        for ((o, n), &loc) in objects.iter().zip(&found).zip(locs) {
+            if let Some(m) = o
+                && m.len() > *n
+            {
+                for (k, v) in m.iter() {
+                    if !fields.iter().any(|f| &f.name == k) {
+                        self.unknown(loc, suffix, k, v);
+                    }
+                }
+            }
+        }
+        children
+    }
+
+    /// Builds the array for one declared type from its value slots. `dt` is the Arrow type from
+    /// the schema, so nested field metadata matches the schema exactly.
+    pub(crate) fn build(
+        &mut self,
+        ty: &FieldType,
+        nullable: bool,
+        dt: &DataType,
+        vals: &[Option<&Value>],
+        locs: &[Loc],
+        suffix: &str,
+    ) -> Result<ArrayRef, ArrowError> {
+        let n = vals.len();
+        Ok(match ty {
+            FieldType::Integer => {
+                let mut b = Int64Builder::with_capacity(n);
+                for (v, &loc) in vals.iter().zip(locs) {
+                    b.append_option(self.cell(v, loc, suffix, nullable, to_i64));
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Number => {
+                let mut b = Float64Builder::with_capacity(n);
+                for (v, &loc) in vals.iter().zip(locs) {
+                    b.append_option(self.cell(v, loc, suffix, nullable, to_f64));
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Boolean => {
+                let mut b = BooleanBuilder::with_capacity(n);
+                for (v, &loc) in vals.iter().zip(locs) {
+                    b.append_option(self.cell(v, loc, suffix, nullable, Value::as_bool));
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::String { .. } => {
+                let mut b = StringBuilder::with_capacity(n, n * 16);
+                for (v, &loc) in vals.iter().zip(locs) {
+                    b.append_option(self.cell(v, loc, suffix, nullable, Value::as_str));
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Timestamp => {
+                let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone(UTC_TZ);
+                for (v, &loc) in vals.iter().zip(locs) {
+                    b.append_option(self.cell(v, loc, suffix, nullable, |v| {
+                        v.as_str().and_then(parse_timestamp_micros)
+                    }));
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Date => {
+                let mut b = Date32Builder::with_capacity(n);
+                for (v, &loc) in vals.iter().zip(locs) {
+                    let day = match v {
+                        None => None,
+                        Some(Value::Null) => {
+                            self.null_seen(nullable);
+                            None
+                        }
+                        Some(value) => match value.as_str().map(parse_date) {
+                            Some(DateParse::Date(d)) => Some(d),
+                            Some(DateParse::FromTimestamp(d)) => {
+                                // The column gets the date; the time of day would be lost, so
+                                // the original text is kept and counted too.
+                                self.mismatch(loc, suffix, value);
+                                Some(d)
+                            }
+                            Some(DateParse::Invalid) | None => {
+                                self.mismatch(loc, suffix, value);
+                                None
+                            }
+                        },
+                    };
+                    b.append_option(day);
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::Json => {
+                let mut b = StringBuilder::with_capacity(n, n * 32);
+                let mut text = Vec::with_capacity(256);
+                for v in vals {
+                    match v {
+                        None => b.append_null(),
+                        Some(Value::Null) => {
+                            self.null_seen(nullable);
+                            b.append_null();
+                        }
+                        Some(value) => {
+                            text.clear();
+                            serde_json::to_writer(&mut text, value)
+                                .map_err(|e| ArrowError::JsonError(e.to_string()))?;
+                            // serde_json writes valid UTF-8; the check is cheap insurance.
+                            let s = std::str::from_utf8(&text)
+                                .map_err(|e| ArrowError::JsonError(e.to_string()))?;
+                            b.append_value(s);
+                        }
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            FieldType::List(item) => {
+                let DataType::List(item_field) = dt else {
+                    return Err(schema_drift(suffix, dt));
+                };
+                let mut offsets = OffsetBufferBuilder::<i32>::new(n);
+                let mut nulls = NullBufferBuilder::new(n);
+                let mut child_vals: Vec<Option<&Value>> = Vec::with_capacity(n * 2);
+                let mut child_locs: Vec<Loc> = Vec::with_capacity(n * 2);
+                let mut list_suffix = None;
+                for (v, &loc) in vals.iter().zip(locs) {
+                    match v {
+                        Some(Value::Array(items)) => {
+                            let sid = *list_suffix.get_or_insert_with(|| self.new_suffix(suffix));
+                            for (i, item) in items.iter().enumerate() {
+                                child_vals.push(Some(item));
+                                child_locs.push(self.element(loc, sid, i));
+                            }
+                            offsets.push_length(items.len());
+                            nulls.append_non_null();
+                        }
+                        other => {
+                            match other {
+                                None => {}
+                                Some(Value::Null) => self.null_seen(nullable),
+                                Some(value) => self.mismatch(loc, suffix, value),
+                            }
+                            offsets.push_length(0);
+                            nulls.append_null();
+                        }
+                    }
+                }
+                let child = self.build(
+                    &item.ty,
+                    item.nullable,
+                    item_field.data_type(),
+                    &child_vals,
+                    &child_locs,
+                    "",
+                )?;
+                let offsets = offsets
+                    .try_finish()
+                    .map_err(|_| ArrowError::ComputeError(format!("list {suffix} is too long")))?;
+                Arc::new(ListArray::try_new(
+                    item_field.clone(),
+                    offsets,
+                    child,
+                    nulls.finish(),
+                )?)
+            }
+            FieldType::Struct(fields) => {
+                let DataType::Struct(arrow_fields) = dt else {
+                    return Err(schema_drift(suffix, dt));
+                };
+                let mut nulls = NullBufferBuilder::new(n);
+                let objects: Vec<Option<&Map<String, Value>>> = vals
+                    .iter()
+                    .zip(locs)
+                    .map(|(v, &loc)| {
+                        let object = match v {
+                            Some(Value::Object(m)) => Some(m),
+                            None => None,
+                            Some(Value::Null) => {
+                                self.null_seen(nullable);
+                                None
+                            }
+                            Some(value) => {
+                                self.mismatch(loc, suffix, value);
+                                None
+                            }
+                        };
+                        nulls.append(object.is_some());
+                        object
+                    })
+                    .collect();
+                let children = self.gather_children(fields, &objects, locs, suffix);
+                let arrays = self.build_children(fields, arrow_fields, &children, locs, suffix)?;
+                Arc::new(StructArray::try_new(
+                    arrow_fields.clone(),
+                    arrays,
+                    nulls.finish(),
+                )?)
+            }
+        })
+    }
+
+    /// Builds one array per declared child from gathered slots.
+    pub(crate) fn build_children(
+        &mut self,
+        fields: &[Field],
+        arrow_fields: &Fields,
+        children: &[Vec<Option<&Value>>],
+        locs: &[Loc],
+        suffix: &str,
+    ) -> Result<Vec<ArrayRef>, ArrowError> {
+        fields
+            .iter()
+            .zip(arrow_fields.iter())
+            .zip(children)
+            .map(|((f, af), vals)| {
+                let child_suffix = format!("{suffix}.{}", f.name);
+                self.build(&f.ty, f.nullable, af.data_type(), vals, locs, &child_suffix)
+            })
+            .collect()
+    }
+
+    /// One scalar cell: null handling and mismatch bookkeeping around a typed conversion.
+    #[inline]
+    fn cell<'v, T>(
+        &mut self,
+        slot: &Option<&'v Value>,
+        loc: Loc,
+        suffix: &str,
+        nullable: bool,
+        convert: impl Fn(&'v Value) -> Option<T>,
+    ) -> Option<T> {
+        match slot {
+            None => None,
+            Some(Value::Null) => {
+                self.null_seen(nullable);
+                None
+            }
+            Some(value) => {
+                let out = convert(value);
+                if out.is_none() {
+                    self.mismatch(loc, suffix, value);
+                }
+                out
+            }
+        }
+    }
+
+    #[inline]
+    fn null_seen(&mut self, nullable: bool) {
+        if !nullable {
+            self.null_violations += 1;
+        }
+    }
+}
+
+fn schema_drift(suffix: &str, dt: &DataType) -> ArrowError {
+    // Unreachable while the schema comes from `arrow_schema` for the same stream.
+    ArrowError::SchemaError(format!(
+        "column {} has Arrow type {dt} that does not match its declaration",
+        suffix.trim_start_matches('.')
+    ))
+}
+
+/// An integer cell: JSON integers within i64; floats only when whole and exactly representable
+/// (never truncated); strings only in canonical decimal form (`"42"`, `"-7"`, not `"042"`/`"+1"`,
+/// so the text is recoverable from the number).
+fn to_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            let f = n.as_f64()?;
+            (n.is_f64() && f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT_INT).then_some(f as i64)
+        }),
+        Value::String(s) => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            let canonical = !digits.is_empty()
+                && digits.bytes().all(|c| c.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'))
+                && s != "-0";
+            if canonical { s.parse().ok() } else { None }
+        }
+        _ => None,
+    }
+}
+
+/// A number cell: any JSON number, or a string holding a finite decimal number (`"1.5"`,
+/// `"2e3"`; not `"NaN"`/`"inf"`).
+fn to_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => {
+            let numeric = !s.is_empty()
+                && s.bytes()
+                    .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'));
+            if numeric {
+                s.parse::<f64>().ok().filter(|f| f.is_finite())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn integers_are_never_truncated() {
+        assert_eq!(to_i64(&json!(42)), Some(42));
+        assert_eq!(to_i64(&json!(-42)), Some(-42));
+        assert_eq!(to_i64(&json!(3.0)), Some(3));
+        assert_eq!(to_i64(&json!(1.5)), None);
+        assert_eq!(to_i64(&json!(1e20)), None);
+        assert_eq!(to_i64(&json!(u64::MAX)), None);
+        assert_eq!(to_i64(&json!(i64::MIN)), Some(i64::MIN));
+        assert_eq!(to_i64(&json!("42")), Some(42));
+        assert_eq!(to_i64(&json!("-7")), Some(-7));
+        assert_eq!(to_i64(&json!("0")), Some(0));
+        for bad in ["", "-", "042", "+1", "-0", "1.0", "1e3", " 1", "abc", "99999999999999999999"] {
+            assert_eq!(to_i64(&json!(bad)), None, "{bad:?}");
+        }
+        assert_eq!(to_i64(&json!(true)), None);
+        assert_eq!(to_i64(&json!([1])), None);
+    }
+
+    #[test]
+    fn numbers_accept_integers_and_numeric_text() {
+        assert_eq!(to_f64(&json!(2)), Some(2.0));
+        assert_eq!(to_f64(&json!(2.5)), Some(2.5));
+        assert_eq!(to_f64(&json!("2.5")), Some(2.5));
+        assert_eq!(to_f64(&json!("-2e3")), Some(-2000.0));
+        for bad in ["", "NaN", "inf", "1e999", "1,5", "two"] {
+            assert_eq!(to_f64(&json!(bad)), None, "{bad:?}");
+        }
+        assert_eq!(to_f64(&json!({"a": 1})), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! Rolling Parquet writer (in progress).

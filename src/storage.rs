@@ -1,0 +1,1 @@
+//! Object store from a destination URL (in progress).
