@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::Error;
-use crate::registry::Registry;
+use crate::registry::{Registry, Stream};
 
 pub const DEFAULT_API_URL: &str = "https://harvest.greenhouse.io";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.greenhouse.io/token";
@@ -300,6 +300,40 @@ impl ConfigFile {
             max_requests_per_window: self.max_requests_per_window,
             per_page,
         })
+    }
+}
+
+impl Config {
+    /// The streams this run reads, sorted by name. Without an explicit list: every
+    /// non-sensitive stream, plus the sensitive ones if opted in. Naming a sensitive stream
+    /// explicitly still requires the opt-in, so candidate demographics are never read by
+    /// accident (a copied stream list, a typo in a config template).
+    pub fn selected<'r>(&self, registry: &'r Registry) -> Result<Vec<&'r Stream>, Error> {
+        match &self.streams {
+            Some(names) => {
+                let mut out: Vec<&Stream> = Vec::new();
+                for n in names {
+                    let s = registry
+                        .get(n)
+                        .ok_or_else(|| Error::Config(format!("unknown stream {n:?}")))?;
+                    if s.sensitive && !self.include_sensitive {
+                        return Err(Error::Config(format!(
+                            "stream {n:?} holds sensitive candidate data (EEOC/demographics) and is off unless you opt in: add --include-sensitive (or \"include_sensitive\": true in the config file)"
+                        )));
+                    }
+                    if !out.iter().any(|o| o.name == s.name) {
+                        out.push(s);
+                    }
+                }
+                out.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(out)
+            }
+            None => Ok(registry
+                .streams()
+                .iter()
+                .filter(|s| self.include_sensitive || !s.sensitive)
+                .collect()),
+        }
     }
 }
 

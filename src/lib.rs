@@ -8,10 +8,15 @@
 //! [`sim`] is an independent model of Harvest v3 (the `harvest-sim` binary) used by the tests,
 //! the benchmarks and the offline demo; it never reads the stream declarations.
 
+pub mod catalog;
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod docs;
 pub mod error;
 pub mod harvest;
+pub mod logging;
 pub mod registry;
 pub mod sim;
 pub mod sink;

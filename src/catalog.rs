@@ -1,0 +1,222 @@
+//! Singer and Airbyte catalogs generated from the registry.
+//!
+//! Contract: output is deterministic (keys sorted, streams sorted by name), so the committed
+//! `catalog.json` can be compared byte for byte with `greenhouse-extract discover` in CI.
+//! String enums are documented in descriptions, never enforced in the JSON Schema: a value
+//! Greenhouse adds later must not make a downstream target reject records.
+
+use serde_json::{Map, Value, json};
+
+use crate::registry::{Field, FieldType, Registry, Replication, Stream, ValueType};
+
+/// The JSON Schema of one value.
+fn value_schema(ty: &FieldType, nullable: bool, description: Option<&str>) -> Value {
+    let with_null = |t: &str| -> Value {
+        if nullable {
+            json!(["null", t])
+        } else {
+            json!([t])
+        }
+    };
+    let mut schema = match ty {
+        FieldType::Integer => json!({ "type": with_null("integer") }),
+        FieldType::Number => json!({ "type": with_null("number") }),
+        FieldType::Boolean => json!({ "type": with_null("boolean") }),
+        FieldType::String { .. } => json!({ "type": with_null("string") }),
+        FieldType::Timestamp => json!({ "type": with_null("string"), "format": "date-time" }),
+        FieldType::Date => json!({ "type": with_null("string"), "format": "date" }),
+        FieldType::List(item) => {
+            let ValueType { ty, nullable } = item.as_ref();
+            json!({ "type": with_null("array"), "items": value_schema(ty, *nullable, None) })
+        }
+        FieldType::Struct(fields) => json!({
+            "type": with_null("object"),
+            "properties": properties(fields),
+        }),
+        FieldType::Json => json!({ "type": with_null("object") }),
+    };
+    let mut desc = description.map(str::to_string);
+    if let FieldType::String {
+        enum_values: Some(values),
+    } = ty
+    {
+        let known = format!("Known values: {}.", values.join(", "));
+        desc = Some(match desc {
+            Some(d) => format!("{d} {known}"),
+            None => known,
+        });
+    }
+    if let (Some(d), Value::Object(m)) = (desc, &mut schema) {
+        m.insert("description".into(), Value::String(d));
+    }
+    schema
+}
+
+fn properties(fields: &[Field]) -> Value {
+    let mut props = Map::new();
+    for f in fields {
+        props.insert(
+            f.name.clone(),
+            value_schema(&f.ty, f.nullable, f.description.as_deref()),
+        );
+    }
+    Value::Object(props)
+}
+
+/// The JSON Schema of one stream's records.
+pub fn record_schema(stream: &Stream) -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": true,
+        "properties": properties(&stream.fields),
+    })
+}
+
+fn singer_stream(stream: &Stream) -> Value {
+    let (method, keys) = match &stream.replication {
+        Replication::Incremental { cursor_field, .. } => {
+            ("INCREMENTAL", vec![Value::String(cursor_field.clone())])
+        }
+        Replication::FullRefresh { .. } => ("FULL_TABLE", vec![]),
+    };
+    let mut top = json!({
+        "inclusion": "available",
+        "selected-by-default": !stream.sensitive,
+        "table-key-properties": stream.primary_key,
+        "forced-replication-method": method,
+        "schema-name": stream.name,
+    });
+    if !keys.is_empty() {
+        top["valid-replication-keys"] = Value::Array(keys.clone());
+    }
+    let mut metadata = vec![json!({ "breadcrumb": [], "metadata": top })];
+    for f in &stream.fields {
+        let automatic =
+            stream.primary_key.contains(&f.name) || stream.cursor_field() == Some(f.name.as_str());
+        metadata.push(json!({
+            "breadcrumb": ["properties", f.name],
+            "metadata": {
+                "inclusion": if automatic { "automatic" } else { "available" },
+                "selected-by-default": true,
+            }
+        }));
+    }
+    let mut s = json!({
+        "tap_stream_id": stream.name,
+        "stream": stream.name,
+        "schema": record_schema(stream),
+        "key_properties": stream.primary_key,
+        "replication_method": method,
+        "metadata": metadata,
+    });
+    if let Some(c) = stream.cursor_field() {
+        s["replication_key"] = Value::String(c.to_string());
+    }
+    s
+}
+
+/// The Singer catalog (`discover`), every declared stream.
+pub fn singer_catalog(registry: &Registry) -> Value {
+    json!({ "streams": registry.streams().iter().map(singer_stream).collect::<Vec<_>>() })
+}
+
+/// One Airbyte `AirbyteStream`.
+pub fn airbyte_stream(stream: &Stream) -> Value {
+    let mut s = json!({
+        "name": stream.name,
+        "json_schema": record_schema(stream),
+        "source_defined_primary_key": stream.primary_key.iter().map(|k| vec![k]).collect::<Vec<_>>(),
+        "is_resumable": true,
+    });
+    match stream.cursor_field() {
+        Some(c) => {
+            s["supported_sync_modes"] = json!(["full_refresh", "incremental"]);
+            s["source_defined_cursor"] = json!(true);
+            s["default_cursor_field"] = json!([c]);
+        }
+        None => {
+            s["supported_sync_modes"] = json!(["full_refresh"]);
+        }
+    }
+    s
+}
+
+/// The Airbyte catalog (`discover --format airbyte`).
+pub fn airbyte_catalog(registry: &Registry) -> Value {
+    json!({ "streams": registry.streams().iter().map(airbyte_stream).collect::<Vec<_>>() })
+}
+
+/// Pretty JSON with a trailing newline, as written to `catalog.json`.
+pub fn to_pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("catalog serialises");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> Registry {
+        Registry::from_sources([(
+            "widgets.toml",
+            r#"
+name = "widgets"
+resource = "widgets"
+scope = "harvest:widgets:list"
+group = "Widgets"
+description = "Test."
+primary_key = ["id"]
+replication = { mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }
+fields = [
+  { name = "id", type = "integer" },
+  { name = "updated_at", type = "timestamp" },
+  { name = "status", type = "string", nullable = true, enum = ["a", "b"] },
+  { name = "tags", type = "list", items = { type = "struct", fields = [ { name = "x", type = "date" } ] } },
+]
+"#,
+        )])
+        .unwrap()
+    }
+
+    #[test]
+    fn singer_metadata_marks_key_and_cursor_automatic() {
+        let c = singer_catalog(&registry());
+        let md = c["streams"][0]["metadata"].as_array().unwrap();
+        let inclusion = |name: &str| {
+            md.iter()
+                .find(|m| m["breadcrumb"] == json!(["properties", name]))
+                .unwrap()["metadata"]["inclusion"]
+                .clone()
+        };
+        assert_eq!(inclusion("id"), "automatic");
+        assert_eq!(inclusion("updated_at"), "automatic");
+        assert_eq!(inclusion("status"), "available");
+        assert_eq!(c["streams"][0]["replication_key"], "updated_at");
+    }
+
+    #[test]
+    fn schemas_are_typed_and_enums_not_enforced() {
+        let s = record_schema(&registry().streams()[0]);
+        assert_eq!(s["properties"]["status"]["type"], json!(["null", "string"]));
+        assert!(s["properties"]["status"].get("enum").is_none());
+        assert_eq!(
+            s["properties"]["tags"]["items"]["properties"]["x"]["format"],
+            "date"
+        );
+        assert_eq!(s["properties"]["updated_at"]["format"], "date-time");
+    }
+
+    #[test]
+    fn airbyte_streams_declare_cursor_and_key() {
+        let c = airbyte_catalog(&registry());
+        assert_eq!(
+            c["streams"][0]["default_cursor_field"],
+            json!(["updated_at"])
+        );
+        assert_eq!(
+            c["streams"][0]["source_defined_primary_key"],
+            json!([["id"]])
+        );
+    }
+}

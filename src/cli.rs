@@ -1,0 +1,135 @@
+//! Command-line definitions and dispatch. Parsing produces plain data; the heavy objects
+//! (registry, config, client, destination) are built once, here, before any request.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::catalog;
+use crate::config::{ConfigFile, Overrides};
+use crate::error::{Error, ExitCode};
+use crate::registry::Registry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "greenhouse-extract",
+    version,
+    about = "Copy Greenhouse Harvest v3 data into typed Parquet on object storage."
+)]
+pub struct Cli {
+    /// Configuration file (JSON, or TOML when it ends in .toml). See `greenhouse-extract spec`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (warnings and errors only).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the JSON Schema of the configuration file.
+    Spec,
+    /// Print the catalog of every stream (Singer format by default).
+    Discover {
+        #[arg(long, value_enum, default_value_t = CatalogFormat::Singer)]
+        format: CatalogFormat,
+    },
+    /// Validate the configuration, obtain a token, probe each selected stream and the destination.
+    Check(Selection),
+    /// Print the stream table (name, resource, mode, scope, group).
+    Streams {
+        /// Markdown table, as in the README.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CatalogFormat {
+    Singer,
+    Airbyte,
+}
+
+/// Stream and destination selection shared by `check` and `sync`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Selection {
+    /// Comma-separated stream names (default: every non-sensitive stream).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    pub streams: Option<Vec<String>>,
+    /// Destination URL or folder (overrides GREENHOUSE_DESTINATION and the config file).
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    /// Also select the sensitive streams (EEOC, demographics) when no --streams list is given.
+    #[arg(long)]
+    pub include_sensitive: bool,
+}
+
+impl Selection {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            destination: self.destination.clone(),
+            streams: self.streams.as_ref().map(|v| {
+                v.iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+            include_sensitive: self.include_sensitive,
+        }
+    }
+}
+
+/// Loads the config file (if any) and applies the process environment.
+pub fn load_config_file(path: Option<&PathBuf>) -> Result<ConfigFile, Error> {
+    let mut file = match path {
+        Some(p) => ConfigFile::load(p)?,
+        None => ConfigFile::default(),
+    };
+    file.apply_env(&|k| std::env::var(k).ok())?;
+    Ok(file)
+}
+
+/// Runs a parsed command and returns the exit code to use.
+pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
+    match &cli.command {
+        Command::Spec => {
+            println!(
+                "{}",
+                catalog::to_pretty(&crate::config::json_schema()).trim_end()
+            );
+            Ok(ExitCode::Success)
+        }
+        Command::Discover { format } => {
+            let c = match format {
+                CatalogFormat::Singer => catalog::singer_catalog(&registry),
+                CatalogFormat::Airbyte => catalog::airbyte_catalog(&registry),
+            };
+            print!("{}", catalog::to_pretty(&c));
+            Ok(ExitCode::Success)
+        }
+        Command::Streams { markdown } => {
+            print!("{}", crate::docs::stream_table(&registry, *markdown));
+            Ok(ExitCode::Success)
+        }
+        Command::Check(sel) => {
+            let file = load_config_file(cli.config.as_ref())?;
+            let config = file.validate(&sel.overrides(), &registry)?;
+            crate::check::run(&config, &registry).await
+        }
+    }
+}

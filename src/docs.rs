@@ -1,0 +1,92 @@
+//! Generated documentation: the stream table (README and `greenhouse-extract streams`).
+//! The README's table is checked against this output in CI, like `catalog.json`.
+
+use std::fmt::Write;
+
+use crate::registry::{Registry, Replication};
+
+/// One row per stream: name, resource (and static parameters), mode, scope, Drivetrain group.
+pub fn stream_table(registry: &Registry, markdown: bool) -> String {
+    let mut rows = Vec::new();
+    for s in registry.streams() {
+        let mut params: Vec<String> = s.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if !s.partitions.is_empty() {
+            let parts: Vec<String> = s
+                .partitions
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("&")
+                })
+                .collect();
+            params.push(format!("partitions: {}", parts.join(" | ")));
+        }
+        let resource = if params.is_empty() {
+            format!("/v3/{}", s.resource)
+        } else {
+            format!("/v3/{} ({})", s.resource, params.join(", "))
+        };
+        let mode = match &s.replication {
+            Replication::Incremental { cursor_field, .. } => {
+                format!("incremental ({cursor_field})")
+            }
+            Replication::FullRefresh { .. } => "full refresh".to_string(),
+        };
+        let mode = if s.sensitive {
+            format!("{mode}, sensitive (opt-in)")
+        } else {
+            mode
+        };
+        rows.push([
+            s.name.clone(),
+            resource,
+            mode,
+            s.scope.clone(),
+            s.group.clone(),
+        ]);
+    }
+    let header = ["stream", "endpoint", "mode", "scope", "permission group"];
+    let mut out = String::new();
+    if markdown {
+        writeln!(out, "| {} |", header.join(" | ")).unwrap();
+        writeln!(out, "|{}", "---|".repeat(header.len())).unwrap();
+        for r in &rows {
+            let cells: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i < 2 || i == 3 {
+                        format!("`{c}`")
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            writeln!(out, "| {} |", cells.join(" | ")).unwrap();
+        }
+    } else {
+        let mut widths = header.map(str::len);
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            cells
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        };
+        writeln!(out, "{}", line(&header.map(String::from))).unwrap();
+        for r in &rows {
+            writeln!(out, "{}", line(r)).unwrap();
+        }
+    }
+    out
+}
