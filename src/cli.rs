@@ -42,7 +42,11 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the JSON Schema of the configuration file.
-    Spec,
+    Spec {
+        /// A Markdown reference table instead (as in the README).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Print the catalog of every stream (Singer format by default).
     Discover {
         #[arg(long, value_enum, default_value_t = CatalogFormat::Singer)]
@@ -107,11 +111,12 @@ pub fn load_config_file(path: Option<&PathBuf>) -> Result<ConfigFile, Error> {
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     match &cli.command {
-        Command::Spec => {
-            println!(
-                "{}",
-                catalog::to_pretty(&crate::config::json_schema()).trim_end()
-            );
+        Command::Spec { markdown } => {
+            if *markdown {
+                print!("{}", crate::docs::config_table());
+            } else {
+                print!("{}", catalog::to_pretty(&crate::config::json_schema()));
+            }
             Ok(ExitCode::Success)
         }
         Command::Discover { format } => {

@@ -90,3 +90,31 @@ pub fn stream_table(registry: &Registry, markdown: bool) -> String {
     }
     out
 }
+
+/// The configuration reference (README), generated from the config file's JSON Schema, i.e. from
+/// the doc comments on `config::ConfigFile`.
+pub fn config_table() -> String {
+    let schema = crate::config::json_schema();
+    let mut out = String::from("| key | type | description |\n|---|---|---|\n");
+    if let Some(props) = schema["properties"].as_object() {
+        for (key, p) in props {
+            let ty = match &p["type"] {
+                serde_json::Value::Array(types) => types
+                    .iter()
+                    .filter_map(|t| t.as_str())
+                    .filter(|t| *t != "null")
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                serde_json::Value::String(t) => t.clone(),
+                _ => "any".to_string(),
+            };
+            let desc = p["description"]
+                .as_str()
+                .unwrap_or("")
+                .replace('\n', " ")
+                .replace('|', "\\|");
+            writeln!(out, "| `{key}` | {ty} | {desc} |").unwrap();
+        }
+    }
+    out
+}

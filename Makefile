@@ -1,0 +1,52 @@
+# greenhouse-extract — developer entry points. `make demo` and `make test` are the README's two
+# set-up commands; CI runs `bash .ci/run`, which installs the test tools and calls `make test`.
+
+CARGO ?= cargo
+S3S_FS := .tools/bin/s3s-fs
+VENV := .venv
+
+.PHONY: all build test lint fmt demo bench catalog readme tools clean-demo
+
+all: build
+
+build:
+	$(CARGO) build --bins
+
+## Everything CI runs: formatting, lints, generated-file drift, unit and end-to-end tests.
+test: tools lint
+	$(CARGO) test --all-targets
+
+## Format and lint (no warnings allowed).
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## The main job on the embedded default: the bundled simulator and a local folder.
+demo:
+	bash scripts/demo.sh
+
+## Regenerate catalog.json and the README stream table from the declarations.
+catalog:
+	$(CARGO) run --quiet --bin greenhouse-extract -- discover > catalog.json
+readme:
+	$(CARGO) run --quiet --bin greenhouse-extract -- streams --markdown > target/streams.md
+	$(CARGO) run --quiet --bin greenhouse-extract -- spec --markdown > target/config.md
+	python3 scripts/readme_table.py README.md streams target/streams.md
+	python3 scripts/readme_table.py README.md config target/config.md
+
+## Test tools: a real S3-compatible server (s3s-fs, pinned: 0.15+ needs rustc 1.96) and an
+## independent Parquet reader (DuckDB) in a local virtualenv.
+tools: $(S3S_FS) $(VENV)/bin/python
+
+$(S3S_FS):
+	$(CARGO) install s3s-fs@0.14.1 --locked --features binary --root .tools
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.6
+
+clean-demo:
+	rm -rf greenhouse-data
