@@ -54,6 +54,8 @@ pub async fn probe(client: &HarvestClient, stream: &Stream) -> Result<ProbeStatu
 
 pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error> {
     let streams = config.selected(registry)?;
+    // Parse the destination before the first request: a malformed URL is a config error.
+    let dest = crate::storage::open(&config.destination)?;
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
     match client.authenticate().await {
         Ok(()) => {}
@@ -135,7 +137,16 @@ pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error
         );
     }
 
-    // DESTINATION_PROBE
+    match crate::storage::probe_writable(&dest).await {
+        Ok(()) => println!("Destination: ok ({} is writable)", dest.url),
+        Err(e) => {
+            println!("Destination: unusable ({e})");
+            return Err(Error::Destination(format!(
+                "{} is not writable: {e}",
+                dest.url
+            )));
+        }
+    }
     Ok(if bad.is_empty() {
         ExitCode::Success
     } else {

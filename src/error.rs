@@ -73,3 +73,12 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::storage::StorageError> for Error {
+    fn from(e: crate::storage::StorageError) -> Self {
+        match e {
+            crate::storage::StorageError::Config(m) => Error::Config(format!("destination: {m}")),
+            other => Error::Destination(other.to_string()),
+        }
+    }
+}
