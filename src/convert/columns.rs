@@ -467,7 +467,18 @@ mod tests {
         assert_eq!(to_i64(&json!("42")), Some(42));
         assert_eq!(to_i64(&json!("-7")), Some(-7));
         assert_eq!(to_i64(&json!("0")), Some(0));
-        for bad in ["", "-", "042", "+1", "-0", "1.0", "1e3", " 1", "abc", "99999999999999999999"] {
+        for bad in [
+            "",
+            "-",
+            "042",
+            "+1",
+            "-0",
+            "1.0",
+            "1e3",
+            " 1",
+            "abc",
+            "99999999999999999999",
+        ] {
             assert_eq!(to_i64(&json!(bad)), None, "{bad:?}");
         }
         assert_eq!(to_i64(&json!(true)), None);

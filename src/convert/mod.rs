@@ -160,8 +160,13 @@ impl Converter {
         let locs: Vec<usize> = (0..n).collect();
         let objects: Vec<Option<&Map<String, Value>>> = records.iter().map(Some).collect();
         let children = left.gather_children(&self.stream.fields, &objects, &locs, "");
-        let mut columns: Vec<ArrayRef> =
-            left.build_children(&self.stream.fields, self.schema.fields(), &children, &locs, "")?;
+        let mut columns: Vec<ArrayRef> = left.build_children(
+            &self.stream.fields,
+            self.schema.fields(),
+            &children,
+            &locs,
+            "",
+        )?;
 
         let extra: StringArray = left
             .extra

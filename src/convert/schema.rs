@@ -37,13 +37,21 @@ pub const UTC_TZ: &str = "+00:00";
 /// `_extra`, `_extracted_at` and `_run_id`.
 pub fn arrow_schema(stream: &Stream) -> SchemaRef {
     let mut fields: Vec<FieldRef> = stream.fields.iter().map(arrow_field).collect();
-    fields.push(Arc::new(ArrowField::new(EXTRA_COLUMN, DataType::Utf8, true)));
+    fields.push(Arc::new(ArrowField::new(
+        EXTRA_COLUMN,
+        DataType::Utf8,
+        true,
+    )));
     fields.push(Arc::new(ArrowField::new(
         EXTRACTED_AT_COLUMN,
         timestamp_type(),
         false,
     )));
-    fields.push(Arc::new(ArrowField::new(RUN_ID_COLUMN, DataType::Utf8, false)));
+    fields.push(Arc::new(ArrowField::new(
+        RUN_ID_COLUMN,
+        DataType::Utf8,
+        false,
+    )));
     Arc::new(Schema::new(fields))
 }
 
@@ -133,7 +141,12 @@ mod tests {
             assert!(f.is_nullable(), "{}", f.name());
         }
         assert!(schema.field_with_name(EXTRA_COLUMN).unwrap().is_nullable());
-        assert!(!schema.field_with_name(EXTRACTED_AT_COLUMN).unwrap().is_nullable());
+        assert!(
+            !schema
+                .field_with_name(EXTRACTED_AT_COLUMN)
+                .unwrap()
+                .is_nullable()
+        );
         assert!(!schema.field_with_name(RUN_ID_COLUMN).unwrap().is_nullable());
     }
 

@@ -110,7 +110,11 @@ fn converts_every_type() {
     assert_eq!(page.rows, 1);
     assert_eq!(page.batch.num_rows(), 1);
     assert_eq!(
-        (page.extra_fields, page.type_mismatches, page.null_violations),
+        (
+            page.extra_fields,
+            page.type_mismatches,
+            page.null_violations
+        ),
         (0, 0, 0)
     );
     assert_eq!(col(&page, "id").as_primitive::<Int64Type>().value(0), 1);
@@ -122,7 +126,10 @@ fn converts_every_type() {
     );
     assert_eq!(col(&page, "name").as_string::<i32>().value(0), "Ada");
     assert_eq!(col(&page, "age").as_primitive::<Int64Type>().value(0), 36);
-    assert_eq!(col(&page, "score").as_primitive::<Float64Type>().value(0), 4.5);
+    assert_eq!(
+        col(&page, "score").as_primitive::<Float64Type>().value(0),
+        4.5
+    );
     assert!(col(&page, "active").as_boolean().value(0));
     let born = col(&page, "born_on").as_primitive::<Date32Type>().value(0);
     assert_eq!(
@@ -181,7 +188,10 @@ fn converts_every_type() {
             .value(0),
         t0().timestamp_micros()
     );
-    assert_eq!(col(&page, RUN_ID_COLUMN).as_string::<i32>().value(0), "run-1");
+    assert_eq!(
+        col(&page, RUN_ID_COLUMN).as_string::<i32>().value(0),
+        "run-1"
+    );
     assert_eq!(page.batch.schema(), arrow_schema(&stream()));
 }
 
@@ -190,10 +200,22 @@ fn absent_and_null_values_are_null_and_nested_nulls_propagate() {
     let page = convert(json!([
         base(1),
         with(with(base(2), "source", json!(null)), "emails", json!(null)),
-        with(with(base(3), "emails", json!([])), "owner", json!({"roles": null})),
+        with(
+            with(base(3), "emails", json!([])),
+            "owner",
+            json!({"roles": null})
+        ),
     ]));
     assert_eq!(page.null_violations, 0);
-    for name in ["name", "age", "score", "active", "born_on", "tags", "custom_fields"] {
+    for name in [
+        "name",
+        "age",
+        "score",
+        "active",
+        "born_on",
+        "tags",
+        "custom_fields",
+    ] {
         assert_eq!(col(&page, name).null_count(), 3, "{name}");
     }
     let emails = col(&page, "emails").as_list::<i32>();
@@ -232,10 +254,16 @@ fn timestamps_in_every_form() {
     let forms = [
         ("2024-01-15T10:30:00Z", Some("2024-01-15T10:30:00Z")),
         ("2024-01-15T10:30:00.123Z", Some("2024-01-15T10:30:00.123Z")),
-        ("2024-01-15T10:30:00.123456Z", Some("2024-01-15T10:30:00.123456Z")),
+        (
+            "2024-01-15T10:30:00.123456Z",
+            Some("2024-01-15T10:30:00.123456Z"),
+        ),
         ("2024-01-15T10:30:00", Some("2024-01-15T10:30:00Z")),
         ("2024-01-15T05:30:00-05:00", Some("2024-01-15T10:30:00Z")),
-        ("2024-01-15T12:30:00.5+02:00", Some("2024-01-15T10:30:00.5Z")),
+        (
+            "2024-01-15T12:30:00.5+02:00",
+            Some("2024-01-15T10:30:00.5Z"),
+        ),
         ("2024-01-15T12:30:00+0200", Some("2024-01-15T10:30:00Z")),
         ("not a time", None),
         ("2024-02-30T00:00:00Z", None),
@@ -260,7 +288,10 @@ fn timestamps_in_every_form() {
     // A number is not a timestamp.
     let page = convert(json!([with(base(1), "updated_at", json!(1_700_000_000))]));
     assert_eq!(page.type_mismatches, 1);
-    assert_eq!(extra(&page, 0).unwrap(), json!({"updated_at": 1_700_000_000}));
+    assert_eq!(
+        extra(&page, 0).unwrap(),
+        json!({"updated_at": 1_700_000_000})
+    );
 }
 
 #[test]
@@ -492,7 +523,11 @@ fn max_cursor_and_ids() {
         )
     );
     let page2 = c
-        .convert_page(json!([{"id": 1, "updated_at": null}]).to_string().as_bytes())
+        .convert_page(
+            json!([{"id": 1, "updated_at": null}])
+                .to_string()
+                .as_bytes(),
+        )
         .unwrap();
     assert_eq!(page2.max_cursor, None);
     assert_eq!(
@@ -519,7 +554,9 @@ fn full_refresh_streams_have_no_cursor() {
         .unwrap()
         .clone();
     let mut c = Converter::new(&s, "r", t0());
-    let page = c.convert_page(json!([base(1)]).to_string().as_bytes()).unwrap();
+    let page = c
+        .convert_page(json!([base(1)]).to_string().as_bytes())
+        .unwrap();
     assert_eq!(page.max_cursor, None);
     assert_eq!(page.ids, [1]);
 }
@@ -528,11 +565,29 @@ fn full_refresh_streams_have_no_cursor() {
 fn batches_survive_slicing_and_concatenation_shapes() {
     // Lists of structs with nulls at several levels must produce valid Arrow data.
     let page = convert(json!([
-        with(base(1), "emails", json!([{"value": "a"}, null, {"value": null, "type": "work"}])),
-        with(base(2), "owner", json!({"id": 1, "roles": [null, {"name": null}]})),
+        with(
+            base(1),
+            "emails",
+            json!([{"value": "a"}, null, {"value": null, "type": "work"}])
+        ),
+        with(
+            base(2),
+            "owner",
+            json!({"id": 1, "roles": [null, {"name": null}]})
+        ),
     ]));
-    page.batch.column_by_name("emails").unwrap().to_data().validate_full().unwrap();
-    page.batch.column_by_name("owner").unwrap().to_data().validate_full().unwrap();
+    page.batch
+        .column_by_name("emails")
+        .unwrap()
+        .to_data()
+        .validate_full()
+        .unwrap();
+    page.batch
+        .column_by_name("owner")
+        .unwrap()
+        .to_data()
+        .validate_full()
+        .unwrap();
     let emails = col(&page, "emails").as_list::<i32>().value(0);
     assert!(emails.is_null(1));
     // Two null elements of non-nullable item types, plus a null required child.

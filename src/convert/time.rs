@@ -58,9 +58,9 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<i64> {
             micros *= 10;
         }
     }
-    let offset_seconds: i64 = if i == b.len() {
-        0
-    } else if (b[i] == b'Z' || b[i] == b'z') && i + 1 == b.len() {
+    // No offset (read as UTC) or `Z`.
+    let utc = i == b.len() || ((b[i] == b'Z' || b[i] == b'z') && i + 1 == b.len());
+    let offset_seconds: i64 = if utc {
         0
     } else if b[i] == b'+' || b[i] == b'-' {
         let sign = if b[i] == b'-' { -1 } else { 1 };
@@ -158,7 +158,10 @@ mod tests {
             parse_timestamp_micros("2024-01-15T05:30:00-05:00"),
             Some(base)
         );
-        assert_eq!(parse_timestamp_micros("2024-01-15T12:30:00+0200"), Some(base));
+        assert_eq!(
+            parse_timestamp_micros("2024-01-15T12:30:00+0200"),
+            Some(base)
+        );
         assert_eq!(parse_timestamp_micros("2024-01-15T12:30:00+02"), Some(base));
         assert_eq!(
             parse_timestamp_micros("2024-01-15T16:00:00.5+05:30"),

@@ -175,9 +175,8 @@ impl RollingWriter {
                 "row_group_rows and target_file_bytes must be greater than zero".into(),
             ));
         }
-        let level = ZstdLevel::try_new(config.zstd_level).map_err(|e| {
-            SinkError::Config(format!("zstd_level {}: {e}", config.zstd_level))
-        })?;
+        let level = ZstdLevel::try_new(config.zstd_level)
+            .map_err(|e| SinkError::Config(format!("zstd_level {}: {e}", config.zstd_level)))?;
         let metadata = [
             ("greenhouse.stream", stream.name.clone()),
             ("greenhouse.primary_key", stream.primary_key.join(",")),
@@ -244,10 +243,7 @@ impl RollingWriter {
             .await
             .map_err(parquet_err(&file.key))?;
         if file.writer.in_progress_size() >= MAX_IN_PROGRESS_BYTES {
-            file.writer
-                .flush()
-                .await
-                .map_err(parquet_err(&file.key))?;
+            file.writer.flush().await.map_err(parquet_err(&file.key))?;
         }
         let size = file.writer.bytes_written() + file.writer.in_progress_size();
         if size as u64 >= self.config.target_file_bytes {
@@ -301,22 +297,27 @@ impl RollingWriter {
     }
 
     async fn open(&mut self) -> Result<OpenFile, SinkError> {
-        let key = self.dir.clone().join(
-            format!("part-{}-{:05}.parquet", self.run_id, self.next_seq).as_str(),
-        );
+        let key = self
+            .dir
+            .clone()
+            .join(format!("part-{}-{:05}.parquet", self.run_id, self.next_seq).as_str());
         self.next_seq += 1;
         match self.store.head(&key).await {
             Err(object_store::Error::NotFound { .. }) => {}
             Ok(_) => return Err(SinkError::AlreadyExists { key }),
             Err(source) => return Err(SinkError::Store { key, source }),
         }
-        let upload =
-            BufWriter::with_capacity(self.store.clone(), key.clone(), self.config.upload_buffer_bytes);
-        let writer = AsyncArrowWriter::try_new(upload, self.schema.clone(), Some(self.props.clone()))
-            .map_err(|source| SinkError::Parquet {
-                key: key.clone(),
-                source,
-            })?;
+        let upload = BufWriter::with_capacity(
+            self.store.clone(),
+            key.clone(),
+            self.config.upload_buffer_bytes,
+        );
+        let writer =
+            AsyncArrowWriter::try_new(upload, self.schema.clone(), Some(self.props.clone()))
+                .map_err(|source| SinkError::Parquet {
+                    key: key.clone(),
+                    source,
+                })?;
         Ok(OpenFile { key, writer })
     }
 

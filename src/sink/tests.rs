@@ -148,7 +148,10 @@ async fn writes_readable_zstd_parquet_with_metadata_to_memory() {
     assert_eq!(kv["greenhouse.primary_key"], "id");
     assert_eq!(kv["greenhouse.cursor_field"], "updated_at");
     assert_eq!(kv["greenhouse.run_id"], RUN);
-    assert_eq!(kv["greenhouse.extractor_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        kv["greenhouse.extractor_version"],
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 #[tokio::test]
@@ -193,7 +196,11 @@ async fn rolls_to_new_files_past_the_target_size() {
     assert_eq!(files.len(), 3);
     let mut all = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        assert!(f.key.as_ref().ends_with(&format!("-{i:05}.parquet")), "{}", f.key);
+        assert!(
+            f.key.as_ref().ends_with(&format!("-{i:05}.parquet")),
+            "{}",
+            f.key
+        );
         assert_eq!(f.rows, 10);
         let (batches, _) = read_back(&store, &f.key).await;
         all.extend(ids(&batches));
@@ -267,7 +274,10 @@ fn rejects_bad_configuration() {
     };
     assert!(matches!(build(RUN, zstd), Err(SinkError::Config(_))));
     for bad in ["", "a/b", "../x", "run id"] {
-        assert!(matches!(build(bad, SinkConfig::default()), Err(SinkError::Config(_))));
+        assert!(matches!(
+            build(bad, SinkConfig::default()),
+            Err(SinkError::Config(_))
+        ));
     }
     // An empty prefix puts the stream directory at the store's root.
     let w = build(RUN, SinkConfig::default()).unwrap();
@@ -298,7 +308,10 @@ fn incompressible(start: i64, rows: usize, bytes_per_row: usize) -> (SchemaRef, 
         .collect();
     let ids = Int64Array::from_iter_values(start..start + rows as i64);
     let columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(blobs)];
-    (schema.clone(), RecordBatch::try_new(schema, columns).unwrap())
+    (
+        schema.clone(),
+        RecordBatch::try_new(schema, columns).unwrap(),
+    )
 }
 
 /// Files at the sink's LocalFileSystem directory, including object_store's multipart staging
@@ -425,5 +438,9 @@ async fn abort_of_a_multipart_upload_leaves_nothing_on_disk() {
     assert_eq!(list(&store).await.len(), 1);
     w.abort().await;
     assert!(list(&store).await.is_empty());
-    assert!(files_on_disk(dir.path()).is_empty(), "{:?}", files_on_disk(dir.path()));
+    assert!(
+        files_on_disk(dir.path()).is_empty(),
+        "{:?}",
+        files_on_disk(dir.path())
+    );
 }
