@@ -1,1 +1,25 @@
-fn main() {}
+//! `harvest-sim`: runs the Harvest v3 simulator (see `docs/simulator.md`).
+//!
+//! Prints its base URL as the first stdout line, logs to stderr, exits 0 on SIGINT/SIGTERM.
+
+use clap::Parser;
+use greenhouse_extract::sim::{SimConfig, run};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = SimConfig::parse();
+    match run(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("harvest-sim: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,155 @@
-//! Harvest v3 simulator (work in progress).
+//! `harvest-sim`: a faithful local simulator of the Greenhouse Harvest v3 API.
+//!
+//! Contract: an independent model of Harvest v3 built from `shared/ref/harvest-v3.md`
+//! (§13 "Local simulator contract") and `harvest-v3-fields.txt` — it never reads the stream
+//! declarations or `crate::registry`.  It serves `POST /token`, `GET /v3/<resource>` for 67
+//! list resources, and a loopback control API under `/_sim`.  Data is deterministic in
+//! (seed, scale) and generated on demand, so large scales start in seconds.
+//!
+//! Embedding: `start(SimConfig) → RunningSim` (bound to 127.0.0.1), `RunningSim::base_url`,
+//! `RunningSim::shutdown`.  The `harvest-sim` binary is a thin wrapper around [`run`].
+
+mod cf;
+pub mod data;
+mod faults;
+mod gen_jobs;
+mod gen_misc;
+mod gen_people;
+pub mod json;
+pub mod model;
+pub mod mutate;
+mod page;
+pub mod query;
+mod ratelimit;
+mod rng;
+mod rows;
+mod server;
+mod text;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Parser;
+
+pub use faults::FaultKind;
+pub use model::R as Resource;
+pub use server::RunningSim;
+
+/// Simulator configuration; also the `harvest-sim` command line.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "harvest-sim",
+    about = "Local simulator of the Greenhouse Harvest v3 API"
+)]
+pub struct SimConfig {
+    /// TCP port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Data seed: same seed + scale → byte-identical responses.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Data size multiplier (1 ≈ 2,000 candidates; fractional values allowed).
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    /// Requests per fixed 30 s window per credential on /v3 (0 = unlimited).
+    #[arg(long, default_value_t = 75)]
+    pub rate_limit: u32,
+    /// Length of the /v3 rate-limit window in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub rate_window: u64,
+    /// Token requests per fixed window at /token (0 = unlimited).
+    #[arg(long, default_value_t = 60)]
+    pub token_rate_limit: u32,
+    /// Length of the /token rate-limit window in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub token_rate_window: u64,
+    /// Fixed delay before each /v3 response body, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Extra delay per record in a /v3 response, in microseconds.
+    #[arg(long, default_value_t = 0)]
+    pub per_record_us: u64,
+    /// OAuth client id accepted at /token.
+    #[arg(long, default_value = "sim-client")]
+    pub client_id: String,
+    /// OAuth client secret accepted at /token.
+    #[arg(long, default_value = "sim-secret")]
+    pub client_secret: String,
+    /// Resource whose `harvest:<resource>:list` scope is missing (403); repeatable.
+    #[arg(long = "deny-scope")]
+    pub deny_scope: Vec<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub token_ttl: u64,
+    /// Probability that a /v3 request fails (reproducible per seed and request number).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Fault kinds to draw from (comma list of 500,502,503,reset,truncate,slow,cursor_expired).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,502,503,reset,truncate,slow,cursor_expired"
+    )]
+    pub fault_kinds: Vec<FaultKind>,
+    /// Extra delay of a `slow` fault, in milliseconds.
+    #[arg(long, default_value_t = 4000)]
+    pub slow_ms: u64,
+    /// Cursor lifetime in seconds (0 = cursors never expire).
+    #[arg(long, default_value_t = 0)]
+    pub cursor_ttl: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig::parse_from(["harvest-sim"])
+    }
+}
+
+/// Starts a simulator in the current Tokio runtime.
+pub async fn start(config: SimConfig) -> std::io::Result<RunningSim> {
+    server::start(Arc::new(config)).await
+}
+
+/// Binary entry point: start, print the base URL as the first stdout line, serve until
+/// SIGINT/SIGTERM, then shut down gracefully.
+pub async fn run(config: SimConfig) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let sim = start(config).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", sim.base_url())?;
+        out.flush()?;
+    }
+    tracing::info!(base_url = %sim.base_url(), "harvest-sim listening");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    sim.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Address helper for embedders.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}

@@ -1,0 +1,704 @@
+//! Generators for jobs and their children (posts, stages, interviews, kits, scorecards,
+//! offers, openings, approvals, hiring team).
+//!
+//! Contract: see `gen`.  Offers are versioned per application: the newest live offer of an
+//! application is current; older ones (and offers a mutation deprecated) are `Deprecated`.
+
+use super::cf;
+use super::data::{Ctx, Db};
+use super::gen_people::app_job;
+use super::json::JsonOut;
+use super::model::{R, id_of};
+use super::text;
+
+/// Ids of the account's job boards (boards are not a list resource in v3).
+pub const JOB_BOARDS: &[i64] = &[4_100_000_011, 4_100_000_012, 4_100_000_013];
+
+/// Position of a row among its parent's initial children (stable across deletes).
+fn pos(x: &Ctx) -> u32 {
+    let t = x.db.t(x.r);
+    match x.db.parent_of(x.r, x.idx) {
+        Some(p)
+            if x.idx < t.initial
+                && (p as usize) + 1 < t.first.len()
+                && (t.first[p as usize]..t.first[p as usize + 1]).contains(&x.idx) =>
+        {
+            x.idx - t.first[p as usize]
+        }
+        Some(p) => {
+            x.db.children(x.r, p)
+                .iter()
+                .position(|c| *c == x.idx)
+                .unwrap_or(0) as u32
+        }
+        None => 0,
+    }
+}
+
+fn parent_of(db: &Db, r: R, idx: u32) -> u32 {
+    db.parent_of(r, idx).unwrap_or(0)
+}
+
+/// Job index of an interview kit (kit → job interview → stage → job).
+fn kit_job(db: &Db, kit: u32) -> u32 {
+    let ji = parent_of(db, R::InterviewKits, kit);
+    parent_of(
+        db,
+        R::JobInterviewStages,
+        parent_of(db, R::JobInterviews, ji),
+    )
+}
+
+/// Job of an application, or a stable fallback for jobless prospects (offers need one).
+fn app_job_or_any(x: &mut Ctx, app: u32) -> u32 {
+    app_job(x.db, app).unwrap_or_else(|| x.pick(R::Jobs))
+}
+
+/// Whether offer `idx` is the newest live version for its application.
+pub fn offer_is_current(db: &Db, idx: u32) -> bool {
+    let app = parent_of(db, R::Offers, idx);
+    db.children(R::Offers, app).last() == Some(&idx)
+}
+
+pub fn approval_flows(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("job_id", x.parent_id());
+    let ty = x.s.pick(&["open_job", "offer_job", "offer_candidate"]);
+    w.oint(
+        "offer_id",
+        if ty == "open_job" {
+            None
+        } else {
+            x.ref_live(R::Offers, 0.2)
+        },
+    );
+    w.str("approval_type", ty);
+    w.bool("sequential", x.s.chance(0.5));
+    w.int("version", 1 + x.s.below(3) as i64);
+    w.oint(
+        "requested_by_id",
+        x.s.chance(0.9).then(|| x.ref_id(R::Users)),
+    );
+    w.ostr(
+        "approval_status",
+        (x.s.below(6) != 0).then(|| x.c.pick(&["pending", "rejected", "approved"])),
+    );
+}
+
+pub fn approver_groups(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("approval_flow_id", x.parent_id());
+    w.int("approvals_required", 1 + x.s.below(2) as i64);
+    w.int("sort_order", pos(x) as i64);
+    w.bool("required_for_exception", x.s.chance(0.2));
+    w.ots("resolved_at", x.s.chance(0.5).then(|| x.between()));
+}
+
+pub fn approvers(x: &mut Ctx, w: &mut JsonOut) {
+    w.oint("sort_order", Some(pos(x) as i64));
+    w.int("user_id", x.ref_id(R::Users));
+    let status = x.c.pick(&["waiting", "due", "approved", "rejected"]);
+    w.str("status", status);
+    let resolved = matches!(status, "approved" | "rejected");
+    w.oint("resolved_by_id", resolved.then(|| x.ref_id(R::Users)));
+    w.ots("resolved_at", resolved.then(|| x.updated()));
+    w.ots("request_sent_at", Some(x.created()));
+    w.oint("version_sent", Some(1));
+    let reminded = x.s.chance(0.3);
+    w.ots("reminder_sent_at", reminded.then(|| x.between()));
+    w.oint("reminder_sent_by_id", reminded.then(|| x.ref_id(R::Users)));
+    w.oint("reminders_sent", Some(reminded as i64));
+    w.oint("approver_group_id", Some(x.parent_id()));
+    w.oint("added_by_custom_field_id", None);
+    w.odate(
+        "send_auto_reminder_at",
+        x.s.chance(0.3).then(|| x.day_near(2, 9)),
+    );
+    w.oint("auto_reminders_sent", Some(x.s.below(3) as i64));
+}
+
+pub fn candidate_attribute_types(x: &mut Ctx, w: &mut JsonOut) {
+    w.str(
+        "name",
+        x.c.pick(&[
+            "Skills",
+            "Qualifications",
+            "Personality",
+            "Details",
+            "Qualités 🌟",
+        ]),
+    );
+    w.int("job_id", x.parent_id());
+    w.int("sort_order", pos(x) as i64);
+    w.bool("active", x.s.below(10) != 0);
+    w.obool("is_draft", (x.s.below(3) != 0).then(|| x.s.chance(0.1)));
+}
+
+pub fn default_interviewers(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("user_id", x.ref_id(R::Users));
+    w.int("interview_kit_id", x.parent_id());
+}
+
+pub fn focus_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("interview_kit_id", x.parent_id());
+    let jcas =
+        x.db.children(R::JobCandidateAttributes, kit_job(x.db, x.parent()));
+    let a = if jcas.is_empty() {
+        x.pick(R::JobCandidateAttributes)
+    } else {
+        jcas[x.s.below(jcas.len() as u64) as usize]
+    };
+    w.int(
+        "job_candidate_attribute_id",
+        id_of(R::JobCandidateAttributes, a),
+    );
+}
+
+pub fn interview_kits(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("job_id", id_of(R::Jobs, kit_job(x.db, x.idx)));
+    w.int("job_interview_id", x.parent_id());
+    let long = x.c.below(8) == 0;
+    w.ostr(
+        "exercises",
+        (x.c.below(5) != 0)
+            .then(|| text::html(&mut x.c, long))
+            .as_deref(),
+    );
+    w.obool("anonymize_candidate", Some(x.s.chance(0.1)));
+    w.obool(
+        "anonymize_resumes",
+        (x.s.below(4) != 0).then(|| x.s.chance(0.1)),
+    );
+}
+
+pub fn interviewers(x: &mut Ctx, w: &mut JsonOut) {
+    let interview = x.parent();
+    w.int("interview_id", x.parent_id());
+    let user = x.s.chance(0.9).then(|| x.ref_id(R::Users));
+    w.oint("user_id", user);
+    let app = parent_of(x.db, R::Interviews, interview);
+    let cards = x.db.children(R::Scorecards, app);
+    let card = (!cards.is_empty() && x.s.chance(0.6))
+        .then(|| cards[x.s.below(cards.len() as u64) as usize]);
+    w.oint("scorecard_id", card.map(|c| id_of(R::Scorecards, c)));
+    w.ostr(
+        "email",
+        user.map(|u| format!("interviewer{}@example.com", u % 100_000))
+            .as_deref(),
+    );
+    w.ostr(
+        "response_status",
+        (x.s.below(5) != 0).then(|| {
+            x.c.pick(&["needs_action", "accepted", "declined", "tentative"])
+        }),
+    );
+}
+
+pub fn interviews(x: &mut Ctx, w: &mut JsonOut) {
+    let app = x.parent();
+    let job = app_job_or_any(x, app);
+    w.int("job_id", id_of(R::Jobs, job));
+    w.int("application_id", x.parent_id());
+    let jis = x.db.children(R::JobInterviewStages, job);
+    let ji = jis
+        .first()
+        .and_then(|s| x.db.children(R::JobInterviews, *s).first().copied())
+        .unwrap_or_else(|| x.pick(R::JobInterviews));
+    w.int("job_interview_id", id_of(R::JobInterviews, ji));
+    let all_day = x.s.below(15) == 0;
+    let start = x.between();
+    w.ots("starts_at", (!all_day).then_some(start));
+    w.ots(
+        "ends_at",
+        (!all_day).then_some(start + 1_800_000 * (1 + x.s.below(4) as i64)),
+    );
+    w.ostr(
+        "location",
+        x.c.chance(0.5).then_some(x.c.pick(text::CITIES)),
+    );
+    w.str(
+        "status",
+        x.c.pick(&[
+            "to_be_scheduled",
+            "scheduled",
+            "awaiting_feedback",
+            "complete",
+            "skipped",
+            "collect_feedback",
+            "to_be_sent",
+            "sent",
+            "received",
+        ]),
+    );
+    w.oint("organizer_id", x.s.chance(0.9).then(|| x.ref_id(R::Users)));
+    w.ots("scheduled_at", Some(x.created()));
+    let d = start.div_euclid(86_400_000);
+    w.odate("all_day_start_on", all_day.then_some(d));
+    w.odate("all_day_end_on", all_day.then_some(d + 1));
+    w.ostr(
+        "external_event_id",
+        x.s.chance(0.7)
+            .then(|| format!("evt_{:x}", x.s.next_u64()))
+            .as_deref(),
+    );
+    w.ostr(
+        "video_conferencing_url",
+        x.c.chance(0.5)
+            .then(|| format!("https://meet.example.com/{}", x.idx))
+            .as_deref(),
+    );
+    w.ots(
+        "availability_received_at",
+        x.s.chance(0.3).then(|| x.created()),
+    );
+}
+
+pub fn job_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("job_id", x.parent_id());
+    w.int(
+        "candidate_attribute_type_id",
+        x.ref_id(R::CandidateAttributeTypes),
+    );
+    w.bool("active", x.s.below(10) != 0);
+    w.oint("sort_order", (x.s.below(10) != 0).then(|| pos(x) as i64));
+    w.str(
+        "name",
+        x.c.pick(&[
+            "Communication",
+            "Rust expertise",
+            "Problem solving",
+            "Leadership",
+            "Esprit d'équipe",
+            "チームワーク",
+        ]),
+    );
+}
+
+pub fn job_hiring_managers(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("user_id", x.ref_id(R::Users));
+    w.int("job_id", x.parent_id());
+}
+
+pub fn job_interview_stages(x: &mut Ctx, w: &mut JsonOut) {
+    let p = pos(x) as usize;
+    w.int("job_id", x.parent_id());
+    w.int("sort_order", p as i64);
+    w.str("name", text::STAGES[p.min(text::STAGES.len() - 1)]);
+    w.bool("active", x.s.below(15) != 0);
+}
+
+pub fn job_interviews(x: &mut Ctx, w: &mut JsonOut) {
+    let stage = x.parent();
+    w.int("job_interview_stage_id", x.parent_id());
+    w.int(
+        "job_id",
+        id_of(R::Jobs, parent_of(x.db, R::JobInterviewStages, stage)),
+    );
+    w.int("sort_order", pos(x) as i64);
+    w.ostr(
+        "scheduling_type",
+        (x.s.below(5) != 0).then(|| {
+            x.s.pick(&["none", "needs_scheduling", "take_home_test", "offer"])
+        }),
+    );
+    w.oint(
+        "duration",
+        x.s.chance(0.8).then(|| 15 * (1 + x.s.below(8) as i64)),
+    );
+    w.ostr(
+        "summary",
+        x.c.chance(0.5)
+            .then(|| text::sentence(&mut x.c, 8))
+            .as_deref(),
+    );
+    w.ostr(
+        "instructions",
+        x.c.chance(0.3)
+            .then(|| text::html(&mut x.c, false))
+            .as_deref(),
+    );
+    w.str(
+        "name",
+        x.c.pick(&[
+            "Technical Screen",
+            "System Design",
+            "Culture Add",
+            "Portfolio Review",
+            "Entretien RH",
+        ]),
+    );
+    w.bool("active", x.s.below(12) != 0);
+    w.obool("require_scorecard", Some(x.s.chance(0.8)));
+}
+
+pub fn job_notes(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("job_id", x.parent_id());
+    w.int("user_id", x.ref_id(R::Users));
+    let long = x.c.below(10) == 0;
+    w.ostr(
+        "body",
+        (x.c.below(20) != 0)
+            .then(|| text::html(&mut x.c, long))
+            .as_deref(),
+    );
+    w.ostr(
+        "visibility",
+        (x.s.below(8) != 0).then(|| x.s.pick(&["admin_only_visible", "privately_visible"])),
+    );
+}
+
+pub fn job_owners(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("job_id", x.parent_id());
+    w.int("user_id", x.ref_id(R::Users));
+    w.str(
+        "type",
+        ["recruiter", "coordinator", "sourcer"][pos(x) as usize % 3],
+    );
+    w.bool("responsible", pos(x) == 0);
+}
+
+pub fn job_post_locations(x: &mut Ctx, w: &mut JsonOut) {
+    let ty = if x.s.below(8) == 0 {
+        None
+    } else {
+        Some(x.s.pick(&["free_text", "office", "custom_list"]))
+    };
+    w.ostr(
+        "plain_text_location",
+        (ty != Some("custom_list")).then(|| x.c.pick(text::CITIES)),
+    );
+    w.oint(
+        "office_id",
+        (ty == Some("office")).then(|| x.ref_id(R::Offices)),
+    );
+    w.ostr("type", ty);
+    w.oint("job_post_id", Some(x.parent_id()));
+    w.oint(
+        "custom_location_id",
+        (ty == Some("custom_list")).then(|| x.ref_id(R::JobBoardCustomLocations)),
+    );
+}
+
+pub fn job_posts(x: &mut Ctx, w: &mut JsonOut) {
+    w.str(
+        "title",
+        &format!("{} — {}", x.c.pick(text::TITLES), x.c.pick(text::CITIES)),
+    );
+    w.bool("internal", x.s.chance(0.2));
+    let active = !x.soft() && x.s.below(7) != 0;
+    w.bool("active", active);
+    w.bool("live", active && x.s.chance(0.7));
+    w.bool("featured", x.s.chance(0.1));
+    w.ots("first_published_at", x.s.chance(0.8).then(|| x.created()));
+    let long = x.c.below(3) == 0;
+    w.ostr(
+        "content",
+        (x.c.below(20) != 0)
+            .then(|| text::html(&mut x.c, long))
+            .as_deref(),
+    );
+    w.ostr(
+        "internal_content",
+        x.c.chance(0.3)
+            .then(|| text::html(&mut x.c, false))
+            .as_deref(),
+    );
+    w.ostr(
+        "language",
+        (x.s.below(10) != 0).then(|| {
+            x.s.pick(&["en", "en", "en", "fr", "de", "ja", "es", "zh", "pt"])
+        }),
+    );
+    w.ostr(
+        "public_url",
+        x.s.chance(0.8)
+            .then(|| format!("https://job-boards.example.com/acme/jobs/{}", x.id()))
+            .as_deref(),
+    );
+    w.oint(
+        "demographic_question_set_id",
+        x.s.chance(0.3)
+            .then(|| x.ref_id(R::DemographicQuestionSets)),
+    );
+    w.int("job_id", x.parent_id());
+    w.int("job_board_id", x.s.pick(JOB_BOARDS));
+    let qbase = x.id() * 10;
+    w.arr("questions", |w| {
+        w.item_obj(|w| {
+            w.oint("id", None);
+            w.ostr("description", None);
+            w.str("answer_type", "attachment");
+            w.obool("required", Some(true));
+            w.bool("private", false);
+            w.str("label", "Resume/CV");
+            w.str("name", "resume");
+            w.arr("options", |_| {});
+        });
+        w.item_obj(|w| {
+            w.oint("id", Some(qbase + 1));
+            w.ostr("description", Some("<p>Pick one — «choisissez»</p>"));
+            w.str("answer_type", "single_select");
+            w.obool("required", None);
+            w.bool("private", false);
+            w.str("label", "Are you legally authorized to work?");
+            w.str("name", &format!("question_{}", qbase + 1));
+            w.arr("options", |w| {
+                for (k, l) in ["Yes", "No"].iter().enumerate() {
+                    w.item_obj(|w| {
+                        w.int("id", qbase + 2 + k as i64);
+                        w.str("label", l);
+                    });
+                }
+            });
+        });
+    });
+}
+
+pub fn jobs(x: &mut Ctx, w: &mut JsonOut) {
+    w.str(
+        "name",
+        &format!(
+            "{} ({})",
+            x.c.pick(text::TITLES),
+            x.c.pick(text::DEPARTMENTS)
+        ),
+    );
+    w.ostr(
+        "requisition_id",
+        x.s.chance(0.8)
+            .then(|| format!("REQ-{:05}", x.idx))
+            .as_deref(),
+    );
+    let long = x.c.below(6) == 0;
+    w.ostr(
+        "notes",
+        x.c.chance(0.6)
+            .then(|| text::html(&mut x.c, long))
+            .as_deref(),
+    );
+    w.bool("confidential", x.s.below(15) == 0);
+    let status = match x.s.below(10) {
+        0 => "draft",
+        1..=3 => "closed",
+        _ => "open",
+    };
+    w.str("status", status);
+    w.ots("opened_at", (status != "draft").then(|| x.created()));
+    w.ots("closed_at", (status == "closed").then(|| x.updated()));
+    w.obool(
+        "is_template",
+        (x.s.below(4) != 0).then(|| x.s.below(20) == 0),
+    );
+    w.oint(
+        "copied_from_id",
+        (x.idx > 0 && x.s.below(8) == 0).then(|| id_of(R::Jobs, x.idx / 2)),
+    );
+    w.oint(
+        "department_id",
+        x.s.chance(0.9).then(|| x.ref_id(R::Departments)),
+    );
+    if x.s.below(15) == 0 {
+        w.null("office_ids");
+    } else {
+        let mut o: Vec<i64> = (0..1 + x.s.below(2))
+            .map(|_| x.ref_id(R::Offices))
+            .collect();
+        o.sort();
+        o.dedup();
+        w.ints("office_ids", &o);
+    }
+    let sponsor = [x.ref_id(R::Users)];
+    cf::write_map(w, "custom_fields", "job", &mut x.c, &sponsor);
+}
+
+pub fn offers(x: &mut Ctx, w: &mut JsonOut) {
+    let app = x.parent();
+    let version =
+        x.db.t(R::Offers)
+            .version
+            .get(&x.idx)
+            .copied()
+            .unwrap_or(pos(x) + 1);
+    w.int("version", version as i64);
+    w.int("application_id", x.parent_id());
+    let job = app_job_or_any(x, app);
+    w.int("job_id", id_of(R::Jobs, job));
+    w.int("candidate_id", id_of(R::Candidates, x.app_candidate(app)));
+    w.oint("opening_id", x.ref_live(R::Openings, 0.4));
+    let status = if x.soft() || !offer_is_current(x.db, x.idx) {
+        "Deprecated"
+    } else {
+        x.s.pick(&["Created", "Created", "Accepted", "Rejected"])
+    };
+    w.str("status", status);
+    w.odate("starts_on", x.s.chance(0.8).then(|| x.day_near(20, 60)));
+    w.odate("sent_on", x.s.chance(0.7).then(|| x.day_near(0, 3)));
+    // Resolution dates set through the API are normalised to noon UTC.
+    w.ots(
+        "resolved_at",
+        matches!(status, "Accepted" | "Rejected")
+            .then(|| x.updated().div_euclid(86_400_000) * 86_400_000 + 43_200_000),
+    );
+    cf::write_map(w, "custom_fields", "offer", &mut x.c, &[]);
+}
+
+pub fn openings(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("job_id", x.parent_id());
+    let open = x.s.chance(0.6);
+    w.ots("opened_at", Some(x.created()));
+    w.ots("closed_at", (!open).then(|| x.updated()));
+    w.int("sort_order", pos(x) as i64);
+    w.ostr(
+        "opening_id",
+        x.s.chance(0.7)
+            .then(|| format!("OPN-{}-{}", x.parent(), pos(x)))
+            .as_deref(),
+    );
+    w.oint(
+        "application_id",
+        if open {
+            None
+        } else {
+            x.ref_live(R::Applications, 0.3)
+        },
+    );
+    w.oint(
+        "close_reason_id",
+        (!open).then(|| x.ref_id(R::CloseReasons)),
+    );
+    w.odate(
+        "target_start_on",
+        x.s.chance(0.5).then(|| x.day_near(30, 120)),
+    );
+    w.bool("open", open);
+    cf::write_map(w, "custom_fields", "opening", &mut x.c, &[]);
+}
+
+pub fn pay_input_ranges(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("pay_input_id", 4_300_000_000 + x.s.below(20) as i64);
+    w.str("currency_type", x.s.pick(&["USD", "EUR", "GBP", "CAD"]));
+    let min = (50 + x.c.below(150) as i64) * 100_000;
+    w.int("min_cents", min);
+    w.int("max_cents", min + (10 + x.c.below(60) as i64) * 100_000);
+    w.int("job_post_id", x.parent_id());
+}
+
+pub fn scorecard_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("scorecard_id", x.parent_id());
+    w.str(
+        "candidate_attribute_rating",
+        x.c.pick(&[
+            "definitely_not",
+            "no",
+            "yes",
+            "strong_yes",
+            "mixed",
+            "no_decision",
+        ]),
+    );
+    w.int(
+        "job_candidate_attribute_id",
+        x.ref_id(R::JobCandidateAttributes),
+    );
+    w.ostr(
+        "note",
+        x.c.chance(0.4)
+            .then(|| text::sentence(&mut x.c, 7))
+            .as_deref(),
+    );
+}
+
+pub fn scorecard_question_answer_options(x: &mut Ctx, w: &mut JsonOut) {
+    w.int(
+        "scorecard_question_option_id",
+        x.ref_id(R::ScorecardQuestionOptions),
+    );
+    w.int("scorecard_question_answer_id", x.parent_id());
+}
+
+pub fn scorecard_question_answers(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("scorecard_id", x.parent_id());
+    w.int("scorecard_question_id", x.ref_id(R::ScorecardQuestions));
+    let ans = x.c.chance(0.85).then(|| text::sentence(&mut x.c, 10));
+    w.ostr("answer", ans.as_deref());
+    w.ostr(
+        "answer_with_tags",
+        ans.map(|a| format!("{a} #strong")).as_deref(),
+    );
+    w.obool("boolean_value", x.s.chance(0.3).then(|| x.c.chance(0.5)));
+}
+
+pub fn scorecard_question_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("scorecard_question_id", x.parent_id());
+    w.int(
+        "focus_candidate_attribute_id",
+        x.ref_id(R::FocusCandidateAttributes),
+    );
+}
+
+pub fn scorecard_question_options(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("scorecard_question_id", x.parent_id());
+    w.str(
+        "name",
+        x.c.pick(&["Strong yes", "Yes", "No", "Definitely not", "Peut-être 🤔"]),
+    );
+    w.int("sort_order", pos(x) as i64);
+    w.bool("active", x.s.below(10) != 0);
+}
+
+pub fn scorecard_questions(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("interview_kit_id", x.parent_id());
+    let long = x.c.below(10) == 0;
+    w.str("question", &text::html(&mut x.c, long));
+    w.int("sort_order", pos(x) as i64);
+    w.bool("active", x.s.below(10) != 0);
+    w.str(
+        "answer_type",
+        x.s.pick(&[
+            "text",
+            "yes_no",
+            "single_select",
+            "multi_select",
+            "instruction",
+        ]),
+    );
+    w.bool("required", x.s.chance(0.4));
+}
+
+pub fn scorecards(x: &mut Ctx, w: &mut JsonOut) {
+    w.int("interview_kit_id", x.ref_id(R::InterviewKits));
+    let interviewer = x.ref_id(R::Users);
+    w.int("interviewer_id", interviewer);
+    w.ots("interviewed_at", x.s.chance(0.9).then(|| x.created()));
+    let draft = x.s.below(6) == 0;
+    let notes = x.c.chance(0.7).then(|| text::sentence(&mut x.c, 15));
+    w.ostr("notes", notes.as_deref());
+    w.ostr(
+        "notes_with_tags",
+        notes
+            .as_ref()
+            .map(|n| format!("{n} @[Hiring Manager]"))
+            .as_deref(),
+    );
+    w.int(
+        "submitter_id",
+        if x.s.chance(0.9) {
+            interviewer
+        } else {
+            x.ref_id(R::Users)
+        },
+    );
+    w.ostr(
+        "candidate_rating",
+        (!draft).then(|| {
+            x.c.pick(&["strong_no", "no", "yes", "strong_yes", "no_decision"])
+        }),
+    );
+    let private = x.c.chance(0.3).then(|| text::sentence(&mut x.c, 8));
+    w.ostr("private_notes", private.as_deref());
+    w.ostr("private_notes_with_tags", private.as_deref());
+    w.str("status", if draft { "draft" } else { "complete" });
+    let public = x.c.chance(0.3).then(|| text::sentence(&mut x.c, 8));
+    w.ostr("public_notes", public.as_deref());
+    w.ostr("public_notes_with_tags", public.as_deref());
+    w.int("application_id", x.parent_id());
+    w.ots("submitted_at", (!draft).then(|| x.between()));
+}

@@ -1,0 +1,217 @@
+//! `/_sim/mutate`: deterministic data dynamics between page requests.
+//!
+//! Contract: for each selected resource, update K live rows (updated_at = now, revision + 1
+//! so cosmetic fields change; offers may be re-versioned: old row `Deprecated`, a new
+//! version row with a higher id; job posts may be soft-deleted), insert I rows with ids above
+//! every existing id (created_at = updated_at = now, parents chosen among live rows), delete
+//! D rows (hard deletes cascade through owned children and are listed in `/_sim/deleted`;
+//! soft-delete resources flip their active/deactivated flag; others are skipped), and merge
+//! M candidate pairs (the loser's owned rows move to the winner with updated_at = now, the
+//! loser is hard-deleted).  Row choice is a pure function of (seed, mutate seed, resource).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::data::Db;
+use super::json::Millis;
+use super::model::{self, Del, R};
+use super::rng::Rng;
+
+#[derive(Debug, Clone, Default)]
+pub struct MutateSpec {
+    pub updates: u32,
+    pub inserts: u32,
+    pub deletes: u32,
+    pub merges: u32,
+    pub seed: u64,
+    /// None = every resource.
+    pub resources: Option<Vec<R>>,
+}
+
+#[derive(Default)]
+struct Report {
+    updated: BTreeMap<&'static str, Vec<i64>>,
+    inserted: BTreeMap<&'static str, Vec<i64>>,
+    deleted: BTreeMap<&'static str, Vec<i64>>,
+    soft_deleted: BTreeMap<&'static str, Vec<i64>>,
+    reversioned: Vec<Value>,
+    merged: Vec<Value>,
+    skipped: BTreeMap<&'static str, &'static str>,
+}
+
+fn live(db: &Db, r: R) -> Vec<u32> {
+    let t = db.t(r);
+    (0..t.len()).filter(|i| t.alive[*i as usize]).collect()
+}
+
+/// Up to `k` distinct live rows, chosen by `rng`.
+fn choose(db: &Db, r: R, k: u32, rng: &mut Rng) -> Vec<u32> {
+    let mut pool = live(db, r);
+    let mut out = Vec::new();
+    for _ in 0..k.min(pool.len() as u32) {
+        let i = rng.below(pool.len() as u64) as usize;
+        out.push(pool.swap_remove(i));
+    }
+    out
+}
+
+fn touch(db: &mut Db, r: R, idx: u32, now: Millis) {
+    let t = &mut db.tables[r as usize];
+    let c = t.created[idx as usize];
+    t.updated[idx as usize] = now.max(c);
+}
+
+fn insert(db: &mut Db, r: R, parent: Option<u32>, now: Millis) -> u32 {
+    let t = &mut db.tables[r as usize];
+    let idx = t.len();
+    t.created.push(now);
+    t.updated.push(now);
+    t.alive.push(true);
+    if let Some(p) = parent {
+        t.parent_ovr.insert(idx, p);
+    }
+    idx
+}
+
+fn cascade(db: &mut Db, r: R, idx: u32, rep: &mut Report) {
+    if !db.is_alive(r, idx) {
+        return;
+    }
+    for c in model::children(r) {
+        for ch in db.children(c, idx) {
+            cascade(db, c, ch, rep);
+        }
+    }
+    let t = &mut db.tables[r as usize];
+    t.alive[idx as usize] = false;
+    let id = model::id_of(r, idx);
+    t.deleted.push(id);
+    rep.deleted.entry(r.name()).or_default().push(id);
+}
+
+fn offer_version(db: &Db, idx: u32) -> u32 {
+    let t = db.t(R::Offers);
+    if let Some(v) = t.version.get(&idx) {
+        return *v;
+    }
+    let p = db.parent_of(R::Offers, idx).unwrap_or(0) as usize;
+    t.first
+        .get(p)
+        .map(|f| idx.saturating_sub(*f) + 1)
+        .unwrap_or(1)
+}
+
+pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
+    let mut rep = Report::default();
+    let selected: Vec<R> = spec.resources.clone().unwrap_or_else(|| R::ALL.to_vec());
+    for r in &selected {
+        let r = *r;
+        let mut rng = Rng::new(&[db.seed, spec.seed, r as u64, 0x3u64]);
+        // Updates.
+        for idx in choose(db, r, spec.updates, &mut rng) {
+            *db.tables[r as usize].rev.entry(idx).or_default() += 1;
+            touch(db, r, idx, now);
+            rep.updated
+                .entry(r.name())
+                .or_default()
+                .push(model::id_of(r, idx));
+            if r == R::Offers && rng.chance(0.5) {
+                let app = db.parent_of(r, idx).unwrap_or(0);
+                let v = offer_version(db, idx);
+                db.tables[r as usize].soft.insert(idx);
+                let new = insert(db, r, Some(app), now);
+                db.tables[r as usize].version.insert(new, v + 1);
+                rep.reversioned
+                    .push(json!({"old": model::id_of(r, idx), "new": model::id_of(r, new)}));
+            } else if r == R::JobPosts && rng.chance(0.3) {
+                db.tables[r as usize].soft.insert(idx);
+                rep.soft_deleted
+                    .entry(r.name())
+                    .or_default()
+                    .push(model::id_of(r, idx));
+            }
+        }
+        // Inserts.
+        for _ in 0..spec.inserts {
+            let parent = match model::parent(r) {
+                Some(p) => match choose(db, p, 1, &mut rng).first() {
+                    Some(pi) => Some(*pi),
+                    None => {
+                        rep.skipped
+                            .insert(r.name(), "no live parent to insert under");
+                        break;
+                    }
+                },
+                None => None,
+            };
+            let idx = insert(db, r, parent, now);
+            if r == R::Offers {
+                let n = db.children(r, parent.unwrap_or(0)).len() as u32;
+                db.tables[r as usize].version.insert(idx, n);
+            }
+            rep.inserted
+                .entry(r.name())
+                .or_default()
+                .push(model::id_of(r, idx));
+        }
+        // Deletes.
+        if spec.deletes > 0 {
+            match model::def(r).delete {
+                Del::Hard => {
+                    for idx in choose(db, r, spec.deletes, &mut rng) {
+                        cascade(db, r, idx, &mut rep);
+                    }
+                }
+                Del::Soft => {
+                    for idx in choose(db, r, spec.deletes, &mut rng) {
+                        db.tables[r as usize].soft.insert(idx);
+                        *db.tables[r as usize].rev.entry(idx).or_default() += 1;
+                        touch(db, r, idx, now);
+                        rep.soft_deleted
+                            .entry(r.name())
+                            .or_default()
+                            .push(model::id_of(r, idx));
+                    }
+                }
+                Del::Never => {
+                    rep.skipped.insert(
+                        r.name(),
+                        "rows of this resource are never deleted (non-nullable references)",
+                    );
+                }
+            }
+        }
+        // Merges.
+        if r == R::Candidates {
+            for _ in 0..spec.merges {
+                let pair = choose(db, r, 2, &mut rng);
+                let [winner, loser] = pair[..] else { break };
+                let mut moved = BTreeMap::new();
+                for c in model::children(r) {
+                    for ch in db.children(c, loser) {
+                        db.tables[c as usize].parent_ovr.insert(ch, winner);
+                        touch(db, c, ch, now);
+                        moved
+                            .entry(c.name())
+                            .or_insert_with(Vec::new)
+                            .push(model::id_of(c, ch));
+                    }
+                }
+                touch(db, r, winner, now);
+                cascade(db, r, loser, &mut rep);
+                rep.merged.push(json!({"winner": model::id_of(r, winner), "loser": model::id_of(r, loser), "moved": moved}));
+            }
+        }
+    }
+    json!({
+        "now": super::json::ts_string(now),
+        "updated": rep.updated,
+        "inserted": rep.inserted,
+        "deleted": rep.deleted,
+        "soft_deleted": rep.soft_deleted,
+        "reversioned": rep.reversioned,
+        "merged": rep.merged,
+        "skipped": rep.skipped,
+    })
+}

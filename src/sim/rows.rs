@@ -1,0 +1,88 @@
+//! Row generators: one function per resource writing that resource's fields (every field of
+//! `harvest-v3-fields.txt`, nulls written explicitly) after `id/created_at/updated_at`.
+//!
+//! Contract: a generator reads only its `Ctx` (structural rng `s` for keys, flags and enum
+//! states; cosmetic rng `c` for text that updates change) and the compact state in `Db`, so
+//! the same inputs always produce the same bytes.  Split by domain into `gen_people`
+//! (candidates, applications and their children, users), `gen_jobs` (jobs, posts, stages,
+//! interviews, scorecards, offers, approvals) and `gen_misc` (dictionaries and the rest).
+
+use super::data::Ctx;
+use super::gen_jobs as j;
+use super::gen_misc as m;
+use super::gen_people as p;
+use super::json::JsonOut;
+use super::model::R;
+
+pub fn render(x: &mut Ctx, w: &mut JsonOut) {
+    let f: fn(&mut Ctx, &mut JsonOut) = match x.r {
+        R::ApplicationStages => p::application_stages,
+        R::Applications => p::applications,
+        R::AppliedCandidateTags => p::applied_candidate_tags,
+        R::ApprovalFlows => j::approval_flows,
+        R::ApproverGroups => j::approver_groups,
+        R::Approvers => j::approvers,
+        R::Attachments => p::attachments,
+        R::BlockedSpamSources => m::blocked_spam_sources,
+        R::BulkRequests => m::bulk_requests,
+        R::CandidateAttributeTypes => j::candidate_attribute_types,
+        R::CandidateEducations => p::candidate_educations,
+        R::CandidateEmployments => p::candidate_employments,
+        R::CandidateTags => m::candidate_tags,
+        R::Candidates => p::candidates,
+        R::CloseReasons => m::close_reasons,
+        R::CustomFieldDepartments => m::custom_field_departments,
+        R::CustomFieldOffices => m::custom_field_offices,
+        R::CustomFieldOptions => m::custom_field_options,
+        R::CustomFields => m::custom_fields,
+        R::DefaultInterviewers => j::default_interviewers,
+        R::DemographicAnswerOptions => m::demographic_answer_options,
+        R::DemographicAnswers => p::demographic_answers,
+        R::DemographicQuestionSets => m::demographic_question_sets,
+        R::DemographicQuestions => m::demographic_questions,
+        R::Departments => m::departments,
+        R::Eeoc => p::eeoc,
+        R::EmailTemplates => m::email_templates,
+        R::FocusCandidateAttributes => j::focus_candidate_attributes,
+        R::FutureJobPermissions => p::future_job_permissions,
+        R::InterviewKits => j::interview_kits,
+        R::InterviewerTags => m::interviewer_tags,
+        R::Interviewers => j::interviewers,
+        R::Interviews => j::interviews,
+        R::JobBoardCustomLocations => m::job_board_custom_locations,
+        R::JobCandidateAttributes => j::job_candidate_attributes,
+        R::JobHiringManagers => j::job_hiring_managers,
+        R::JobInterviewStages => j::job_interview_stages,
+        R::JobInterviews => j::job_interviews,
+        R::JobNotes => j::job_notes,
+        R::JobOwners => j::job_owners,
+        R::JobPostLocations => j::job_post_locations,
+        R::JobPosts => j::job_posts,
+        R::Jobs => j::jobs,
+        R::Notes => p::notes,
+        R::Offers => j::offers,
+        R::Offices => m::offices,
+        R::Openings => j::openings,
+        R::PayInputRanges => j::pay_input_ranges,
+        R::ProspectDetails => p::prospect_details,
+        R::ProspectPoolStages => m::prospect_pool_stages,
+        R::ProspectPools => m::prospect_pools,
+        R::Referrers => m::referrers,
+        R::RejectionDetails => p::rejection_details,
+        R::RejectionReasons => m::rejection_reasons,
+        R::ScorecardCandidateAttributes => j::scorecard_candidate_attributes,
+        R::ScorecardQuestionAnswerOptions => j::scorecard_question_answer_options,
+        R::ScorecardQuestionAnswers => j::scorecard_question_answers,
+        R::ScorecardQuestionCandidateAttributes => j::scorecard_question_candidate_attributes,
+        R::ScorecardQuestionOptions => j::scorecard_question_options,
+        R::ScorecardQuestions => j::scorecard_questions,
+        R::Scorecards => j::scorecards,
+        R::Sources => m::sources,
+        R::TrackingLinks => m::tracking_links,
+        R::UserEmails => p::user_emails,
+        R::UserJobPermissions => p::user_job_permissions,
+        R::UserRoles => m::user_roles,
+        R::Users => p::users,
+    };
+    f(x, w);
+}

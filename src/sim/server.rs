@@ -1,0 +1,755 @@
+//! HTTP server: routing, OAuth token endpoint, `/v3` list handling and the `/_sim` control
+//! API, on hyper 1 (HTTP/1.1) bound to 127.0.0.1.
+//!
+//! Contract: `/v3/<resource>` checks, in order: bearer token (401), rate limit (429), route
+//! (404), scope and Site Admin (403), parameters (422), injected faults, then serves a page.
+//! Every `/v3` response carries `X-RateLimit-Limit/Remaining/Reset` unless the limit is 0
+//! (unlimited).  Unauthenticated requests are counted in a separate `anonymous` bucket.
+//! Latency (`latency_ms + per_record_us × records`) is a non-blocking sleep before the
+//! response.  Shutdown stops accepting and lets in-flight connections finish gracefully.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::SimConfig;
+use super::data::Db;
+use super::faults::{self, FaultKind};
+use super::model::{self, R};
+use super::mutate::{self, MutateSpec};
+use super::page;
+use super::query;
+use super::ratelimit::{Decision, Limiter};
+use super::rng::hash;
+
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+struct TokenInfo {
+    client: String,
+    site_admin: bool,
+    expires_ms: i64,
+}
+
+#[derive(Default)]
+struct Stats {
+    by_resource: BTreeMap<String, BTreeMap<u16, u64>>,
+    total: u64,
+    rate_limited: u64,
+    records: u64,
+    token_requests: u64,
+    faults: BTreeMap<&'static str, u64>,
+}
+
+struct State {
+    cfg: Arc<SimConfig>,
+    base_url: String,
+    secret: u64,
+    db: RwLock<Db>,
+    tokens: Mutex<HashMap<String, TokenInfo>>,
+    limiter: Mutex<Limiter>,
+    token_limiter: Mutex<Limiter>,
+    stats: Mutex<Stats>,
+    seq: AtomicU64,
+    inflight: AtomicU64,
+    peak: AtomicU64,
+    minted: AtomicU64,
+}
+
+/// A running simulator.
+pub struct RunningSim {
+    base_url: String,
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningSim {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Stops accepting connections and waits for in-flight ones to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+pub async fn start(cfg: Arc<SimConfig>) -> std::io::Result<RunningSim> {
+    if !(cfg.scale > 0.0 && cfg.scale.is_finite()) {
+        return Err(std::io::Error::other("--scale must be a positive number"));
+    }
+    if !(0.0..=1.0).contains(&cfg.fail_rate) {
+        return Err(std::io::Error::other("--fail-rate must be within 0..=1"));
+    }
+    for s in &cfg.deny_scope {
+        if R::from_name(s).is_none() {
+            return Err(std::io::Error::other(format!(
+                "--deny-scope: unknown resource `{s}`"
+            )));
+        }
+    }
+    let (seed, scale) = (cfg.seed, cfg.scale);
+    let db = tokio::task::spawn_blocking(move || Db::new(seed, scale))
+        .await
+        .map_err(std::io::Error::other)?;
+    let listener = TcpListener::bind(super::loopback(cfg.port)).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+    let state = Arc::new(State {
+        base_url: base_url.clone(),
+        secret: hash(&[cfg.seed, 0xC425_0125]),
+        db: RwLock::new(db),
+        tokens: Mutex::new(HashMap::new()),
+        limiter: Mutex::new(Limiter::new(cfg.rate_limit, cfg.rate_window)),
+        token_limiter: Mutex::new(Limiter::new(cfg.token_rate_limit, cfg.token_rate_window)),
+        stats: Mutex::new(Stats::default()),
+        seq: AtomicU64::new(0),
+        inflight: AtomicU64::new(0),
+        peak: AtomicU64::new(0),
+        minted: AtomicU64::new(0),
+        cfg,
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, state, stop_rx));
+    Ok(RunningSim {
+        base_url,
+        addr,
+        stop,
+        task,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let mut stop = stop.clone();
+                conns.spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(state, req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                        }
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(6), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into())
+        .map_err(|e: Infallible| match e {})
+        .boxed_unsync()
+}
+
+fn json_resp(status: StatusCode, v: &Value) -> Response<Body> {
+    let mut r = Response::new(full(v.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+fn text_resp(status: StatusCode, ctype: &'static str, s: String) -> Response<Body> {
+    let mut r = Response::new(full(s));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r
+}
+
+fn not_found() -> Response<Body> {
+    json_resp(
+        StatusCode::NOT_FOUND,
+        &json!({"message": "Resource not found"}),
+    )
+}
+
+fn set_header(r: &mut Response<Body>, k: &'static str, v: String) {
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        r.headers_mut().insert(k, v);
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    if path == "/token" {
+        return token(&state, req).await;
+    }
+    if let Some(rest) = path.strip_prefix("/v3/") {
+        let rest = rest.to_string();
+        return v3(&state, req, &rest).await;
+    }
+    if let Some(rest) = path.strip_prefix("/_sim/") {
+        let rest = rest.to_string();
+        return control(&state, req, &rest).await;
+    }
+    not_found()
+}
+
+// ---------------------------------------------------------------- /token
+
+async fn token(state: &State, req: Request<Incoming>) -> Response<Body> {
+    state
+        .stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .token_requests += 1;
+    if req.method() != Method::POST {
+        return json_resp(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "invalid_request", "error_description": "use POST"}),
+        );
+    }
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|b| STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        });
+    let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return json_resp(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "invalid_request", "error_description": "unreadable body"}),
+            );
+        }
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let creds = basic.or_else(|| {
+        Some((
+            form.get("client_id")?.clone(),
+            form.get("client_secret")?.clone(),
+        ))
+    });
+    let key = creds
+        .as_ref()
+        .map(|c| c.0.clone())
+        .unwrap_or_else(|| "anonymous".into());
+    let d = state
+        .token_limiter
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check(&key, now_ms());
+    if !d.allowed {
+        let mut r = json_resp(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"error": "rate_limited", "message": "Rate limit exceeded"}),
+        );
+        rate_headers(&mut r, &d, true);
+        return r;
+    }
+    let cfg = &state.cfg;
+    if creds.as_ref() != Some(&(cfg.client_id.clone(), cfg.client_secret.clone())) {
+        let mut r = json_resp(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"harvest-sim\""),
+        );
+        return r;
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return json_resp(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "unsupported_grant_type", "error_description": "only client_credentials is supported"}),
+        );
+    }
+    let site_admin = match form.get("sub") {
+        None => true,
+        Some(s) => {
+            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+            match s
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| model::idx_of(R::Users, id))
+                .filter(|i| db.is_alive(R::Users, *i))
+            {
+                Some(i) => db.user_is_site_admin(i),
+                None => {
+                    return json_resp(
+                        StatusCode::BAD_REQUEST,
+                        &json!({"error": "invalid_request", "error_description": format!("unknown user id in sub: {s}")}),
+                    );
+                }
+            }
+        }
+    };
+    let now = now_ms();
+    let exp = now + cfg.token_ttl as i64 * 1000;
+    let n = state.minted.fetch_add(1, Ordering::Relaxed);
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = json!({"iss": "harvest-sim", "client_id": cfg.client_id, "sub": form.get("sub"), "exp": exp / 1000, "jti": n});
+    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let sig = URL_SAFE_NO_PAD.encode(hash(&[state.secret, n, now as u64]).to_le_bytes());
+    let tok = format!("{header}.{claims}.{sig}");
+    state
+        .tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            tok.clone(),
+            TokenInfo {
+                client: cfg.client_id.clone(),
+                site_admin,
+                expires_ms: exp,
+            },
+        );
+    json_resp(
+        StatusCode::OK,
+        &json!({"access_token": tok, "token_type": "Bearer", "expires_in": cfg.token_ttl, "expires_at": super::json::ts_string(exp)}),
+    )
+}
+
+// ---------------------------------------------------------------- /v3
+
+fn rate_headers(r: &mut Response<Body>, d: &Decision, retry: bool) {
+    if d.limit > 0 {
+        set_header(r, "x-ratelimit-limit", d.limit.to_string());
+        set_header(r, "x-ratelimit-remaining", d.remaining.to_string());
+        set_header(r, "x-ratelimit-reset", d.reset.to_string());
+    }
+    if retry {
+        set_header(r, "retry-after", d.retry_after.to_string());
+    }
+}
+
+struct Inflight<'a>(&'a AtomicU64);
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn v3(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
+    let cur = state.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.peak.fetch_max(cur, Ordering::SeqCst);
+    let _guard = Inflight(&state.inflight);
+    let seq = state.seq.fetch_add(1, Ordering::SeqCst);
+    let label = R::from_name(rest)
+        .map(|r| r.name().to_string())
+        .unwrap_or_else(|| "(unknown)".into());
+    let (resp, records, fault) = v3_inner(state, &req, rest, seq).await;
+    let mut st = state.stats.lock().unwrap_or_else(|e| e.into_inner());
+    st.total += 1;
+    st.records += records as u64;
+    if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+        st.rate_limited += 1;
+    }
+    if let Some(f) = fault {
+        *st.faults.entry(f.name()).or_default() += 1;
+    }
+    *st.by_resource
+        .entry(label)
+        .or_default()
+        .entry(resp.status().as_u16())
+        .or_default() += 1;
+    resp
+}
+
+async fn v3_inner(
+    state: &State,
+    req: &Request<Incoming>,
+    rest: &str,
+    seq: u64,
+) -> (Response<Body>, usize, Option<FaultKind>) {
+    let now = now_ms();
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let auth = bearer.and_then(|t| {
+        let tokens = state.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        tokens
+            .get(t)
+            .filter(|i| i.expires_ms > now)
+            .map(|i| (i.client.clone(), i.site_admin))
+    });
+    let key = auth
+        .as_ref()
+        .map(|a| a.0.clone())
+        .unwrap_or_else(|| "anonymous".into());
+    let d = state
+        .limiter
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check(&key, now);
+    let finish = |mut r: Response<Body>, d: &Decision| {
+        let retry = r.status() == StatusCode::TOO_MANY_REQUESTS;
+        rate_headers(&mut r, d, retry);
+        r
+    };
+    if req.method() != Method::GET {
+        return (finish(not_found(), &d), 0, None);
+    }
+    let Some((_, site_admin)) = auth else {
+        let body = json!({"message": "Unauthorized", "errors": ["missing, invalid or expired access token"]});
+        return (
+            finish(json_resp(StatusCode::UNAUTHORIZED, &body), &d),
+            0,
+            None,
+        );
+    };
+    if !d.allowed {
+        return (
+            finish(
+                json_resp(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &json!({"message": "Rate limit exceeded"}),
+                ),
+                &d,
+            ),
+            0,
+            None,
+        );
+    }
+    let Some(r) = R::from_name(rest) else {
+        return (finish(not_found(), &d), 0, None);
+    };
+    if state.cfg.deny_scope.iter().any(|s| s == r.name()) {
+        let body = json!({"message": "Forbidden", "errors": [format!("missing scope harvest:{}:list", r.name())]});
+        return (finish(json_resp(StatusCode::FORBIDDEN, &body), &d), 0, None);
+    }
+    if !site_admin {
+        let body =
+            json!({"message": "Forbidden", "errors": ["the token's user is not a Site Admin"]});
+        return (finish(json_resp(StatusCode::FORBIDDEN, &body), &d), 0, None);
+    }
+    let raw = req.uri().query().unwrap_or("");
+    let parsed = {
+        let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+        query::parse(&db, r, raw, state.secret)
+    };
+    let q = match parsed {
+        Ok(q) => q,
+        Err(body) => {
+            return (
+                finish(json_resp(StatusCode::UNPROCESSABLE_ENTITY, &body), &d),
+                0,
+                None,
+            );
+        }
+    };
+    let expired_cursor = || {
+        let body = json!({"message": "Unprocessable Content", "errors": ["Cursor expired"]});
+        json_resp(StatusCode::UNPROCESSABLE_ENTITY, &body)
+    };
+    if let Some(issued) = q.cursor_issued
+        && state.cfg.cursor_ttl > 0
+        && (now / 1000) as u64 > issued + state.cfg.cursor_ttl
+    {
+        return (finish(expired_cursor(), &d), 0, None);
+    }
+    let cfg = &state.cfg;
+    let fault = faults::decide(
+        cfg.seed,
+        seq,
+        cfg.fail_rate,
+        &cfg.fault_kinds,
+        q.cursor_issued.is_some(),
+    );
+    let status_fault = |code: StatusCode, msg: &str| {
+        json_resp(code, &json!({"message": msg, "errors": ["injected fault"]}))
+    };
+    match fault {
+        Some(FaultKind::E500) => {
+            return (
+                finish(
+                    status_fault(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+                    &d,
+                ),
+                0,
+                fault,
+            );
+        }
+        Some(FaultKind::E502) => {
+            return (
+                finish(status_fault(StatusCode::BAD_GATEWAY, "Bad Gateway"), &d),
+                0,
+                fault,
+            );
+        }
+        Some(FaultKind::E503) => {
+            return (
+                finish(
+                    status_fault(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+                    &d,
+                ),
+                0,
+                fault,
+            );
+        }
+        Some(FaultKind::CursorExpired) => return (finish(expired_cursor(), &d), 0, fault),
+        _ => {}
+    }
+    let pg = {
+        let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+        page::run(&db, &q)
+    };
+    let mut delay = cfg.latency_ms * 1000 + cfg.per_record_us * pg.count as u64;
+    if fault == Some(FaultKind::Slow) {
+        delay += cfg.slow_ms * 1000;
+    }
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_micros(delay)).await;
+    }
+    let body_len = pg.body.len();
+    let mut resp = match fault {
+        Some(FaultKind::Reset) | Some(FaultKind::Truncate) => {
+            let bytes = Bytes::from(pg.body);
+            let part = bytes.slice(..body_len / 2);
+            let stream = futures::stream::unfold(Some(part), |st| async move {
+                match st {
+                    Some(part) => Some((Ok(Frame::data(part)), None)),
+                    None => {
+                        // Let the partial body reach the client before the abort.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Some((
+                            Err(std::io::Error::other("injected connection abort")),
+                            None,
+                        ))
+                    }
+                }
+            });
+            let mut r = Response::new(StreamBody::new(stream).boxed_unsync());
+            if fault == Some(FaultKind::Truncate) {
+                set_header(&mut r, "content-length", body_len.to_string());
+            }
+            r
+        }
+        _ => Response::new(full(pg.body)),
+    };
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Some(last) = pg.next_after {
+        let issued = (now / 1000) as u64;
+        let c = query::encode_cursor(&q, last, issued, state.secret);
+        set_header(
+            &mut resp,
+            "link",
+            format!(
+                "<{}/v3/{}?cursor={}>; rel=\"next\"",
+                state.base_url,
+                r.name(),
+                c
+            ),
+        );
+    }
+    (finish(resp, &d), pg.count, fault)
+}
+
+// ---------------------------------------------------------------- /_sim
+
+async fn control(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let bad = |m: String| {
+        json_resp(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"message": "Unprocessable Content", "errors": [m]}),
+        )
+    };
+    let method = req.method().clone();
+    match (method, rest) {
+        (Method::POST, "mutate") => {
+            let num = |k: &str| -> Result<u64, String> {
+                params
+                    .get(k)
+                    .map(|v| {
+                        v.parse::<u64>()
+                            .map_err(|_| format!("{k}: `{v}` is not a non-negative integer"))
+                    })
+                    .unwrap_or(Ok(0))
+            };
+            let spec = (|| -> Result<MutateSpec, String> {
+                for k in params.keys() {
+                    if !matches!(
+                        k.as_str(),
+                        "updates" | "inserts" | "deletes" | "merges" | "seed" | "resources"
+                    ) {
+                        return Err(format!("Invalid query params: {k}"));
+                    }
+                }
+                let resources = match params.get("resources") {
+                    None => None,
+                    Some(list) => Some(
+                        list.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| {
+                                R::from_name(s).ok_or_else(|| format!("unknown resource `{s}`"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                };
+                let cap = |v: u64| v.min(100_000) as u32;
+                Ok(MutateSpec {
+                    updates: cap(num("updates")?),
+                    inserts: cap(num("inserts")?),
+                    deletes: cap(num("deletes")?),
+                    merges: cap(num("merges")?),
+                    seed: num("seed")?,
+                    resources,
+                })
+            })();
+            match spec {
+                Ok(spec) => {
+                    let mut db = state.db.write().unwrap_or_else(|e| e.into_inner());
+                    let rep = mutate::apply(&mut db, &spec, now_ms());
+                    json_resp(StatusCode::OK, &rep)
+                }
+                Err(m) => bad(m),
+            }
+        }
+        (Method::POST, "reset") => {
+            let (seed, scale) = (state.cfg.seed, state.cfg.scale);
+            let fresh = tokio::task::spawn_blocking(move || Db::new(seed, scale)).await;
+            match fresh {
+                Ok(db) => *state.db.write().unwrap_or_else(|e| e.into_inner()) = db,
+                Err(e) => {
+                    return json_resp(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &json!({"message": e.to_string()}),
+                    );
+                }
+            }
+            *state.stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
+            state
+                .limiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            state
+                .token_limiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            state.seq.store(0, Ordering::SeqCst);
+            state.peak.store(0, Ordering::SeqCst);
+            json_resp(StatusCode::OK, &json!({"reset": true}))
+        }
+        (Method::GET, "stats") => {
+            let st = state.stats.lock().unwrap_or_else(|e| e.into_inner());
+            let by: BTreeMap<&String, BTreeMap<String, u64>> = st
+                .by_resource
+                .iter()
+                .map(|(k, v)| (k, v.iter().map(|(s, n)| (s.to_string(), *n)).collect()))
+                .collect();
+            json_resp(
+                StatusCode::OK,
+                &json!({
+                    "total_requests": st.total,
+                    "rate_limited": st.rate_limited,
+                    "records_served": st.records,
+                    "peak_concurrency": state.peak.load(Ordering::SeqCst),
+                    "token_requests": st.token_requests,
+                    "faults": st.faults,
+                    "by_resource": by,
+                }),
+            )
+        }
+        (Method::GET, "resources") => {
+            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+            let v: BTreeMap<&str, Value> = R::ALL
+                .iter()
+                .map(|r| {
+                    let t = db.t(*r);
+                    let live = t.alive.iter().filter(|a| **a).count();
+                    (
+                        r.name(),
+                        json!({"rows": live, "params": query::accepted_params(*r)}),
+                    )
+                })
+                .collect();
+            json_resp(StatusCode::OK, &json!(v))
+        }
+        (Method::GET, p) if p.starts_with("truth/") || p.starts_with("deleted/") => {
+            let (kind, name) = p.split_once('/').unwrap_or((p, ""));
+            let Some(r) = R::from_name(name) else {
+                return not_found();
+            };
+            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+            let body = if kind == "truth" {
+                page::truth(&db, r)
+            } else {
+                db.t(r)
+                    .deleted
+                    .iter()
+                    .map(|id| format!("{{\"id\":{id}}}\n"))
+                    .collect()
+            };
+            text_resp(StatusCode::OK, "application/x-ndjson", body)
+        }
+        _ => not_found(),
+    }
+}
