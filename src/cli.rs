@@ -54,6 +54,8 @@ pub enum Command {
     },
     /// Validate the configuration, obtain a token, probe each selected stream and the destination.
     Check(Selection),
+    /// Read the selected streams and write Parquet and state to the destination.
+    Sync(SyncArgs),
     /// Print the stream table (name, resource, mode, scope, group).
     Streams {
         /// Markdown table, as in the README.
@@ -66,6 +68,16 @@ pub enum Command {
 pub enum CatalogFormat {
     Singer,
     Airbyte,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Keep bookmarks in this local JSON file (Singer-style) instead of only beside the data:
+    /// read at start, rewritten after every stream commit.
+    #[arg(long, alias = "state", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
 }
 
 /// Stream and destination selection shared by `check` and `sync`.
@@ -130,6 +142,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Streams { markdown } => {
             print!("{}", crate::docs::stream_table(&registry, *markdown));
             Ok(ExitCode::Success)
+        }
+        Command::Sync(args) => {
+            let file = load_config_file(cli.config.as_ref())?;
+            let config = file.validate(&args.selection.overrides(), &registry)?;
+            let dest = crate::storage::open(&config.destination)?;
+            let mut opts = crate::sync::SyncOptions::new();
+            opts.state_file = args.state_file.clone();
+            let cancel = crate::sync::cancel_on_signals();
+            let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await?;
+            print!(
+                "{}",
+                crate::sync::summary::render(&report.streams, &report.run_id, report.duration)
+            );
+            if let Some(key) = &report.manifest_key {
+                println!("Manifest: {key}");
+            }
+            Ok(report.exit_code())
         }
         Command::Check(sel) => {
             let file = load_config_file(cli.config.as_ref())?;

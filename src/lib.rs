@@ -20,4 +20,6 @@ pub mod logging;
 pub mod registry;
 pub mod sim;
 pub mod sink;
+pub mod state;
 pub mod storage;
+pub mod sync;

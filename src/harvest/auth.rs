@@ -24,6 +24,8 @@ pub struct Token {
     /// Increments with every token fetched; lets a caller invalidate exactly the token it used.
     pub generation: u64,
     expires: Option<Instant>,
+    /// Refresh this long before `expires` (a tenth of the lifetime, at most EXPIRY_MARGIN).
+    margin: Duration,
 }
 
 pub struct TokenSource {
@@ -56,7 +58,7 @@ impl TokenSource {
     pub async fn token(&self) -> Result<Token, FetchError> {
         let mut guard = self.cached.lock().await;
         if let Some(t) = &guard.0
-            && t.expires.is_none_or(|e| Instant::now() + EXPIRY_MARGIN < e)
+            && t.expires.is_none_or(|e| Instant::now() + t.margin < e)
         {
             return Ok(t.clone());
         }
@@ -72,6 +74,7 @@ impl TokenSource {
                     value: secret.clone(),
                     generation,
                     expires: None,
+                    margin: Duration::ZERO,
                 }
             }
             Credentials::ClientCredentials {
@@ -80,10 +83,14 @@ impl TokenSource {
                 sub,
             } => {
                 let (value, expires) = self.fetch(client_id, client_secret, *sub).await?;
+                let margin = expires
+                    .map(|e| (e.saturating_duration_since(Instant::now()) / 10).min(EXPIRY_MARGIN))
+                    .unwrap_or(Duration::ZERO);
                 Token {
                     value,
                     generation,
                     expires,
+                    margin,
                 }
             }
         };

@@ -1,0 +1,196 @@
+//! Per-stream outcome of a run and the run summary table printed at the end.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::window::Window;
+use crate::sink::WrittenFile;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamStatus {
+    /// Every page read, files closed, bookmark advanced.
+    Committed,
+    /// Not readable with this credential (missing scope, not a Site Admin); nothing written.
+    Skipped(String),
+    /// Failed; nothing of this run is referenced for the stream and its bookmark did not move.
+    Failed(String),
+    /// Stopped by a signal before it could commit.
+    Interrupted,
+}
+
+impl StreamStatus {
+    pub fn label(&self) -> &'static str {
+        match self {
+            StreamStatus::Committed => "committed",
+            StreamStatus::Skipped(_) => "skipped",
+            StreamStatus::Failed(_) => "failed",
+            StreamStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            StreamStatus::Skipped(m) | StreamStatus::Failed(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamReport {
+    pub stream: String,
+    pub status: StreamStatus,
+    pub window: Option<Window>,
+    pub rows: u64,
+    pub pages: u64,
+    pub files: Vec<WrittenFile>,
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub bytes_fetched: u64,
+    pub extra_fields: u64,
+    pub type_mismatches: u64,
+    pub null_violations: u64,
+    pub duration: Duration,
+    /// The failure was an authentication failure (stops the whole run).
+    pub auth_failure: bool,
+}
+
+impl StreamReport {
+    pub fn new(stream: &str, window: Window) -> Self {
+        StreamReport {
+            stream: stream.to_string(),
+            status: StreamStatus::Interrupted,
+            window: Some(window),
+            rows: 0,
+            pages: 0,
+            files: Vec::new(),
+            requests: 0,
+            retries: 0,
+            rate_limited: 0,
+            bytes_fetched: 0,
+            extra_fields: 0,
+            type_mismatches: 0,
+            null_violations: 0,
+            duration: Duration::ZERO,
+            auth_failure: false,
+        }
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn window_label(w: &Option<Window>) -> String {
+    let fmt = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    match w {
+        Some(Window { from, to: Some(to) }) => format!(
+            "{} → {}",
+            from.as_ref().map(fmt).unwrap_or_else(|| "start".into()),
+            fmt(to)
+        ),
+        _ => "full".into(),
+    }
+}
+
+/// The summary table printed at the end of `sync`.
+pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> String {
+    let header = [
+        "stream", "status", "rows", "files", "bytes", "requests", "retries", "429s", "window",
+        "time",
+    ];
+    let rows: Vec<[String; 10]> = reports
+        .iter()
+        .map(|r| {
+            [
+                r.stream.clone(),
+                match &r.status {
+                    StreamStatus::Skipped(m) => format!("skipped ({m})"),
+                    s => s.label().to_string(),
+                },
+                r.rows.to_string(),
+                r.files.len().to_string(),
+                human_bytes(r.bytes_written()),
+                r.requests.to_string(),
+                r.retries.to_string(),
+                r.rate_limited.to_string(),
+                window_label(&r.window),
+                format!("{:.1}s", r.duration.as_secs_f64()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w.saturating_sub(c.chars().count());
+                if (2..=7).contains(&i) {
+                    format!("{}{c}", " ".repeat(pad))
+                } else {
+                    format!("{c}{}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = String::new();
+    writeln!(out, "{}", line(header.to_vec())).unwrap();
+    for r in &rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect())).unwrap();
+    }
+    let committed = reports
+        .iter()
+        .filter(|r| r.status == StreamStatus::Committed)
+        .count();
+    let total_rows: u64 = reports.iter().map(|r| r.rows).sum();
+    let total_files: usize = reports.iter().map(|r| r.files.len()).sum();
+    let total_requests: u64 = reports.iter().map(|r| r.requests).sum();
+    let extras: u64 = reports.iter().map(|r| r.extra_fields).sum();
+    let mismatches: u64 = reports.iter().map(|r| r.type_mismatches).sum();
+    writeln!(
+        out,
+        "\nRun {run_id}: {committed}/{} streams committed, {total_rows} rows, {total_files} files, {total_requests} requests, {:.1}s",
+        reports.len(),
+        duration.as_secs_f64()
+    )
+    .unwrap();
+    if extras + mismatches > 0 {
+        writeln!(
+            out,
+            "Kept in _extra: {extras} unknown fields, {mismatches} values whose type disagreed with the declaration"
+        )
+        .unwrap();
+    }
+    for r in reports {
+        if let Some(e) = r.status.error() {
+            writeln!(out, "  {}: {e}", r.stream).unwrap();
+        }
+    }
+    out
+}
