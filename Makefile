@@ -46,7 +46,7 @@ $(S3S_FS):
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.6
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.6 pytz==2026.6
 
 clean-demo:
 	rm -rf greenhouse-data
