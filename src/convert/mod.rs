@@ -215,4 +215,6 @@ impl Converter {
 }
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 pub(crate) mod tests;

@@ -444,3 +444,15 @@ async fn abort_of_a_multipart_upload_leaves_nothing_on_disk() {
         files_on_disk(dir.path())
     );
 }
+
+#[test]
+fn writer_and_its_futures_are_send() {
+    // The engine runs streams as tokio tasks: the writer and the futures it returns must be Send.
+    fn send<T: Send>(_: &T) {}
+    let mut w = writer(memory(), SinkConfig::default());
+    let b = batch(0, 1);
+    send(&w.write(&b));
+    send(&w);
+    send(&w.close());
+    send(&writer(memory(), SinkConfig::default()).abort());
+}
