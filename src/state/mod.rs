@@ -1,0 +1,804 @@
+//! Crash-safe, versioned state beside the data, the run lease, and the per-run manifest.
+//!
+//! Layout under the destination prefix `P`:
+//!
+//! ```text
+//! P/_state/state-0000000042.json          one immutable object per state generation (the newest wins)
+//! P/_state/lease.json                     the run lease: who is running on this prefix, until when
+//! P/_state/lease.takeover-<hash>.json     short-lived claim marker (only on stores without etag CAS)
+//! P/_runs/<run_id>/manifest.json          what one run did (files, rows, windows, errors)
+//! ```
+//!
+//! **Why one object per generation** (and not one `state.json` updated with an etag): every backend
+//! object_store supports — LocalFileSystem, S3, GCS, Azure, InMemory — implements
+//! `PutMode::Create`, but LocalFileSystem does not implement `PutMode::Update`. Creating
+//! generation `N+1` with `Create` is therefore an atomic compare-and-swap everywhere: two writers
+//! that both start from generation `N` race for the same key and exactly one wins; the loser gets
+//! [`StateError::Conflict`] and nothing is overwritten. A crash can never leave a half-written
+//! state object (puts are atomic), and the previous generations stay readable as a fallback
+//! ([`KEEP_GENERATIONS`] are kept).
+//!
+//! **Data safety does not depend on the lease.** The lease stops a second run early (before it
+//! downloads anything) and gives a readable error; the generation `Create` is what guarantees that
+//! two runs can never both commit on top of the same state.
+//!
+//! The state document is versioned ([`STATE_VERSION`]): a newer document is refused with
+//! [`StateError::Incompatible`], a malformed one with [`StateError::Corrupt`] — never treated as
+//! empty, because an empty state means "re-extract everything".
+
+mod lease;
+
+pub use lease::{Lease, LeaseRecord};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+/// The newest state document version this build reads and writes.
+pub const STATE_VERSION: u32 = 1;
+/// The newest manifest version this build writes (stored as `"version"` in `manifest.json`).
+pub const MANIFEST_VERSION: u32 = 1;
+/// How many state generations are kept; older ones are deleted after a successful commit.
+pub const KEEP_GENERATIONS: usize = 20;
+
+/// Folder (under the destination prefix) holding the state generations and the lease.
+pub const STATE_DIR: &str = "_state";
+/// Folder (under the destination prefix) holding one sub-folder per run with its manifest.
+pub const RUNS_DIR: &str = "_runs";
+/// File name of the lease object inside [`STATE_DIR`].
+pub const LEASE_FILE: &str = "lease.json";
+
+/// Manifest / stream status values.
+pub mod status {
+    pub const SUCCESS: &str = "success";
+    pub const PARTIAL: &str = "partial";
+    pub const FAILED: &str = "failed";
+    pub const INTERRUPTED: &str = "interrupted";
+    /// For a manifest written at the start of a run (before it knows how it ends).
+    pub const RUNNING: &str = "running";
+    /// For a stream that was selected but not run (missing scope, earlier failure...).
+    pub const SKIPPED: &str = "skipped";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// What went wrong with state, lease or manifest. Every message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Another run holds the lease, or committed first, or took over this run's lease.
+    #[error("{0}")]
+    Conflict(String),
+    /// A state or lease object cannot be parsed. Nothing was changed.
+    #[error("corrupt state object `{key}`: {detail}")]
+    Corrupt { key: String, detail: String },
+    /// The state was written by a newer greenhouse-extract.
+    #[error("{0}")]
+    Incompatible(String),
+    /// The store (or local file system) failed or refused the request.
+    #[error("state storage error: {0}")]
+    Store(String),
+}
+
+impl StateError {
+    /// Maps to the crate's error groups (and so to the process exit codes):
+    /// Conflict → `Conflict` (6); Corrupt / Incompatible / Store → `Destination` (5).
+    pub fn into_error(self) -> crate::error::Error {
+        use crate::error::Error;
+        match self {
+            StateError::Conflict(m) => Error::Conflict(m),
+            e @ (StateError::Corrupt { .. }
+            | StateError::Incompatible(_)
+            | StateError::Store(_)) => Error::Destination(e.to_string()),
+        }
+    }
+}
+
+pub(crate) fn store_err(op: &str, key: &Path, e: object_store::Error) -> StateError {
+    StateError::Store(format!("{op} `{key}`: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documents
+// ---------------------------------------------------------------------------------------------
+
+/// The state document: per stream, the bookmark of the last committed window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Document format version ([`STATE_VERSION`]).
+    pub version: u32,
+    /// 0 for "no state yet"; each commit writes `generation + 1`.
+    pub generation: u64,
+    /// When this generation was committed.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The run that committed this generation.
+    #[serde(default)]
+    pub last_run_id: Option<String>,
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamState>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::empty()
+    }
+}
+
+impl State {
+    /// No state yet: generation 0, no streams (every stream starts from its configured start date).
+    pub fn empty() -> Self {
+        State {
+            version: STATE_VERSION,
+            generation: 0,
+            updated_at: None,
+            last_run_id: None,
+            streams: BTreeMap::new(),
+        }
+    }
+
+    pub fn stream(&self, name: &str) -> Option<&StreamState> {
+        self.streams.get(name)
+    }
+
+    /// The stream's bookmark (signpost of its last committed window), if any.
+    pub fn bookmark(&self, name: &str) -> Option<DateTime<Utc>> {
+        self.streams.get(name).and_then(|s| s.bookmark)
+    }
+
+    /// The stream's entry, created empty if missing.
+    pub fn stream_mut(&mut self, name: &str) -> &mut StreamState {
+        self.streams.entry(name.to_string()).or_default()
+    }
+}
+
+/// One stream's committed position.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// The signpost of the last committed window: the next window starts here (minus lookback).
+    #[serde(default)]
+    pub bookmark: Option<DateTime<Utc>>,
+    /// The run that committed this bookmark.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub committed_at: Option<DateTime<Utc>>,
+    /// Rows / files written by the committing run for this stream.
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub files: u64,
+    /// Progress of an unfinished (resumable) window; `None` when the last window completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<Slices>,
+}
+
+/// Completed `updated_at` slices of a window that has not been fully committed yet, so a crashed
+/// backfill resumes where it stopped. Slices are half-open `[from, to)` ranges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slices {
+    /// The signpost (end) of the window being filled; the bookmark moves here once it is covered.
+    pub window_to: DateTime<Utc>,
+    /// Completed ranges, kept sorted and merged by [`Slices::mark_done`].
+    #[serde(default)]
+    pub done: Vec<Slice>,
+}
+
+/// A half-open `[from, to)` range of `updated_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slice {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl Slices {
+    pub fn new(window_to: DateTime<Utc>) -> Self {
+        Slices {
+            window_to,
+            done: Vec::new(),
+        }
+    }
+
+    /// Is `[from, to)` entirely covered by completed slices? (An empty range is.)
+    pub fn completed(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        if from >= to {
+            return true;
+        }
+        let mut done = self.done.clone();
+        done.sort_by_key(|s| s.from);
+        let mut cursor = from;
+        for s in done {
+            if s.from > cursor {
+                break;
+            }
+            if s.to > cursor {
+                cursor = s.to;
+                if cursor >= to {
+                    return true;
+                }
+            }
+        }
+        cursor >= to
+    }
+
+    /// Records `[from, to)` as done, merging overlapping and adjacent ranges.
+    pub fn mark_done(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        if from >= to {
+            return;
+        }
+        self.done.push(Slice { from, to });
+        self.done.sort_by_key(|s| s.from);
+        let mut merged: Vec<Slice> = Vec::with_capacity(self.done.len());
+        for s in self.done.drain(..) {
+            match merged.last_mut() {
+                Some(last) if s.from <= last.to => last.to = last.to.max(s.to),
+                _ => merged.push(s),
+            }
+        }
+        self.done = merged;
+    }
+
+    /// The first instant at or after `from` that is not covered (where a resumed run continues).
+    pub fn first_gap(&self, from: DateTime<Utc>) -> DateTime<Utc> {
+        let mut done = self.done.clone();
+        done.sort_by_key(|s| s.from);
+        let mut cursor = from;
+        for s in done {
+            if s.from > cursor {
+                break;
+            }
+            cursor = cursor.max(s.to);
+        }
+        cursor
+    }
+}
+
+/// What one run did; written to `P/_runs/<run_id>/manifest.json` (with a `"version"` key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    /// `None` while the run is in progress.
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// One of [`status`]: "success" | "partial" | "failed" | "interrupted" (| "running").
+    pub status: String,
+    #[serde(default)]
+    pub streams: BTreeMap<String, ManifestStream>,
+}
+
+impl Manifest {
+    /// A manifest for a run that just started (status "running", no streams yet).
+    pub fn new(run_id: impl Into<String>, started_at: DateTime<Utc>) -> Self {
+        Manifest {
+            run_id: run_id.into(),
+            started_at,
+            finished_at: None,
+            status: status::RUNNING.to_string(),
+            streams: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ManifestStream {
+    /// One of [`status`].
+    pub status: String,
+    #[serde(default)]
+    pub window_from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub window_to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub files: Vec<ManifestFile>,
+    /// HTTP requests made for this stream.
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Object key, relative to the store root (as object_store prints it).
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Adds `"version"` in front of a document when serializing.
+#[derive(Serialize)]
+struct Versioned<'a, T: Serialize> {
+    version: u32,
+    #[serde(flatten)]
+    doc: &'a T,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing with readable errors
+// ---------------------------------------------------------------------------------------------
+
+/// `recovery`: what the user should do with the broken object (appended to the detail).
+fn parse_state(bytes: &[u8], key: &str, recovery: &str) -> Result<State, StateError> {
+    let corrupt = |what: String| StateError::Corrupt {
+        key: key.to_string(),
+        detail: format!("{what}. Nothing was changed. {recovery}"),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not valid JSON ({e})")))?;
+    if !value.is_object() {
+        return Err(corrupt("not a JSON object".into()));
+    }
+    let version = match value.get("version") {
+        None => return Err(corrupt("no \"version\" field".into())),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| corrupt(format!("\"version\" is {v}, expected a positive integer")))?,
+    };
+    if version == 0 {
+        return Err(corrupt("\"version\" is 0".into()));
+    }
+    if version > u64::from(STATE_VERSION) {
+        return Err(StateError::Incompatible(format!(
+            "state object `{key}` has version {version}, but this greenhouse-extract supports state \
+             version {STATE_VERSION} at most: it was written by a newer release. Upgrade \
+             greenhouse-extract, or use another destination prefix (or --state-file). Nothing was changed."
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| corrupt(format!("unexpected content ({e})")))
+}
+
+fn parse_generation(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("state-")?.strip_suffix(".json")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Run ids become path segments: keep them to a safe alphabet.
+pub(crate) fn check_run_id(run_id: &str) -> Result<(), StateError> {
+    let ok = !run_id.is_empty()
+        && run_id.len() <= 128
+        && run_id != "."
+        && run_id != ".."
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::Store(format!(
+            "invalid run id {run_id:?}: use 1-128 characters from A-Z a-z 0-9 - _ . (a UUID works)"
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// StateStore
+// ---------------------------------------------------------------------------------------------
+
+/// State, lease and manifests of one destination prefix.
+#[derive(Clone)]
+pub struct StateStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore")
+            .field("store", &self.store.to_string())
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl StateStore {
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        StateStore { store, prefix }
+    }
+
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// `P/_state`
+    pub fn state_dir(&self) -> Path {
+        self.prefix.clone().join(STATE_DIR)
+    }
+
+    /// `P/_state/state-<generation:010>.json`
+    pub fn generation_key(&self, generation: u64) -> Path {
+        self.state_dir()
+            .join(format!("state-{generation:010}.json"))
+    }
+
+    /// `P/_state/lease.json`
+    pub fn lease_key(&self) -> Path {
+        self.state_dir().join(LEASE_FILE)
+    }
+
+    /// `P/_runs/<run_id>/manifest.json`
+    pub fn manifest_key(&self, run_id: &str) -> Path {
+        self.prefix
+            .clone()
+            .join(RUNS_DIR)
+            .join(run_id)
+            .join("manifest.json")
+    }
+
+    /// Existing generations, ascending.
+    pub async fn generations(&self) -> Result<Vec<u64>, StateError> {
+        let dir = self.state_dir();
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(|e| store_err("list", &dir, e))?;
+        let mut gens: Vec<u64> = metas
+            .iter()
+            .filter(|m| m.location.parts_count() == dir.parts_count() + 1)
+            .filter_map(|m| m.location.filename().and_then(parse_generation))
+            .collect();
+        gens.sort_unstable();
+        gens.dedup();
+        Ok(gens)
+    }
+
+    /// Current state (highest generation) or an empty State with generation 0 if none exists.
+    pub async fn load(&self) -> Result<State, StateError> {
+        let gens = self.generations().await?;
+        let Some(&newest) = gens.last() else {
+            return Ok(State::empty());
+        };
+        let previous = gens.len().checked_sub(2).map(|i| gens[i]);
+        self.read_generation(newest, previous).await
+    }
+
+    async fn read_generation(
+        &self,
+        generation: u64,
+        previous: Option<u64>,
+    ) -> Result<State, StateError> {
+        let key = self.generation_key(generation);
+        let bytes = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| store_err("read", &key, e))?
+            .bytes()
+            .await
+            .map_err(|e| store_err("read", &key, e))?;
+        let recovery = match previous {
+            Some(p) => format!(
+                "To recover, repair this object, or delete it to fall back to the previous \
+                 generation `{}` (streams then re-read from that generation's bookmarks).",
+                self.generation_key(p)
+            ),
+            None => "To recover, repair this object, or delete it to start from an empty state \
+                     (every stream is then re-extracted from its start date)."
+                .to_string(),
+        };
+        let key_s = key.to_string();
+        let state = parse_state(&bytes, &key_s, &recovery)?;
+        if state.generation != generation {
+            return Err(StateError::Corrupt {
+                key: key_s,
+                detail: format!(
+                    "it says generation {} but its name says {generation}. Nothing was changed. {recovery}",
+                    state.generation
+                ),
+            });
+        }
+        Ok(state)
+    }
+
+    /// Takes the run lease; see [`Lease`]. A live lease of another run → [`StateError::Conflict`]
+    /// naming that run; an expired one (a crashed run) is taken over atomically.
+    pub async fn acquire_lease(&self, run_id: &str, ttl: Duration) -> Result<Lease, StateError> {
+        lease::acquire(
+            self.store.clone(),
+            self.state_dir(),
+            self.lease_key(),
+            run_id,
+            ttl,
+        )
+        .await
+    }
+
+    /// The current lease object, if any (for `status`-style commands and messages).
+    pub async fn read_lease(&self) -> Result<Option<LeaseRecord>, StateError> {
+        lease::read_record(self.store.as_ref(), &self.lease_key())
+            .await
+            .map(|o| o.map(|(rec, _, _)| rec))
+    }
+
+    /// Writes generation `next.generation + 1` with `PutMode::Create` and returns it (with
+    /// `version`, `generation`, `updated_at` and `last_run_id` filled in).
+    ///
+    /// `next` is the loaded state with the caller's changes; its `generation` must stay the one
+    /// it was loaded with. Before writing, the lease is renewed (which proves this run still holds
+    /// it). Err(Conflict) if another writer created that generation (or a newer one) first; then
+    /// nothing was written. After a successful commit, generations older than the newest
+    /// [`KEEP_GENERATIONS`] are deleted (best effort).
+    pub async fn commit(&self, lease: &Lease, next: State) -> Result<State, StateError> {
+        if lease.key() != &self.lease_key() {
+            return Err(StateError::Store(format!(
+                "commit on `{}` with the lease of another prefix (`{}`): this is a bug",
+                self.prefix,
+                lease.key()
+            )));
+        }
+        lease.renew().await?;
+
+        let base = next.generation;
+        let new_gen = base
+            .checked_add(1)
+            .ok_or_else(|| StateError::Store("generation overflow".into()))?;
+        let gens = self.generations().await?;
+        if let Some(&newest) = gens.last()
+            && newest > base
+        {
+            return Err(StateError::Conflict(format!(
+                "the state changed while run {} was working: generation {newest} exists, but this \
+                 run's changes are based on generation {base}. Another run wrote to this prefix \
+                 (check `{}` and `{}/`). Nothing was overwritten; run again to continue from the new state.",
+                lease.run_id(),
+                self.lease_key(),
+                self.prefix.clone().join(RUNS_DIR),
+            )));
+        }
+
+        let doc = State {
+            version: STATE_VERSION,
+            generation: new_gen,
+            updated_at: Some(Utc::now()),
+            last_run_id: Some(lease.run_id().to_string()),
+            streams: next.streams,
+        };
+        let key = self.generation_key(new_gen);
+        let body = serde_json::to_vec_pretty(&doc)
+            .map_err(|e| StateError::Store(format!("serialize state: {e}")))?;
+        match self
+            .store
+            .put_opts(
+                &key,
+                PutPayload::from(body),
+                PutOptions::from(PutMode::Create),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(StateError::Conflict(format!(
+                    "state generation `{key}` was written by another run first (run {} based its \
+                     changes on generation {base}). Nothing was overwritten; check `{}` for the \
+                     other run and run again afterwards.",
+                    lease.run_id(),
+                    self.lease_key()
+                )));
+            }
+            Err(e) => return Err(store_err("write", &key, e)),
+        }
+        tracing::debug!(generation = new_gen, key = %key, "state committed");
+
+        // Best-effort pruning: keep the newest KEEP_GENERATIONS (including the one just written).
+        let mut all = gens;
+        all.push(new_gen);
+        if all.len() > KEEP_GENERATIONS {
+            let cut = all.len() - KEEP_GENERATIONS;
+            for g in &all[..cut] {
+                let old = self.generation_key(*g);
+                match self.store.delete(&old).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => {
+                        tracing::warn!(key = %old, error = %e, "could not delete an old state generation")
+                    }
+                }
+            }
+        }
+        Ok(doc)
+    }
+
+    /// Writes (or rewrites) `P/_runs/<run_id>/manifest.json`; returns its key.
+    pub async fn write_manifest(
+        &self,
+        run_id: &str,
+        manifest: &Manifest,
+    ) -> Result<String, StateError> {
+        check_run_id(run_id)?;
+        let key = self.manifest_key(run_id);
+        let body = serde_json::to_vec_pretty(&Versioned {
+            version: MANIFEST_VERSION,
+            doc: manifest,
+        })
+        .map_err(|e| StateError::Store(format!("serialize manifest: {e}")))?;
+        self.store
+            .put(&key, PutPayload::from(body))
+            .await
+            .map_err(|e| store_err("write", &key, e))?;
+        Ok(key.to_string())
+    }
+
+    /// Reads a run's manifest; `None` if that run wrote none.
+    pub async fn read_manifest(&self, run_id: &str) -> Result<Option<Manifest>, StateError> {
+        check_run_id(run_id)?;
+        let key = self.manifest_key(run_id);
+        let bytes = match self.store.get(&key).await {
+            Ok(r) => r.bytes().await.map_err(|e| store_err("read", &key, e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_err("read", &key, e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                key: key.to_string(),
+                detail: format!("manifest is not readable ({e})"),
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --state-file: Singer-style state kept outside the destination
+// ---------------------------------------------------------------------------------------------
+
+/// Reads a state file (`--state-file`). A missing file is an empty state (generation 0);
+/// a malformed one is [`StateError::Corrupt`].
+pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<State, StateError> {
+    let path = path.as_ref();
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::empty()),
+        Err(e) => {
+            return Err(StateError::Store(format!(
+                "read state file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    parse_state(
+        &bytes,
+        &path.display().to_string(),
+        "To recover, repair the file (or restore it from a backup), or delete it to start from an \
+         empty state (every stream is then re-extracted from its start date).",
+    )
+}
+
+/// Writes a state file atomically: `<path>.tmp`, fsync, rename over `path`, fsync the folder.
+/// The state is written as given (the caller sets `generation` / `updated_at`).
+pub fn save_file(path: impl AsRef<std::path::Path>, state: &State) -> Result<(), StateError> {
+    use std::io::Write;
+    let path = path.as_ref();
+    let io = |what: &str, p: &std::path::Path, e: std::io::Error| {
+        StateError::Store(format!("{what} state file {}: {e}", p.display()))
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let body = serde_json::to_vec_pretty(state)
+        .map_err(|e| StateError::Store(format!("serialize state: {e}")))?;
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
+        f.write_all(&body).map_err(|e| io("write", &tmp, e))?;
+        f.write_all(b"\n").map_err(|e| io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| io("sync", &tmp, e))?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io("replace", path, e));
+    }
+    // Make the rename durable (best effort: not every platform can open a directory).
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 1, 1, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn slices_cover_and_merge() {
+        let mut s = Slices::new(t(20));
+        assert!(s.completed(t(3), t(3)));
+        assert!(!s.completed(t(0), t(1)));
+        s.mark_done(t(4), t(6));
+        s.mark_done(t(0), t(2));
+        s.mark_done(t(2), t(3)); // adjacent: merges with [0,2)
+        assert_eq!(
+            s.done,
+            vec![
+                Slice {
+                    from: t(0),
+                    to: t(3)
+                },
+                Slice {
+                    from: t(4),
+                    to: t(6)
+                }
+            ]
+        );
+        assert!(s.completed(t(0), t(3)));
+        assert!(s.completed(t(1), t(2)));
+        assert!(!s.completed(t(0), t(4)));
+        assert!(!s.completed(t(2), t(5)));
+        assert_eq!(s.first_gap(t(0)), t(3));
+        assert_eq!(s.first_gap(t(5)), t(6));
+        s.mark_done(t(3), t(4));
+        assert!(s.completed(t(0), t(6)));
+        assert_eq!(s.done.len(), 1);
+        // Unsorted input (hand-edited state) still answers correctly.
+        let u = Slices {
+            window_to: t(20),
+            done: vec![
+                Slice {
+                    from: t(5),
+                    to: t(9),
+                },
+                Slice {
+                    from: t(1),
+                    to: t(5),
+                },
+            ],
+        };
+        assert!(u.completed(t(1), t(9)));
+    }
+
+    #[test]
+    fn generation_names() {
+        assert_eq!(parse_generation("state-0000000042.json"), Some(42));
+        assert_eq!(
+            parse_generation("state-12345678901.json"),
+            Some(12_345_678_901)
+        );
+        assert_eq!(parse_generation("lease.json"), None);
+        assert_eq!(parse_generation("state-.json"), None);
+        assert_eq!(parse_generation("state-00x1.json"), None);
+    }
+
+    #[test]
+    fn state_json_shape() {
+        let mut s = State::empty();
+        s.stream_mut("candidates").bookmark = Some(t(1));
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["version"], 1);
+        assert_eq!(
+            v["streams"]["candidates"]["bookmark"],
+            "2024-01-01T01:00:00Z"
+        );
+        assert!(v["streams"]["candidates"].get("slices").is_none());
+        let back: State = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn run_ids() {
+        assert!(check_run_id("0190f3a2-7c1e-7abc-9def-0123456789ab").is_ok());
+        assert!(check_run_id("").is_err());
+        assert!(check_run_id("..").is_err());
+        assert!(check_run_id("a/b").is_err());
+    }
+}
