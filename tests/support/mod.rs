@@ -27,10 +27,14 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
     /// The `rel="next"` URL of the Link header, if any.
     pub fn next_link(&self) -> Option<String> {
@@ -74,8 +78,15 @@ impl Sim {
             }
         };
         let base_url = line.trim().to_string();
-        assert!(base_url.starts_with("http://127.0.0.1:"), "unexpected first line: {base_url:?}");
-        Sim { base_url, child, client: reqwest::Client::new() }
+        assert!(
+            base_url.starts_with("http://127.0.0.1:"),
+            "unexpected first line: {base_url:?}"
+        );
+        Sim {
+            base_url,
+            child,
+            client: reqwest::Client::new(),
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -103,12 +114,19 @@ impl Sim {
     pub async fn token(&self) -> String {
         let r = self.token_with("sim-client", "sim-secret", None).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        r.json()["access_token"].as_str().expect("access_token").to_string()
+        r.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// GET `path_and_query` (relative, e.g. `/v3/candidates?per_page=5`, or an absolute URL).
     pub async fn get(&self, token: Option<&str>, path: &str) -> Resp {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{}", self.base_url, path) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base_url, path)
+        };
         let mut req = self.client.get(url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -132,7 +150,12 @@ impl Sim {
     }
 
     pub async fn post(&self, path: &str) -> Resp {
-        let r = self.client.post(format!("{}{}", self.base_url, path)).send().await.expect("POST");
+        let r = self
+            .client
+            .post(format!("{}{}", self.base_url, path))
+            .send()
+            .await
+            .expect("POST");
         to_resp(r).await
     }
 
@@ -140,13 +163,23 @@ impl Sim {
     pub async fn truth(&self, resource: &str) -> Vec<Value> {
         let r = self.get(None, &format!("/_sim/truth/{resource}")).await;
         assert_eq!(r.status, 200);
-        r.body.lines().map(|l| serde_json::from_str(l).expect("truth line")).collect()
+        r.body
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("truth line"))
+            .collect()
     }
 
     /// `/_sim/deleted/<resource>` ids.
     pub async fn deleted(&self, resource: &str) -> Vec<i64> {
         let r = self.get(None, &format!("/_sim/deleted/{resource}")).await;
-        r.body.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_i64().unwrap()).collect()
+        r.body
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect()
     }
 
     pub async fn stats(&self) -> Value {
@@ -158,7 +191,11 @@ async fn to_resp(r: reqwest::Response) -> Resp {
     let status = r.status().as_u16();
     let headers = r.headers().clone();
     let body = r.text().await.unwrap_or_default();
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Ids of a list of records.
