@@ -55,6 +55,19 @@ impl LeaseRecord {
         self.expires_at > now
     }
 
+    /// The holder ran on this host and its process no longer exists (killed, crashed): its
+    /// lease may be taken over at once instead of after it expires, so a re-run right after a
+    /// `kill -9` or an OOM kill does not have to wait out the ttl. Only decided where the
+    /// process table can be read (Linux `/proc`); elsewhere the ttl decides. A reused pid only
+    /// makes us wait for the expiry, never take a live lease.
+    pub fn holder_is_gone(&self) -> bool {
+        let proc_root = std::path::Path::new("/proc/self");
+        self.host == hostname()
+            && self.pid != std::process::id()
+            && proc_root.exists()
+            && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
     /// Same lease holder (the same acquisition): renewals change only the times after `started_at`.
     fn same_holder(&self, other: &LeaseRecord) -> bool {
         self.run_id == other.run_id
@@ -188,7 +201,7 @@ pub(super) async fn acquire(
             return Ok(Lease::new(store, key, ttl, existing, version));
         }
         let now = Utc::now();
-        if existing.is_live(now) {
+        if existing.is_live(now) && !existing.holder_is_gone() {
             return Err(live_conflict(&key, &existing));
         }
 

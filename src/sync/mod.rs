@@ -537,7 +537,24 @@ async fn pump(
 /// Advances the stream's bookmark to the signpost in a new state generation.
 async fn commit(ctx: &RunCtx<'_>, stream: &Stream, report: &StreamReport) -> Result<(), Error> {
     let mut state = ctx.state.lock().await;
+    if ctx.lease.lost() {
+        return Err(Error::Conflict(format!(
+            "this run lost its lease on the destination ({}); another run took over",
+            ctx.lease.lost_reason().unwrap_or_default()
+        )));
+    }
     let mut next = state.clone();
+    if ctx.opts.state_file.is_some() {
+        // Bookmarks come from the state file; generations are numbered by the destination.
+        next.generation = ctx
+            .store
+            .generations()
+            .await
+            .map_err(state_error)?
+            .last()
+            .copied()
+            .unwrap_or(0);
+    }
     next.last_run_id = Some(ctx.opts.run_id.clone());
     next.updated_at = Some(Utc::now());
     let entry = next.streams.entry(stream.name.clone()).or_default();
@@ -566,12 +583,7 @@ async fn commit(ctx: &RunCtx<'_>, stream: &Stream, report: &StreamReport) -> Res
 }
 
 fn state_error(e: crate::state::StateError) -> Error {
-    use crate::state::StateError;
-    match e {
-        StateError::Conflict(m) => Error::Conflict(m),
-        StateError::Store(m) => Error::Destination(m),
-        other => Error::Destination(other.to_string()),
-    }
+    e.into_error()
 }
 
 fn fetch_to_run_error(e: FetchError) -> Error {
