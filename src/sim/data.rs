@@ -28,8 +28,10 @@ pub struct Table {
     pub alive: Vec<bool>,
     /// For owned resources: children of initial parent `p` are `first[p]..first[p + 1]`.
     pub first: Vec<u32>,
-    /// Parent index for inserted or re-pointed (merged) rows.
+    /// Parent index for inserted or re-pointed (merged) rows; write through `set_parent`.
     pub parent_ovr: HashMap<u32, u32>,
+    /// Reverse of `parent_ovr` (parent → rows), so child lookups stay O(children).
+    pub ovr_children: HashMap<u32, Vec<u32>>,
     /// Revision of rows touched by updates (0 when absent): changes the cosmetic fields.
     pub rev: HashMap<u32, u32>,
     /// Soft-deleted rows (`active=false`, `deactivated=true`, offers `Deprecated`).
@@ -41,6 +43,16 @@ pub struct Table {
 }
 
 impl Table {
+    /// Points row `idx` at parent `p` (inserts and merges).
+    pub fn set_parent(&mut self, idx: u32, p: u32) {
+        if let Some(old) = self.parent_ovr.insert(idx, p)
+            && let Some(v) = self.ovr_children.get_mut(&old)
+        {
+            v.retain(|i| *i != idx);
+        }
+        self.ovr_children.entry(p).or_default().push(idx);
+    }
+
     /// Number of row indices ever allocated (live and deleted).
     pub fn len(&self) -> u32 {
         self.alive.len() as u32
@@ -174,10 +186,8 @@ impl Db {
                 }
             }
         }
-        for (i, pp) in &t.parent_ovr {
-            if *pp == p && t.alive[*i as usize] {
-                out.push(*i);
-            }
+        if let Some(v) = t.ovr_children.get(&p) {
+            out.extend(v.iter().copied().filter(|i| t.alive[*i as usize]));
         }
         out.sort_unstable();
         out

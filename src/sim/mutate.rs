@@ -69,7 +69,7 @@ fn insert(db: &mut Db, r: R, parent: Option<u32>, now: Millis) -> u32 {
     t.updated.push(now);
     t.alive.push(true);
     if let Some(p) = parent {
-        t.parent_ovr.insert(idx, p);
+        t.set_parent(idx, p);
     }
     idx
 }
@@ -190,7 +190,7 @@ pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
                 let mut moved = BTreeMap::new();
                 for c in model::children(r) {
                     for ch in db.children(c, loser) {
-                        db.tables[c as usize].parent_ovr.insert(ch, winner);
+                        db.tables[c as usize].set_parent(ch, winner);
                         touch(db, c, ch, now);
                         moved
                             .entry(c.name())
