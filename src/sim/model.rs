@@ -196,7 +196,12 @@ pub fn def(r: R) -> ResDef {
             "requested_by_user_ids status:s completed_at:d",
             Hard,
         ),
-        R::CandidateAttributeTypes => d(Per(R::Jobs, &[3, 1]), "job_id", "job_ids active:b", Never),
+        R::CandidateAttributeTypes => d(
+            Per(R::Jobs, &[1, 2, 1]),
+            "job_id",
+            "job_ids active:b",
+            Never,
+        ),
         R::CandidateEducations => d(
             Per(R::Candidates, &[1, 2, 1]),
             "candidate_id",

@@ -28,7 +28,8 @@ fn bounds_hold(v: Millis, b: &[(Op, Millis)]) -> bool {
 }
 
 /// Candidate row indices in descending order (narrowed by `ids` or a parent filter).
-fn candidates(db: &Db, q: &Query) -> Vec<u32> {
+/// Unfiltered scans stay lazy so a page costs O(rows inspected), not O(table).
+fn candidates<'a>(db: &'a Db, q: &Query) -> Box<dyn Iterator<Item = u32> + 'a> {
     let r = q.r;
     let limit = q
         .before_id
@@ -47,12 +48,12 @@ fn candidates(db: &Db, q: &Query) -> Vec<u32> {
                 .collect()
         } else {
             let n = db.t(r).len().min(limit);
-            return (0..n).rev().filter(|i| db.is_alive(r, *i)).collect();
+            return Box::new((0..n).rev().filter(move |i| db.is_alive(r, *i)));
         };
     out.retain(|i| *i < limit && db.is_alive(r, *i));
     out.sort_unstable_by(|a, b| b.cmp(a));
     out.dedup();
-    out
+    Box::new(out.into_iter())
 }
 
 fn fast_ok(db: &Db, r: R, idx: u32, c: &Cond) -> Option<bool> {
