@@ -1,0 +1,403 @@
+//! End-to-end helpers shared by the extractor's integration tests: run the `greenhouse-extract`
+//! binary against a simulator, start a real S3-compatible server (s3s-fs) on 127.0.0.1, read the
+//! written Parquet back, and compare it field by field with the simulator's truth export.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use greenhouse_extract::registry::{Field, FieldType, Registry, Stream};
+use object_store::{ObjectStore, ObjectStoreExt, path::Path as ObjPath};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+use super::support::Sim;
+
+pub const EXTRACT: &str = env!("CARGO_BIN_EXE_greenhouse-extract");
+
+pub fn registry() -> Registry {
+    Registry::embedded().expect("embedded registry")
+}
+
+/// Environment pointing the extractor at a simulator with its default credentials.
+pub fn sim_env(base_url: &str) -> Vec<(String, String)> {
+    vec![
+        ("GREENHOUSE_API_URL".into(), base_url.to_string()),
+        ("GREENHOUSE_TOKEN_URL".into(), format!("{base_url}/token")),
+        ("GREENHOUSE_CLIENT_ID".into(), "sim-client".into()),
+        ("GREENHOUSE_CLIENT_SECRET".into(), "sim-secret".into()),
+    ]
+}
+
+/// Runs `greenhouse-extract` with `args` and extra environment (the process environment's
+/// GREENHOUSE_* and AWS_* variables are cleared so the host cannot leak into a test).
+pub fn extract(args: &[&str], env: &[(String, String)]) -> Output {
+    let mut cmd = Command::new(EXTRACT);
+    cmd.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GREENHOUSE_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run greenhouse-extract")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+// ------------------------------------------------------------------------------------------
+// Simulator control API
+// ------------------------------------------------------------------------------------------
+
+/// Applies `/_sim/mutate?<query>` and returns the simulator's description of the changes.
+pub async fn sim_mutate(sim: &Sim, query: &str) -> Value {
+    let r = sim.post(&format!("/_sim/mutate?{query}")).await;
+    assert_eq!(r.status, 200, "mutate failed: {}", r.body);
+    r.json()
+}
+
+/// Requests served per resource (all statuses), from `/_sim/stats`.
+pub async fn requests_by_resource(sim: &Sim) -> BTreeMap<String, u64> {
+    let stats = sim.stats().await;
+    let mut out = BTreeMap::new();
+    if let Some(m) = stats["by_resource"].as_object() {
+        for (k, v) in m {
+            let n = v
+                .as_object()
+                .map(|o| o.values().filter_map(|x| x.as_u64()).sum())
+                .unwrap_or(0);
+            out.insert(k.clone(), n);
+        }
+    }
+    out
+}
+
+/// The rows a stream should hold: the simulator's truth for its resource, narrowed by the
+/// stream's static parameters where they select a subset (`custom_field_key`).
+pub async fn expected_rows(sim: &Sim, stream: &Stream) -> Vec<Value> {
+    let rows = sim.truth(&stream.resource).await;
+    match stream.params.get("custom_field_key") {
+        Some(key) => {
+            let fields = sim.truth("custom_fields").await;
+            let ids: Vec<i64> = fields
+                .iter()
+                .filter(|f| f["name_key"].as_str() == Some(key))
+                .filter_map(|f| f["id"].as_i64())
+                .collect();
+            rows.into_iter()
+                .filter(|r| {
+                    r["custom_field_id"]
+                        .as_i64()
+                        .is_some_and(|i| ids.contains(&i))
+                })
+                .collect()
+        }
+        None => rows,
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading Parquet back
+// ------------------------------------------------------------------------------------------
+
+/// Every row of every Parquet file of `stream` under `prefix`, as JSON objects (nulls explicit).
+pub async fn read_stream(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &ObjPath,
+    stream: &str,
+) -> Vec<Value> {
+    let dir = prefix.clone().join(stream);
+    let metas: Vec<_> = store.list(Some(&dir)).try_collect().await.unwrap();
+    let mut rows = Vec::new();
+    for m in metas {
+        if !m.location.as_ref().ends_with(".parquet") {
+            continue;
+        }
+        let bytes = store.get(&m.location).await.unwrap().bytes().await.unwrap();
+        rows.extend(parquet_to_json(bytes));
+    }
+    rows
+}
+
+pub fn parquet_to_json(bytes: bytes::Bytes) -> Vec<Value> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let mut buf = Vec::new();
+        {
+            let mut w = arrow_json::writer::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow_json::writer::LineDelimited>(&mut buf);
+            w.write(&batch).unwrap();
+            w.finish().unwrap();
+        }
+        for line in String::from_utf8(buf).unwrap().lines() {
+            out.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    out
+}
+
+/// Keeps the latest version of each id: greatest `updated_at` (when the stream has one), then
+/// greatest `_extracted_at` — the de-duplication the README tells users to apply.
+pub fn dedup_latest(rows: Vec<Value>) -> BTreeMap<i64, Value> {
+    let mut by_id: BTreeMap<i64, Value> = BTreeMap::new();
+    let key = |v: &Value| {
+        (
+            ts(&v["updated_at"]).unwrap_or(i64::MIN),
+            ts(&v["_extracted_at"]).unwrap_or(i64::MIN),
+        )
+    };
+    for r in rows {
+        let id = r["id"].as_i64().expect("id column");
+        match by_id.get(&id) {
+            Some(old) if key(old) >= key(&r) => {}
+            _ => {
+                by_id.insert(id, r);
+            }
+        }
+    }
+    by_id
+}
+
+fn ts(v: &Value) -> Option<i64> {
+    let s = v.as_str()?;
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc).timestamp_micros())
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .ok()
+                .map(|d| d.and_utc().timestamp_micros())
+        })
+}
+
+/// Compares one declared value from the truth with what came back from Parquet.
+fn same(ty: &FieldType, truth: &Value, out: &Value) -> bool {
+    if truth.is_null() || out.is_null() {
+        return truth.is_null() && out.is_null();
+    }
+    match ty {
+        FieldType::Timestamp => ts(truth).is_some() && ts(truth) == ts(out),
+        FieldType::Json => out
+            .as_str()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .is_some_and(|parsed| &parsed == truth),
+        FieldType::Number => truth.as_f64() == out.as_f64(),
+        FieldType::List(item) => match (truth.as_array(), out.as_array()) {
+            (Some(a), Some(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(&item.ty, x, y))
+            }
+            _ => false,
+        },
+        FieldType::Struct(fields) => fields
+            .iter()
+            .all(|f| same(&f.ty, &truth[&f.name], &out[&f.name])),
+        _ => truth == out,
+    }
+}
+
+/// Asserts that the de-duplicated output equals the truth, field by field, and returns the number
+/// of rows compared. `allow_extra_ids`: ids in the output but not in the truth (hard deletes).
+pub fn assert_matches_truth(
+    stream: &Stream,
+    truth: &[Value],
+    output: &BTreeMap<i64, Value>,
+    allow_extra_ids: bool,
+) -> usize {
+    let mut problems = Vec::new();
+    for t in truth {
+        let id = t["id"].as_i64().expect("truth id");
+        let Some(o) = output.get(&id) else {
+            problems.push(format!("id {id} missing from the output"));
+            continue;
+        };
+        for f in &stream.fields {
+            let Field { name, ty, .. } = f;
+            if !same(ty, &t[name], &o[name]) {
+                problems.push(format!(
+                    "id {id} field {name}: truth {} != output {}",
+                    t[name], o[name]
+                ));
+            }
+        }
+        // Nothing the simulator sends is unknown to the declaration.
+        if !o["_extra"].is_null() {
+            problems.push(format!("id {id}: unexpected _extra {}", o["_extra"]));
+        }
+    }
+    if !allow_extra_ids {
+        let truth_ids: std::collections::BTreeSet<i64> =
+            truth.iter().filter_map(|t| t["id"].as_i64()).collect();
+        for id in output.keys() {
+            if !truth_ids.contains(id) {
+                problems.push(format!("id {id} in the output but not in the truth"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "stream {}: {} problems, first ones:\n{}",
+        stream.name,
+        problems.len(),
+        problems
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    truth.len()
+}
+
+// ------------------------------------------------------------------------------------------
+// A real S3-compatible server: s3s-fs on 127.0.0.1 (installed by `make tools` / .ci/run)
+// ------------------------------------------------------------------------------------------
+
+pub const S3_ACCESS_KEY: &str = "AKTESTGREENHOUSE";
+pub const S3_SECRET_KEY: &str = "SKtestgreenhousesecret";
+
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: tempfile::TempDir,
+    child: Child,
+}
+
+fn s3s_fs_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("S3S_FS_BIN") {
+        return PathBuf::from(p);
+    }
+    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs");
+    if local.exists() {
+        return local;
+    }
+    panic!(
+        "s3s-fs not found at {}: run `make tools` (CI's .ci/run does) or set S3S_FS_BIN",
+        local.display()
+    );
+}
+
+impl S3Server {
+    /// Starts s3s-fs with one bucket, waiting until it accepts connections.
+    pub fn start(bucket: &str) -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(bucket)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(s3s_fs_binary())
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                S3_ACCESS_KEY,
+                "--secret-key",
+                S3_SECRET_KEY,
+            ])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            root,
+            child,
+        }
+    }
+
+    /// AWS_* variables for the extractor (and for `storage::open_with_env`).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), S3_ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), S3_SECRET_KEY.into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_ENDPOINT".into(), self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP".into(), "true".into()),
+        ]
+    }
+
+    /// An object store client for reading back what the extractor wrote.
+    pub fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
+        greenhouse_extract::harvest::install_crypto_provider();
+        let env: std::collections::HashMap<String, String> = self.env().into_iter().collect();
+        greenhouse_extract::storage::open_with_env(&format!("s3://{bucket}"), &env)
+            .expect("open s3 store")
+            .store
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The independent reader: DuckDB (installed into .venv by `make tools` / .ci/run)
+// ------------------------------------------------------------------------------------------
+
+pub fn python_with_duckdb() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} not found: run `make tools` (CI's .ci/run does) to install DuckDB",
+        venv.display()
+    );
+    venv
+}
+
+/// Runs a DuckDB query through Python and returns the rows as JSON values.
+pub fn duckdb_query(sql: &str) -> Vec<Value> {
+    let script = r#"
+import json, sys, duckdb
+con = duckdb.connect()
+cur = con.execute(sys.argv[1])
+cols = [d[0] for d in cur.description]
+for row in cur.fetchall():
+    print(json.dumps(dict(zip(cols, row)), default=str))
+"#;
+    let out = Command::new(python_with_duckdb())
+        .args(["-c", script, sql])
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "duckdb failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
