@@ -1,7 +1,7 @@
 //! Generators for dictionaries and the remaining small resources (tags, sources, reasons,
 //! offices, departments, custom fields and options, demographics, templates, …).
 //!
-//! Contract: see `gen`.  Dictionary names are structural (stable across updates) where other
+//! Contract: see `rows`.  Dictionary names are structural (stable across updates) where other
 //! rows embed them (tag names on candidates, interviewer tag names on users, option names in
 //! custom field maps); updates change another visible field instead.
 

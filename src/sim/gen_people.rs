@@ -1,6 +1,6 @@
 //! Generators for candidates, applications and their children, and users.
 //!
-//! Contract: see `gen`.  Cross-row facts that several generators (and filters) must agree on
+//! Contract: see `rows`.  Cross-row facts that several generators (and filters) must agree on
 //! — an application's job, whether it is a prospect or rejected — are computed by the
 //! `app_*` helpers from hashes and the `Db`, never from a generator's rng sequence.
 

@@ -9,9 +9,12 @@
 //! Embedding: `start(SimConfig) → RunningSim` (bound to 127.0.0.1), `RunningSim::base_url`,
 //! `RunningSim::shutdown`.  The `harvest-sim` binary is a thin wrapper around [`run`].
 
+mod auth;
 mod cf;
+mod control;
 pub mod data;
 mod faults;
+mod gen_interviews;
 mod gen_jobs;
 mod gen_misc;
 mod gen_people;

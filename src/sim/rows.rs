@@ -5,9 +5,10 @@
 //! states; cosmetic rng `c` for text that updates change) and the compact state in `Db`, so
 //! the same inputs always produce the same bytes.  Split by domain into `gen_people`
 //! (candidates, applications and their children, users), `gen_jobs` (jobs, posts, stages,
-//! interviews, scorecards, offers, approvals) and `gen_misc` (dictionaries and the rest).
+//! offers, approvals), `gen_interviews` (interviews, kits, scorecards) and `gen_misc` (dictionaries and the rest).
 
 use super::data::Ctx;
+use super::gen_interviews as i;
 use super::gen_jobs as j;
 use super::gen_misc as m;
 use super::gen_people as p;
@@ -35,7 +36,7 @@ pub fn render(x: &mut Ctx, w: &mut JsonOut) {
         R::CustomFieldOffices => m::custom_field_offices,
         R::CustomFieldOptions => m::custom_field_options,
         R::CustomFields => m::custom_fields,
-        R::DefaultInterviewers => j::default_interviewers,
+        R::DefaultInterviewers => i::default_interviewers,
         R::DemographicAnswerOptions => m::demographic_answer_options,
         R::DemographicAnswers => p::demographic_answers,
         R::DemographicQuestionSets => m::demographic_question_sets,
@@ -43,12 +44,12 @@ pub fn render(x: &mut Ctx, w: &mut JsonOut) {
         R::Departments => m::departments,
         R::Eeoc => p::eeoc,
         R::EmailTemplates => m::email_templates,
-        R::FocusCandidateAttributes => j::focus_candidate_attributes,
+        R::FocusCandidateAttributes => i::focus_candidate_attributes,
         R::FutureJobPermissions => p::future_job_permissions,
-        R::InterviewKits => j::interview_kits,
+        R::InterviewKits => i::interview_kits,
         R::InterviewerTags => m::interviewer_tags,
-        R::Interviewers => j::interviewers,
-        R::Interviews => j::interviews,
+        R::Interviewers => i::interviewers,
+        R::Interviews => i::interviews,
         R::JobBoardCustomLocations => m::job_board_custom_locations,
         R::JobCandidateAttributes => j::job_candidate_attributes,
         R::JobHiringManagers => j::job_hiring_managers,
@@ -70,13 +71,13 @@ pub fn render(x: &mut Ctx, w: &mut JsonOut) {
         R::Referrers => m::referrers,
         R::RejectionDetails => p::rejection_details,
         R::RejectionReasons => m::rejection_reasons,
-        R::ScorecardCandidateAttributes => j::scorecard_candidate_attributes,
-        R::ScorecardQuestionAnswerOptions => j::scorecard_question_answer_options,
-        R::ScorecardQuestionAnswers => j::scorecard_question_answers,
-        R::ScorecardQuestionCandidateAttributes => j::scorecard_question_candidate_attributes,
-        R::ScorecardQuestionOptions => j::scorecard_question_options,
-        R::ScorecardQuestions => j::scorecard_questions,
-        R::Scorecards => j::scorecards,
+        R::ScorecardCandidateAttributes => i::scorecard_candidate_attributes,
+        R::ScorecardQuestionAnswerOptions => i::scorecard_question_answer_options,
+        R::ScorecardQuestionAnswers => i::scorecard_question_answers,
+        R::ScorecardQuestionCandidateAttributes => i::scorecard_question_candidate_attributes,
+        R::ScorecardQuestionOptions => i::scorecard_question_options,
+        R::ScorecardQuestions => i::scorecard_questions,
+        R::Scorecards => i::scorecards,
         R::Sources => m::sources,
         R::TrackingLinks => m::tracking_links,
         R::UserEmails => p::user_emails,

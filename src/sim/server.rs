@@ -1,5 +1,5 @@
-//! HTTP server: routing, OAuth token endpoint, `/v3` list handling and the `/_sim` control
-//! API, on hyper 1 (HTTP/1.1) bound to 127.0.0.1.
+//! HTTP server: accept loop, routing and `/v3` list handling on hyper 1 (HTTP/1.1), bound
+//! to 127.0.0.1.  `/token` lives in `auth`, `/_sim` in `control`.
 //!
 //! Contract: `/v3/<resource>` checks, in order: bearer token (401), rate limit (429), route
 //! (404), scope and Site Admin (403), parameters (422), injected faults, then serves a page.
@@ -15,8 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -32,48 +30,47 @@ use tokio::task::JoinSet;
 use super::SimConfig;
 use super::data::Db;
 use super::faults::{self, FaultKind};
-use super::model::{self, R};
-use super::mutate::{self, MutateSpec};
+use super::model::R;
 use super::page;
 use super::query;
 use super::ratelimit::{Decision, Limiter};
 use super::rng::hash;
 
-type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+pub(super) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-struct TokenInfo {
-    client: String,
-    site_admin: bool,
-    expires_ms: i64,
+pub(super) struct TokenInfo {
+    pub(super) client: String,
+    pub(super) site_admin: bool,
+    pub(super) expires_ms: i64,
 }
 
 #[derive(Default)]
-struct Stats {
-    by_resource: BTreeMap<String, BTreeMap<u16, u64>>,
-    total: u64,
-    rate_limited: u64,
-    records: u64,
-    token_requests: u64,
-    faults: BTreeMap<&'static str, u64>,
+pub(super) struct Stats {
+    pub(super) by_resource: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub(super) total: u64,
+    pub(super) rate_limited: u64,
+    pub(super) records: u64,
+    pub(super) token_requests: u64,
+    pub(super) faults: BTreeMap<&'static str, u64>,
 }
 
-struct State {
-    cfg: Arc<SimConfig>,
-    base_url: String,
-    secret: u64,
-    db: RwLock<Db>,
-    tokens: Mutex<HashMap<String, TokenInfo>>,
-    limiter: Mutex<Limiter>,
-    token_limiter: Mutex<Limiter>,
-    stats: Mutex<Stats>,
-    seq: AtomicU64,
-    inflight: AtomicU64,
-    peak: AtomicU64,
-    minted: AtomicU64,
+pub(super) struct State {
+    pub(super) cfg: Arc<SimConfig>,
+    pub(super) base_url: String,
+    pub(super) secret: u64,
+    pub(super) db: RwLock<Db>,
+    pub(super) tokens: Mutex<HashMap<String, TokenInfo>>,
+    pub(super) limiter: Mutex<Limiter>,
+    pub(super) token_limiter: Mutex<Limiter>,
+    pub(super) stats: Mutex<Stats>,
+    pub(super) seq: AtomicU64,
+    pub(super) inflight: AtomicU64,
+    pub(super) peak: AtomicU64,
+    pub(super) minted: AtomicU64,
 }
 
 /// A running simulator.
@@ -182,13 +179,13 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stop: watch::
     .await;
 }
 
-fn full(b: impl Into<Bytes>) -> Body {
+pub(super) fn full(b: impl Into<Bytes>) -> Body {
     Full::new(b.into())
         .map_err(|e: Infallible| match e {})
         .boxed_unsync()
 }
 
-fn json_resp(status: StatusCode, v: &Value) -> Response<Body> {
+pub(super) fn json_resp(status: StatusCode, v: &Value) -> Response<Body> {
     let mut r = Response::new(full(v.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -198,7 +195,7 @@ fn json_resp(status: StatusCode, v: &Value) -> Response<Body> {
     r
 }
 
-fn text_resp(status: StatusCode, ctype: &'static str, s: String) -> Response<Body> {
+pub(super) fn text_resp(status: StatusCode, ctype: &'static str, s: String) -> Response<Body> {
     let mut r = Response::new(full(s));
     *r.status_mut() = status;
     r.headers_mut()
@@ -206,7 +203,7 @@ fn text_resp(status: StatusCode, ctype: &'static str, s: String) -> Response<Bod
     r
 }
 
-fn not_found() -> Response<Body> {
+pub(super) fn not_found() -> Response<Body> {
     json_resp(
         StatusCode::NOT_FOUND,
         &json!({"message": "Resource not found"}),
@@ -222,7 +219,7 @@ fn set_header(r: &mut Response<Body>, k: &'static str, v: String) {
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path == "/token" {
-        return token(&state, req).await;
+        return super::auth::token(&state, req).await;
     }
     if let Some(rest) = path.strip_prefix("/v3/") {
         let rest = rest.to_string();
@@ -230,142 +227,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
     if let Some(rest) = path.strip_prefix("/_sim/") {
         let rest = rest.to_string();
-        return control(&state, req, &rest).await;
+        return super::control::control(&state, req, &rest).await;
     }
     not_found()
 }
 
-// ---------------------------------------------------------------- /token
-
-async fn token(state: &State, req: Request<Incoming>) -> Response<Body> {
-    state
-        .stats
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .token_requests += 1;
-    if req.method() != Method::POST {
-        return json_resp(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &json!({"error": "invalid_request", "error_description": "use POST"}),
-        );
-    }
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-        .and_then(|b| STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| {
-            s.split_once(':')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-        });
-    let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return json_resp(
-                StatusCode::BAD_REQUEST,
-                &json!({"error": "invalid_request", "error_description": "unreadable body"}),
-            );
-        }
-    };
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let creds = basic.or_else(|| {
-        Some((
-            form.get("client_id")?.clone(),
-            form.get("client_secret")?.clone(),
-        ))
-    });
-    let key = creds
-        .as_ref()
-        .map(|c| c.0.clone())
-        .unwrap_or_else(|| "anonymous".into());
-    let d = state
-        .token_limiter
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .check(&key, now_ms());
-    if !d.allowed {
-        let mut r = json_resp(
-            StatusCode::TOO_MANY_REQUESTS,
-            &json!({"error": "rate_limited", "message": "Rate limit exceeded"}),
-        );
-        rate_headers(&mut r, &d, true);
-        return r;
-    }
-    let cfg = &state.cfg;
-    if creds.as_ref() != Some(&(cfg.client_id.clone(), cfg.client_secret.clone())) {
-        let mut r = json_resp(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": "invalid_client", "error_description": "client authentication failed"}),
-        );
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"harvest-sim\""),
-        );
-        return r;
-    }
-    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        return json_resp(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": "unsupported_grant_type", "error_description": "only client_credentials is supported"}),
-        );
-    }
-    let site_admin = match form.get("sub") {
-        None => true,
-        Some(s) => {
-            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
-            match s
-                .parse::<i64>()
-                .ok()
-                .and_then(|id| model::idx_of(R::Users, id))
-                .filter(|i| db.is_alive(R::Users, *i))
-            {
-                Some(i) => db.user_is_site_admin(i),
-                None => {
-                    return json_resp(
-                        StatusCode::BAD_REQUEST,
-                        &json!({"error": "invalid_request", "error_description": format!("unknown user id in sub: {s}")}),
-                    );
-                }
-            }
-        }
-    };
-    let now = now_ms();
-    let exp = now + cfg.token_ttl as i64 * 1000;
-    let n = state.minted.fetch_add(1, Ordering::Relaxed);
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = json!({"iss": "harvest-sim", "client_id": cfg.client_id, "sub": form.get("sub"), "exp": exp / 1000, "jti": n});
-    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let sig = URL_SAFE_NO_PAD.encode(hash(&[state.secret, n, now as u64]).to_le_bytes());
-    let tok = format!("{header}.{claims}.{sig}");
-    state
-        .tokens
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            tok.clone(),
-            TokenInfo {
-                client: cfg.client_id.clone(),
-                site_admin,
-                expires_ms: exp,
-            },
-        );
-    json_resp(
-        StatusCode::OK,
-        &json!({"access_token": tok, "token_type": "Bearer", "expires_in": cfg.token_ttl, "expires_at": super::json::ts_string(exp)}),
-    )
-}
-
 // ---------------------------------------------------------------- /v3
 
-fn rate_headers(r: &mut Response<Body>, d: &Decision, retry: bool) {
+pub(super) fn rate_headers(r: &mut Response<Body>, d: &Decision, retry: bool) {
     if d.limit > 0 {
         set_header(r, "x-ratelimit-limit", d.limit.to_string());
         set_header(r, "x-ratelimit-remaining", d.remaining.to_string());
@@ -605,151 +474,4 @@ async fn v3_inner(
         );
     }
     (finish(resp, &d), pg.count, fault)
-}
-
-// ---------------------------------------------------------------- /_sim
-
-async fn control(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
-    let params: HashMap<String, String> =
-        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let bad = |m: String| {
-        json_resp(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &json!({"message": "Unprocessable Content", "errors": [m]}),
-        )
-    };
-    let method = req.method().clone();
-    match (method, rest) {
-        (Method::POST, "mutate") => {
-            let num = |k: &str| -> Result<u64, String> {
-                params
-                    .get(k)
-                    .map(|v| {
-                        v.parse::<u64>()
-                            .map_err(|_| format!("{k}: `{v}` is not a non-negative integer"))
-                    })
-                    .unwrap_or(Ok(0))
-            };
-            let spec = (|| -> Result<MutateSpec, String> {
-                for k in params.keys() {
-                    if !matches!(
-                        k.as_str(),
-                        "updates" | "inserts" | "deletes" | "merges" | "seed" | "resources"
-                    ) {
-                        return Err(format!("Invalid query params: {k}"));
-                    }
-                }
-                let resources = match params.get("resources") {
-                    None => None,
-                    Some(list) => Some(
-                        list.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(|s| {
-                                R::from_name(s).ok_or_else(|| format!("unknown resource `{s}`"))
-                            })
-                            .collect::<Result<Vec<_>, _>>()?,
-                    ),
-                };
-                let cap = |v: u64| v.min(100_000) as u32;
-                Ok(MutateSpec {
-                    updates: cap(num("updates")?),
-                    inserts: cap(num("inserts")?),
-                    deletes: cap(num("deletes")?),
-                    merges: cap(num("merges")?),
-                    seed: num("seed")?,
-                    resources,
-                })
-            })();
-            match spec {
-                Ok(spec) => {
-                    let mut db = state.db.write().unwrap_or_else(|e| e.into_inner());
-                    let rep = mutate::apply(&mut db, &spec, now_ms());
-                    json_resp(StatusCode::OK, &rep)
-                }
-                Err(m) => bad(m),
-            }
-        }
-        (Method::POST, "reset") => {
-            let (seed, scale) = (state.cfg.seed, state.cfg.scale);
-            let fresh = tokio::task::spawn_blocking(move || Db::new(seed, scale)).await;
-            match fresh {
-                Ok(db) => *state.db.write().unwrap_or_else(|e| e.into_inner()) = db,
-                Err(e) => {
-                    return json_resp(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &json!({"message": e.to_string()}),
-                    );
-                }
-            }
-            *state.stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
-            state
-                .limiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
-            state
-                .token_limiter
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
-            state.seq.store(0, Ordering::SeqCst);
-            state.peak.store(0, Ordering::SeqCst);
-            json_resp(StatusCode::OK, &json!({"reset": true}))
-        }
-        (Method::GET, "stats") => {
-            let st = state.stats.lock().unwrap_or_else(|e| e.into_inner());
-            let by: BTreeMap<&String, BTreeMap<String, u64>> = st
-                .by_resource
-                .iter()
-                .map(|(k, v)| (k, v.iter().map(|(s, n)| (s.to_string(), *n)).collect()))
-                .collect();
-            json_resp(
-                StatusCode::OK,
-                &json!({
-                    "total_requests": st.total,
-                    "rate_limited": st.rate_limited,
-                    "records_served": st.records,
-                    "peak_concurrency": state.peak.load(Ordering::SeqCst),
-                    "token_requests": st.token_requests,
-                    "faults": st.faults,
-                    "by_resource": by,
-                }),
-            )
-        }
-        (Method::GET, "resources") => {
-            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
-            let v: BTreeMap<&str, Value> = R::ALL
-                .iter()
-                .map(|r| {
-                    let t = db.t(*r);
-                    let live = t.alive.iter().filter(|a| **a).count();
-                    (
-                        r.name(),
-                        json!({"rows": live, "params": query::accepted_params(*r)}),
-                    )
-                })
-                .collect();
-            json_resp(StatusCode::OK, &json!(v))
-        }
-        (Method::GET, p) if p.starts_with("truth/") || p.starts_with("deleted/") => {
-            let (kind, name) = p.split_once('/').unwrap_or((p, ""));
-            let Some(r) = R::from_name(name) else {
-                return not_found();
-            };
-            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
-            let body = if kind == "truth" {
-                page::truth(&db, r)
-            } else {
-                db.t(r)
-                    .deleted
-                    .iter()
-                    .map(|id| format!("{{\"id\":{id}}}\n"))
-                    .collect()
-            };
-            text_resp(StatusCode::OK, "application/x-ndjson", body)
-        }
-        _ => not_found(),
-    }
 }

@@ -1,0 +1,167 @@
+//! The loopback control API under `/_sim/` (no auth): mutate, reset, stats, resources,
+//! truth and deleted ids.
+//!
+//! Contract: `/_sim/truth/<res>` serves exactly the JSON objects the API serves, for every
+//! live row including rows hidden by default; `/_sim/deleted/<res>` lists hard-deleted ids;
+//! `/_sim/mutate` validates its parameters (422 on unknown names or bad numbers) and applies
+//! `mutate::apply` under the write lock; `/_sim/reset` rebuilds the seeded state and clears
+//! stats, rate windows and the fault sequence.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use super::data::Db;
+use super::model::R;
+use super::mutate::{self, MutateSpec};
+use super::page;
+use super::query;
+use super::server::{Body, State, Stats, json_resp, not_found, now_ms, text_resp};
+
+pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let bad = |m: String| {
+        json_resp(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"message": "Unprocessable Content", "errors": [m]}),
+        )
+    };
+    let method = req.method().clone();
+    match (method, rest) {
+        (Method::POST, "mutate") => {
+            let num = |k: &str| -> Result<u64, String> {
+                params
+                    .get(k)
+                    .map(|v| {
+                        v.parse::<u64>()
+                            .map_err(|_| format!("{k}: `{v}` is not a non-negative integer"))
+                    })
+                    .unwrap_or(Ok(0))
+            };
+            let spec = (|| -> Result<MutateSpec, String> {
+                for k in params.keys() {
+                    if !matches!(
+                        k.as_str(),
+                        "updates" | "inserts" | "deletes" | "merges" | "seed" | "resources"
+                    ) {
+                        return Err(format!("Invalid query params: {k}"));
+                    }
+                }
+                let resources = match params.get("resources") {
+                    None => None,
+                    Some(list) => Some(
+                        list.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| {
+                                R::from_name(s).ok_or_else(|| format!("unknown resource `{s}`"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                };
+                let cap = |v: u64| v.min(100_000) as u32;
+                Ok(MutateSpec {
+                    updates: cap(num("updates")?),
+                    inserts: cap(num("inserts")?),
+                    deletes: cap(num("deletes")?),
+                    merges: cap(num("merges")?),
+                    seed: num("seed")?,
+                    resources,
+                })
+            })();
+            match spec {
+                Ok(spec) => {
+                    let mut db = state.db.write().unwrap_or_else(|e| e.into_inner());
+                    let rep = mutate::apply(&mut db, &spec, now_ms());
+                    json_resp(StatusCode::OK, &rep)
+                }
+                Err(m) => bad(m),
+            }
+        }
+        (Method::POST, "reset") => {
+            let (seed, scale) = (state.cfg.seed, state.cfg.scale);
+            let fresh = tokio::task::spawn_blocking(move || Db::new(seed, scale)).await;
+            match fresh {
+                Ok(db) => *state.db.write().unwrap_or_else(|e| e.into_inner()) = db,
+                Err(e) => {
+                    return json_resp(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &json!({"message": e.to_string()}),
+                    );
+                }
+            }
+            *state.stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
+            state
+                .limiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            state
+                .token_limiter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            state.seq.store(0, Ordering::SeqCst);
+            state.peak.store(0, Ordering::SeqCst);
+            json_resp(StatusCode::OK, &json!({"reset": true}))
+        }
+        (Method::GET, "stats") => {
+            let st = state.stats.lock().unwrap_or_else(|e| e.into_inner());
+            let by: BTreeMap<&String, BTreeMap<String, u64>> = st
+                .by_resource
+                .iter()
+                .map(|(k, v)| (k, v.iter().map(|(s, n)| (s.to_string(), *n)).collect()))
+                .collect();
+            json_resp(
+                StatusCode::OK,
+                &json!({
+                    "total_requests": st.total,
+                    "rate_limited": st.rate_limited,
+                    "records_served": st.records,
+                    "peak_concurrency": state.peak.load(Ordering::SeqCst),
+                    "token_requests": st.token_requests,
+                    "faults": st.faults,
+                    "by_resource": by,
+                }),
+            )
+        }
+        (Method::GET, "resources") => {
+            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+            let v: BTreeMap<&str, Value> = R::ALL
+                .iter()
+                .map(|r| {
+                    let t = db.t(*r);
+                    let live = t.alive.iter().filter(|a| **a).count();
+                    (
+                        r.name(),
+                        json!({"rows": live, "params": query::accepted_params(*r)}),
+                    )
+                })
+                .collect();
+            json_resp(StatusCode::OK, &json!(v))
+        }
+        (Method::GET, p) if p.starts_with("truth/") || p.starts_with("deleted/") => {
+            let (kind, name) = p.split_once('/').unwrap_or((p, ""));
+            let Some(r) = R::from_name(name) else {
+                return not_found();
+            };
+            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+            let body = if kind == "truth" {
+                page::truth(&db, r)
+            } else {
+                db.t(r)
+                    .deleted
+                    .iter()
+                    .map(|id| format!("{{\"id\":{id}}}\n"))
+                    .collect()
+            };
+            text_resp(StatusCode::OK, "application/x-ndjson", body)
+        }
+        _ => not_found(),
+    }
+}
