@@ -1,4 +1,4 @@
-//! Column building: per-row `serde_json::Value`s → one Arrow array per declared field.
+//! Column building: per-row parsed values ([`Json`]) → one Arrow array per declared field.
 //!
 //! Each column is built in one typed loop over all of the page's values for that column (gathered
 //! column-wise first), so there is no per-cell dispatch on the declared type. Lists gather their
@@ -7,7 +7,7 @@
 //! `_extra` object.
 //!
 //! Slots: a value slot is `None` when an enclosing struct or list was null (nothing to count), and
-//! `Some(&Value::Null)` when the value itself is null or absent (counted as a null violation when
+//! `Some(&Json::Null)` when the value itself is null or absent (counted as a null violation when
 //! the declaration says it is never null).
 
 use std::sync::Arc;
@@ -20,12 +20,17 @@ use arrow_array::{ArrayRef, ListArray, StructArray};
 use arrow_schema::{ArrowError, DataType, Fields};
 use serde_json::{Map, Value};
 
+use super::json::{Json, find};
+
+/// An object's key/value pairs, as parsed.
+pub(crate) type Pairs<'a> = [(std::borrow::Cow<'a, str>, Json<'a>)];
+
 use super::schema::UTC_TZ;
 use super::time::{DateParse, parse_date, parse_timestamp_micros};
 use crate::registry::{Field, FieldType};
 
 /// The value of an absent key: an absent key and an explicit `null` are the same thing here.
-pub(crate) static NULL: Value = Value::Null;
+pub(crate) static NULL: Json<'static> = Json::Null;
 
 /// Largest integer a float carries exactly (2^53): beyond it `1e20` and `1e20 + 1` are the same
 /// float, so a float-typed value there cannot be trusted as an integer.
@@ -82,22 +87,22 @@ impl Leftovers {
         (row, path)
     }
 
-    fn keep(&mut self, loc: Loc, suffix: &str, value: &Value) {
+    fn keep(&mut self, loc: Loc, suffix: &str, value: &Json) {
         let (row, path) = self.locate(loc, suffix);
         // First writer wins: a path can only repeat if an unknown key contains a `.` or `[`
         // that mimics a nested path, and the typed side's value is the one to keep then.
         self.extra[row]
             .get_or_insert_with(Map::new)
             .entry(path)
-            .or_insert_with(|| value.clone());
+            .or_insert_with(|| value.to_value());
     }
 
-    fn mismatch(&mut self, loc: Loc, suffix: &str, value: &Value) {
+    fn mismatch(&mut self, loc: Loc, suffix: &str, value: &Json) {
         self.type_mismatches += 1;
         self.keep(loc, suffix, value);
     }
 
-    fn unknown(&mut self, loc: Loc, suffix: &str, key: &str, value: &Value) {
+    fn unknown(&mut self, loc: Loc, suffix: &str, key: &str, value: &Json) {
         self.extra_fields += 1;
         let mut s = String::with_capacity(suffix.len() + 1 + key.len());
         s.push_str(suffix);
@@ -125,19 +130,21 @@ impl Leftovers {
     pub(crate) fn gather_children<'a>(
         &mut self,
         fields: &[Field],
-        objects: &[Option<&'a Map<String, Value>>],
+        objects: &[Option<&'a Pairs<'a>>],
         locs: &[Loc],
         suffix: &str,
-    ) -> Vec<Vec<Option<&'a Value>>> {
+    ) -> Vec<Vec<Option<&'a Json<'a>>>> {
         let mut found = vec![0usize; objects.len()];
+        // Per object: where the next key is expected (see `json::find`).
+        let mut hints = vec![0usize; objects.len()];
         let children = fields
             .iter()
             .map(|f| {
                 objects
                     .iter()
-                    .zip(found.iter_mut())
-                    .map(|(o, n)| {
-                        o.map(|m| match m.get(&f.name) {
+                    .zip(found.iter_mut().zip(hints.iter_mut()))
+                    .map(|(o, (n, hint))| {
+                        o.map(|m| match find(m, &f.name, hint) {
                             Some(v) => {
                                 *n += 1;
                                 v
@@ -154,7 +161,7 @@ impl Leftovers {
                 && m.len() > *n
             {
                 for (k, v) in m.iter() {
-                    if !fields.iter().any(|f| &f.name == k) {
+                    if !fields.iter().any(|f| f.name == *k) {
                         self.unknown(loc, suffix, k, v);
                     }
                 }
@@ -170,7 +177,7 @@ impl Leftovers {
         ty: &FieldType,
         nullable: bool,
         dt: &DataType,
-        vals: &[Option<&Value>],
+        vals: &[Option<&Json>],
         locs: &[Loc],
         suffix: &str,
     ) -> Result<ArrayRef, ArrowError> {
@@ -193,14 +200,14 @@ impl Leftovers {
             FieldType::Boolean => {
                 let mut b = BooleanBuilder::with_capacity(n);
                 for (v, &loc) in vals.iter().zip(locs) {
-                    b.append_option(self.cell(v, loc, suffix, nullable, Value::as_bool));
+                    b.append_option(self.cell(v, loc, suffix, nullable, Json::as_bool));
                 }
                 Arc::new(b.finish())
             }
             FieldType::String { .. } => {
                 let mut b = StringBuilder::with_capacity(n, n * 16);
                 for (v, &loc) in vals.iter().zip(locs) {
-                    b.append_option(self.cell(v, loc, suffix, nullable, Value::as_str));
+                    b.append_option(self.cell(v, loc, suffix, nullable, Json::as_str));
                 }
                 Arc::new(b.finish())
             }
@@ -218,7 +225,7 @@ impl Leftovers {
                 for (v, &loc) in vals.iter().zip(locs) {
                     let day = match v {
                         None => None,
-                        Some(Value::Null) => {
+                        Some(Json::Null) => {
                             self.null_seen(nullable);
                             None
                         }
@@ -246,7 +253,7 @@ impl Leftovers {
                 for v in vals {
                     match v {
                         None => b.append_null(),
-                        Some(Value::Null) => {
+                        Some(Json::Null) => {
                             self.null_seen(nullable);
                             b.append_null();
                         }
@@ -269,12 +276,12 @@ impl Leftovers {
                 };
                 let mut offsets = OffsetBufferBuilder::<i32>::new(n);
                 let mut nulls = NullBufferBuilder::new(n);
-                let mut child_vals: Vec<Option<&Value>> = Vec::with_capacity(n * 2);
+                let mut child_vals: Vec<Option<&Json>> = Vec::with_capacity(n * 2);
                 let mut child_locs: Vec<Loc> = Vec::with_capacity(n * 2);
                 let mut list_suffix = None;
                 for (v, &loc) in vals.iter().zip(locs) {
                     match v {
-                        Some(Value::Array(items)) => {
+                        Some(Json::Array(items)) => {
                             let sid = *list_suffix.get_or_insert_with(|| self.new_suffix(suffix));
                             for (i, item) in items.iter().enumerate() {
                                 child_vals.push(Some(item));
@@ -286,7 +293,7 @@ impl Leftovers {
                         other => {
                             match other {
                                 None => {}
-                                Some(Value::Null) => self.null_seen(nullable),
+                                Some(Json::Null) => self.null_seen(nullable),
                                 Some(value) => self.mismatch(loc, suffix, value),
                             }
                             offsets.push_length(0);
@@ -317,14 +324,14 @@ impl Leftovers {
                     return Err(schema_drift(suffix, dt));
                 };
                 let mut nulls = NullBufferBuilder::new(n);
-                let objects: Vec<Option<&Map<String, Value>>> = vals
+                let objects: Vec<Option<&Pairs>> = vals
                     .iter()
                     .zip(locs)
                     .map(|(v, &loc)| {
                         let object = match v {
-                            Some(Value::Object(m)) => Some(m),
+                            Some(Json::Object(m)) => Some(m.as_slice()),
                             None => None,
-                            Some(Value::Null) => {
+                            Some(Json::Null) => {
                                 self.null_seen(nullable);
                                 None
                             }
@@ -353,7 +360,7 @@ impl Leftovers {
         &mut self,
         fields: &[Field],
         arrow_fields: &Fields,
-        children: &[Vec<Option<&Value>>],
+        children: &[Vec<Option<&Json>>],
         locs: &[Loc],
         suffix: &str,
     ) -> Result<Vec<ArrayRef>, ArrowError> {
@@ -372,15 +379,15 @@ impl Leftovers {
     #[inline]
     fn cell<'v, T>(
         &mut self,
-        slot: &Option<&'v Value>,
+        slot: &Option<&'v Json<'v>>,
         loc: Loc,
         suffix: &str,
         nullable: bool,
-        convert: impl Fn(&'v Value) -> Option<T>,
+        convert: impl Fn(&'v Json<'v>) -> Option<T>,
     ) -> Option<T> {
         match slot {
             None => None,
-            Some(Value::Null) => {
+            Some(Json::Null) => {
                 self.null_seen(nullable);
                 None
             }
@@ -413,13 +420,12 @@ fn schema_drift(suffix: &str, dt: &DataType) -> ArrowError {
 /// An integer cell: JSON integers within i64; floats only when whole and exactly representable
 /// (never truncated); strings only in canonical decimal form (`"42"`, `"-7"`, not `"042"`/`"+1"`,
 /// so the text is recoverable from the number).
-fn to_i64(v: &Value) -> Option<i64> {
+fn to_i64(v: &Json) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            let f = n.as_f64()?;
-            (n.is_f64() && f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT_INT).then_some(f as i64)
-        }),
-        Value::String(s) => {
+        Json::I64(i) => Some(*i),
+        Json::U64(u) => i64::try_from(*u).ok(),
+        Json::F64(f) => (f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT_INT).then_some(*f as i64),
+        Json::Str(s) => {
             let digits = s.strip_prefix('-').unwrap_or(s);
             let canonical = !digits.is_empty()
                 && digits.bytes().all(|c| c.is_ascii_digit())
@@ -433,10 +439,12 @@ fn to_i64(v: &Value) -> Option<i64> {
 
 /// A number cell: any JSON number, or a string holding a finite decimal number (`"1.5"`,
 /// `"2e3"`; not `"NaN"`/`"inf"`).
-fn to_f64(v: &Value) -> Option<f64> {
+fn to_f64(v: &Json) -> Option<f64> {
     match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => {
+        Json::I64(i) => Some(*i as f64),
+        Json::U64(u) => Some(*u as f64),
+        Json::F64(f) => Some(*f),
+        Json::Str(s) => {
             let numeric = !s.is_empty()
                 && s.bytes()
                     .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'));
@@ -453,20 +461,28 @@ fn to_f64(v: &Value) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// Parses `serde_json::json!` output into a [`Json`] (owned strings; fine for tests).
+    fn j(v: serde_json::Value) -> Json<'static> {
+        let text: &'static str = Box::leak(v.to_string().into_boxed_str());
+        serde_json::from_str(text).unwrap()
+    }
+    macro_rules! json {
+        ($($t:tt)*) => { &j(serde_json::json!($($t)*)) };
+    }
 
     #[test]
     fn integers_are_never_truncated() {
-        assert_eq!(to_i64(&json!(42)), Some(42));
-        assert_eq!(to_i64(&json!(-42)), Some(-42));
-        assert_eq!(to_i64(&json!(3.0)), Some(3));
-        assert_eq!(to_i64(&json!(1.5)), None);
-        assert_eq!(to_i64(&json!(1e20)), None);
-        assert_eq!(to_i64(&json!(u64::MAX)), None);
-        assert_eq!(to_i64(&json!(i64::MIN)), Some(i64::MIN));
-        assert_eq!(to_i64(&json!("42")), Some(42));
-        assert_eq!(to_i64(&json!("-7")), Some(-7));
-        assert_eq!(to_i64(&json!("0")), Some(0));
+        assert_eq!(to_i64(json!(42)), Some(42));
+        assert_eq!(to_i64(json!(-42)), Some(-42));
+        assert_eq!(to_i64(json!(3.0)), Some(3));
+        assert_eq!(to_i64(json!(1.5)), None);
+        assert_eq!(to_i64(json!(1e20)), None);
+        assert_eq!(to_i64(json!(u64::MAX)), None);
+        assert_eq!(to_i64(json!(i64::MIN)), Some(i64::MIN));
+        assert_eq!(to_i64(json!("42")), Some(42));
+        assert_eq!(to_i64(json!("-7")), Some(-7));
+        assert_eq!(to_i64(json!("0")), Some(0));
         for bad in [
             "",
             "-",
@@ -479,21 +495,21 @@ mod tests {
             "abc",
             "99999999999999999999",
         ] {
-            assert_eq!(to_i64(&json!(bad)), None, "{bad:?}");
+            assert_eq!(to_i64(json!(bad)), None, "{bad:?}");
         }
-        assert_eq!(to_i64(&json!(true)), None);
-        assert_eq!(to_i64(&json!([1])), None);
+        assert_eq!(to_i64(json!(true)), None);
+        assert_eq!(to_i64(json!([1])), None);
     }
 
     #[test]
     fn numbers_accept_integers_and_numeric_text() {
-        assert_eq!(to_f64(&json!(2)), Some(2.0));
-        assert_eq!(to_f64(&json!(2.5)), Some(2.5));
-        assert_eq!(to_f64(&json!("2.5")), Some(2.5));
-        assert_eq!(to_f64(&json!("-2e3")), Some(-2000.0));
+        assert_eq!(to_f64(json!(2)), Some(2.0));
+        assert_eq!(to_f64(json!(2.5)), Some(2.5));
+        assert_eq!(to_f64(json!("2.5")), Some(2.5));
+        assert_eq!(to_f64(json!("-2e3")), Some(-2000.0));
         for bad in ["", "NaN", "inf", "1e999", "1,5", "two"] {
-            assert_eq!(to_f64(&json!(bad)), None, "{bad:?}");
+            assert_eq!(to_f64(json!(bad)), None, "{bad:?}");
         }
-        assert_eq!(to_f64(&json!({"a": 1})), None);
+        assert_eq!(to_f64(json!({"a": 1})), None);
     }
 }

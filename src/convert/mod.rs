@@ -31,9 +31,9 @@
 //!   offset normalisation) **and** keeps the original text in `_extra` as a type mismatch, because
 //!   the time of day would otherwise be lost. It is the only case where a mismatch has a non-null
 //!   cell.
-//! - JSON columns: compact JSON text of the value (`null` → null cell). Objects come out with keys
-//!   sorted (serde_json's map); integers beyond the u64 range had already become floats in the
-//!   parser (serde_json without `arbitrary_precision`), so they are the one lossy case.
+//! - JSON columns: compact JSON text of the value (`null` → null cell), keys in the order received.
+//!   Integers beyond the u64 range have already become floats in the parser (serde_json without
+//!   `arbitrary_precision`), so they are the one lossy case (anywhere, `_extra` included).
 //! - Every declared column is nullable in Arrow. A null or absent value where the declaration says
 //!   non-null is stored as null and counted in `null_violations` (a non-null field under a null
 //!   struct or list is not counted: its parent is null). A mismatch is counted only as a mismatch.
@@ -42,6 +42,7 @@
 //! - Never panics on input.
 
 mod columns;
+mod json;
 mod schema;
 mod time;
 
@@ -52,10 +53,10 @@ use arrow_array::{
 };
 use arrow_schema::{ArrowError, SchemaRef};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 use crate::registry::Stream;
-use columns::Leftovers;
+use columns::{Leftovers, Pairs};
+use json::Record;
 
 pub use schema::{
     DESCRIPTION_METADATA_KEY, EXTRA_COLUMN, EXTRACTED_AT_COLUMN, NULLABLE_METADATA_KEY,
@@ -145,20 +146,12 @@ impl Converter {
 
     /// Converts a Harvest list response body (a JSON array of objects).
     pub fn convert_page(&mut self, body: &[u8]) -> Result<ConvertedPage, ConvertError> {
-        let records: Vec<Map<String, Value>> =
+        let records: Vec<Record> =
             serde_json::from_slice(body).map_err(ConvertError::NotAnArrayOfObjects)?;
-        self.convert_records(&records)
-    }
-
-    /// Converts already-parsed records (what [`Self::convert_page`] does after parsing).
-    pub fn convert_records(
-        &mut self,
-        records: &[Map<String, Value>],
-    ) -> Result<ConvertedPage, ConvertError> {
         let n = records.len();
         let mut left = Leftovers::new(n);
         let locs: Vec<usize> = (0..n).collect();
-        let objects: Vec<Option<&Map<String, Value>>> = records.iter().map(Some).collect();
+        let objects: Vec<Option<&Pairs>> = records.iter().map(|r| Some(r.0.as_slice())).collect();
         let children = left.gather_children(&self.stream.fields, &objects, &locs, "");
         let mut columns: Vec<ArrayRef> = left.build_children(
             &self.stream.fields,
