@@ -18,7 +18,7 @@ async fn assert_streams_match(sim: &Sim, dest: &std::path::Path, streams: &[&str
     let registry = registry();
     for name in streams {
         let stream = registry.get(name).unwrap();
-        let truth = expected_rows(&sim, stream).await;
+        let truth = expected_rows(sim, stream).await;
         let rows = read_stream(&store, &ObjPath::from(""), name).await;
         assert_matches_truth(stream, &truth, &dedup_latest(rows), false);
     }

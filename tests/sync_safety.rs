@@ -53,7 +53,7 @@ async fn assert_complete(sim: &Sim, dest: &std::path::Path) {
     let registry = registry();
     for name in STREAMS.split(',') {
         let stream = registry.get(name).unwrap();
-        let truth = expected_rows(&sim, stream).await;
+        let truth = expected_rows(sim, stream).await;
         let rows = read_stream(&store, &ObjPath::from(""), name).await;
         assert_matches_truth(stream, &truth, &dedup_latest(rows), false);
     }
