@@ -36,21 +36,43 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Appends `v` zero-padded to `width` digits (hot path: avoids `fmt` machinery).
+fn push_padded(out: &mut String, v: i64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut n = v.unsigned_abs();
+    let mut i = buf.len();
+    while n > 0 {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let start = (buf.len() - width).min(i);
+    if v < 0 {
+        out.push('-');
+    }
+    // The slice holds ASCII digits only.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or("0"));
+}
+
 /// Appends `2024-12-15T03:55:00.123Z`.
 pub fn push_ts(out: &mut String, ms: Millis) {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, mo, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    let _ = write!(
-        out,
-        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z"
-    );
+    push_padded(out, y, 4);
+    out.push('-');
+    push_padded(out, mo as i64, 2);
+    out.push('-');
+    push_padded(out, d as i64, 2);
+    out.push('T');
+    push_padded(out, rem / 3_600_000, 2);
+    out.push(':');
+    push_padded(out, rem / 60_000 % 60, 2);
+    out.push(':');
+    push_padded(out, rem / 1000 % 60, 2);
+    out.push('.');
+    push_padded(out, rem % 1000, 3);
+    out.push('Z');
 }
 
 /// Appends `YYYY-MM-DD` for a day number.
@@ -170,7 +192,7 @@ impl<'a> JsonOut<'a> {
     }
     pub fn int(&mut self, k: &str, v: i64) {
         if self.key(k) {
-            let _ = write!(self.buf, "{v}");
+            push_padded(self.buf, v, 1);
         }
     }
     pub fn oint(&mut self, k: &str, v: Option<i64>) {
@@ -239,7 +261,7 @@ impl<'a> JsonOut<'a> {
                 if i > 0 {
                     self.buf.push(',');
                 }
-                let _ = write!(self.buf, "{x}");
+                push_padded(self.buf, *x, 1);
             }
             self.buf.push(']');
         }
@@ -334,6 +356,12 @@ mod tests {
         let mut s = String::new();
         push_ts(&mut s, 1_734_234_900_123);
         assert_eq!(s, "2024-12-15T03:55:00.123Z");
+        let mut s = String::new();
+        push_ts(&mut s, 0);
+        push_padded(&mut s, -42, 1);
+        push_padded(&mut s, 0, 1);
+        push_padded(&mut s, 4_000_000_123, 1);
+        assert_eq!(s, "1970-01-01T00:00:00.000Z-4204000000123");
         assert_eq!(
             days_from_civil(2024, 12, 15),
             1_734_234_900_123 / 86_400_000

@@ -223,3 +223,40 @@ pub fn truth(db: &Db, r: R) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::query;
+
+    /// Rendering throughput without HTTP (run with `--release -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn render_throughput() {
+        let db = Db::new(1, 1.0);
+        for r in [
+            R::Notes,
+            R::Applications,
+            R::Candidates,
+            R::Scorecards,
+            R::ApplicationStages,
+        ] {
+            let q = query::parse(&db, r, "per_page=500", 1).expect("query");
+            let t = std::time::Instant::now();
+            let mut n = 0;
+            let mut bytes = 0;
+            while t.elapsed().as_millis() < 500 {
+                let p = run(&db, &q);
+                n += p.count;
+                bytes += p.body.len();
+            }
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!(
+                "{:>20}: {:>9.0} records/s, {:>6.1} MB/s",
+                r.name(),
+                n as f64 / secs,
+                bytes as f64 / secs / 1e6
+            );
+        }
+    }
+}
