@@ -40,7 +40,10 @@ pub fn interview_kits(x: &mut Ctx, w: &mut JsonOut) {
             .then(|| text::html(&mut x.c, long))
             .as_deref(),
     );
-    w.obool("anonymize_candidate", Some(x.s.chance(0.1)));
+    w.obool(
+        "anonymize_candidate",
+        (x.s.below(10) != 0).then(|| x.s.chance(0.1)),
+    );
     w.obool(
         "anonymize_resumes",
         (x.s.below(4) != 0).then(|| x.s.chance(0.1)),
@@ -107,7 +110,7 @@ pub fn interviews(x: &mut Ctx, w: &mut JsonOut) {
         ]),
     );
     w.oint("organizer_id", x.s.chance(0.9).then(|| x.ref_id(R::Users)));
-    w.ots("scheduled_at", Some(x.created()));
+    w.ots("scheduled_at", (x.s.below(10) != 0).then(|| x.created()));
     let d = start.div_euclid(86_400_000);
     w.odate("all_day_start_on", all_day.then_some(d));
     w.odate("all_day_end_on", all_day.then_some(d + 1));

@@ -93,7 +93,7 @@ pub fn approver_groups(x: &mut Ctx, w: &mut JsonOut) {
 }
 
 pub fn approvers(x: &mut Ctx, w: &mut JsonOut) {
-    w.oint("sort_order", Some(pos(x) as i64));
+    w.oint("sort_order", (x.s.below(10) != 0).then(|| pos(x) as i64));
     w.int("user_id", x.ref_id(R::Users));
     let status = x.c.pick(&["waiting", "due", "approved", "rejected"]);
     w.str("status", status);
@@ -101,18 +101,27 @@ pub fn approvers(x: &mut Ctx, w: &mut JsonOut) {
     w.oint("resolved_by_id", resolved.then(|| x.ref_id(R::Users)));
     w.ots("resolved_at", resolved.then(|| x.updated()));
     w.ots("request_sent_at", Some(x.created()));
-    w.oint("version_sent", Some(1));
+    w.oint("version_sent", (x.s.below(10) != 0).then_some(1));
     let reminded = x.s.chance(0.3);
     w.ots("reminder_sent_at", reminded.then(|| x.between()));
     w.oint("reminder_sent_by_id", reminded.then(|| x.ref_id(R::Users)));
-    w.oint("reminders_sent", Some(reminded as i64));
+    w.oint(
+        "reminders_sent",
+        (x.s.below(10) != 0).then_some(reminded as i64),
+    );
     w.oint("approver_group_id", Some(x.parent_id()));
-    w.oint("added_by_custom_field_id", None);
+    w.oint(
+        "added_by_custom_field_id",
+        (x.s.below(10) == 0).then(|| x.ref_id(R::CustomFields)),
+    );
     w.odate(
         "send_auto_reminder_at",
         x.s.chance(0.3).then(|| x.day_near(2, 9)),
     );
-    w.oint("auto_reminders_sent", Some(x.s.below(3) as i64));
+    w.oint(
+        "auto_reminders_sent",
+        (x.s.below(10) != 0).then(|| x.s.below(3) as i64),
+    );
 }
 
 pub fn candidate_attribute_types(x: &mut Ctx, w: &mut JsonOut) {
@@ -207,7 +216,10 @@ pub fn job_interviews(x: &mut Ctx, w: &mut JsonOut) {
         ]),
     );
     w.bool("active", x.s.below(12) != 0);
-    w.obool("require_scorecard", Some(x.s.chance(0.8)));
+    w.obool(
+        "require_scorecard",
+        (x.s.below(10) != 0).then(|| x.s.chance(0.8)),
+    );
 }
 
 pub fn job_notes(x: &mut Ctx, w: &mut JsonOut) {
@@ -424,7 +436,7 @@ pub fn offers(x: &mut Ctx, w: &mut JsonOut) {
 pub fn openings(x: &mut Ctx, w: &mut JsonOut) {
     w.int("job_id", x.parent_id());
     let open = x.s.chance(0.6);
-    w.ots("opened_at", Some(x.created()));
+    w.ots("opened_at", (x.s.below(10) != 0).then(|| x.created()));
     w.ots("closed_at", (!open).then(|| x.updated()));
     w.int("sort_order", pos(x) as i64);
     w.ostr(

@@ -97,7 +97,10 @@ pub fn bulk_requests(x: &mut Ctx, w: &mut JsonOut) {
         (status == "completed" && x.s.chance(0.5)).then_some("{\"ok\":true}"),
     );
     w.ots("completed_at", (status == "completed").then(|| x.updated()));
-    w.ots("expires_at", Some(x.created() + 30 * 86_400_000));
+    w.ots(
+        "expires_at",
+        (status != "pending").then(|| x.created() + 30 * 86_400_000),
+    );
     w.str(
         "api_endpoint",
         x.s.pick(&[
@@ -207,12 +210,14 @@ pub fn custom_fields(x: &mut Ctx, w: &mut JsonOut) {
         "application_type",
         (ft == "application").then_some("all_applications"),
     );
-    w.obool("api_only", Some(false));
+    w.obool("api_only", (!i.is_multiple_of(4)).then_some(false));
     w.obool("use_for_job_approvals", (ft == "job").then_some(true));
     w.obool("use_for_offer_approvals", (ft == "offer").then_some(true));
     w.ostr(
         "template_token_string",
-        Some(&format!("{{{{{}}}}}", key.to_uppercase())),
+        (!i.is_multiple_of(5))
+            .then(|| format!("{{{{{}}}}}", key.to_uppercase()))
+            .as_deref(),
     );
     if vt == "yes_no" {
         w.obj("default_value", |w| w.bool("value", false));
@@ -250,7 +255,7 @@ pub fn demographic_answer_options(x: &mut Ctx, w: &mut JsonOut) {
             N[pos as usize % N.len()]
         }),
     );
-    w.obool("decline_to_answer", Some(last));
+    w.obool("decline_to_answer", (x.s.below(8) != 0).then_some(last));
 }
 
 pub fn demographic_question_sets(x: &mut Ctx, w: &mut JsonOut) {
@@ -265,7 +270,7 @@ pub fn demographic_question_sets(x: &mut Ctx, w: &mut JsonOut) {
             .as_deref(),
     );
     w.bool("active", !x.soft() && x.idx != 2);
-    w.obool("enabled", Some(x.idx == 0));
+    w.obool("enabled", (x.idx != 2).then_some(x.idx == 0));
 }
 
 pub fn demographic_questions(x: &mut Ctx, w: &mut JsonOut) {
@@ -273,18 +278,22 @@ pub fn demographic_questions(x: &mut Ctx, w: &mut JsonOut) {
     w.bool("active", !x.soft() && x.s.below(8) != 0);
     w.ostr(
         "name",
-        Some(x.c.pick(&[
-            "How do you identify?",
-            "What is your race/ethnicity?",
-            "Are you a veteran?",
-            "¿Cuál es tu género?",
-        ])),
+        (x.s.below(7) != 0).then(|| {
+            x.c.pick(&[
+                "How do you identify?",
+                "What is your race/ethnicity?",
+                "Are you a veteran?",
+                "¿Cuál es tu género?",
+            ])
+        }),
     );
     w.oint("demographic_question_set_id", Some(x.parent_id()));
     w.obool("required", (x.s.below(5) != 0).then(|| x.s.chance(0.3)));
     w.ostr(
         "answer_type",
-        Some(x.s.pick(&["multi_value_single_select", "multi_value_multi_select"])),
+        (x.s.below(7) != 0).then(|| {
+            x.s.pick(&["multi_value_single_select", "multi_value_multi_select"])
+        }),
     );
 }
 

@@ -133,7 +133,11 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
     let prospect = app_is_prospect(db, app);
     let rejected = app_is_rejected(db, app);
     let job = app_job(db, app);
-    w.oint("agency_note_id", None);
+    let cand = x.parent();
+    let agency_note = (x.s.below(30) == 0)
+        .then(|| db.children(R::Notes, cand).first().copied())
+        .flatten();
+    w.oint("agency_note_id", agency_note.map(|n| id_of(R::Notes, n)));
     w.int("candidate_id", x.parent_id());
     w.oint(
         "coordinator_id",
@@ -152,7 +156,12 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
         x.s.chance(0.15).then(|| x.ref_id(R::Referrers)),
     );
     w.oint("source_id", x.s.chance(0.9).then(|| x.ref_id(R::Sources)));
-    let stages = db.children(R::ApplicationStages, app);
+    // Jobless prospects sit in no stage.
+    let stages = if job.is_some() {
+        db.children(R::ApplicationStages, app)
+    } else {
+        Vec::new()
+    };
     w.oint(
         "stage_id",
         stages.last().map(|s| id_of(R::ApplicationStages, *s)),
@@ -230,7 +239,7 @@ pub fn application_stages(x: &mut Ctx, w: &mut JsonOut) {
     );
     let entered = x.created();
     let exited = (!current).then(|| x.between().max(entered + 3_600_000));
-    w.ots("entered_at", Some(entered));
+    w.ots("entered_at", (x.s.below(30) != 0).then_some(entered));
     w.ots("exited_at", exited);
     w.int(
         "days_in_stage",
@@ -475,11 +484,13 @@ pub fn notes(x: &mut Ctx, w: &mut JsonOut) {
     );
     w.ostr(
         "visibility",
-        Some(x.s.pick(&[
-            "admin_only_visible",
-            "privately_visible",
-            "publicly_visible",
-        ])),
+        (x.s.below(10) != 0).then(|| {
+            x.s.pick(&[
+                "admin_only_visible",
+                "privately_visible",
+                "publicly_visible",
+            ])
+        }),
     );
     if email && x.c.chance(0.5) {
         w.arr("email_attachment_file_names", |w| {
@@ -518,7 +529,12 @@ pub fn rejection_details(x: &mut Ctx, w: &mut JsonOut) {
         "rejected_by_id",
         x.s.chance(0.9).then(|| x.ref_id(R::Users)),
     );
-    w.oint("rejection_note_id", None);
+    let cand = x.app_candidate(app);
+    let note =
+        x.s.chance(0.4)
+            .then(|| x.db.children(R::Notes, cand).last().copied())
+            .flatten();
+    w.oint("rejection_note_id", note.map(|n| id_of(R::Notes, n)));
     w.oint(
         "rejection_reason_id",
         x.s.chance(0.95).then(|| x.ref_id(R::RejectionReasons)),
@@ -565,8 +581,8 @@ pub fn users(x: &mut Ctx, w: &mut JsonOut) {
     let svc = x.db.user_is_service(x.idx);
     let (f, l) = text::person(&mut x.c);
     if svc {
-        w.ostr("first_name", Some("Integration"));
-        w.ostr("last_name", Some(&format!("Service User {}", x.idx)));
+        w.ostr("first_name", None);
+        w.ostr("last_name", None);
         w.str("primary_email", "");
     } else {
         w.ostr("first_name", Some(f));
