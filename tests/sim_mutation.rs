@@ -218,4 +218,12 @@ async fn cursor_expiry_fault_and_latency() {
     let r = sim.get(Some(&tok), &r.next_link().unwrap()).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("Cursor expired"));
+    // Concurrent requests overlap during the latency sleep and show up as peak concurrency.
+    let futs = (0..6).map(|_| sim.get(Some(&tok), "/v3/offices"));
+    for r in futures::future::join_all(futs).await {
+        assert_eq!(r.status, 200);
+    }
+    let stats = sim.stats().await;
+    assert!(stats["peak_concurrency"].as_u64().unwrap() >= 2, "{stats}");
+    assert_eq!(stats["faults"]["cursor_expired"], 1);
 }

@@ -1,4 +1,5 @@
-//! harvest-sim: scale 100 starts quickly and stays within a modest memory budget.
+//! harvest-sim: scale 100 starts quickly and stays within a modest memory budget; the process
+//! exits 0 on SIGTERM.
 mod support;
 use std::time::{Duration, Instant};
 
@@ -36,4 +37,12 @@ async fn scale_100_starts_fast_and_small() {
     assert_eq!(r.status, 200);
     let mb = rss_mb(sim.pid());
     assert!(mb > 0 && mb < 600, "RSS {mb} MB");
+}
+
+#[tokio::test]
+async fn sigterm_exits_cleanly() {
+    let mut sim = Sim::start(&["--scale", "0.05"]);
+    let tok = sim.token().await;
+    assert_eq!(sim.get(Some(&tok), "/v3/offices").await.status, 200);
+    assert_eq!(sim.terminate(), Some(0));
 }

@@ -93,6 +93,22 @@ impl Sim {
         self.child.id()
     }
 
+    /// Sends SIGTERM and waits (up to 10 s) for the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// POST /token with the default credentials (and an optional `sub`).
     pub async fn token_with(&self, id: &str, secret: &str, sub: Option<&str>) -> Resp {
         let mut form = vec![("grant_type", "client_credentials")];
