@@ -176,6 +176,20 @@ impl Db {
     }
 
     /// Live children of parent `p` in resource `child`, ascending.
+    /// The children a row was generated with (the seeded topology, ignoring later deletes,
+    /// inserts and merges). Generators derive sibling-dependent values (an application's current
+    /// stage, a kit's questions, …) from this, so that a row's content changes only when its own
+    /// revision (and with it `updated_at`) changes: a mutation elsewhere must never alter a row
+    /// silently, or no incremental reader could ever see the change.
+    pub fn children_initial(&self, child: R, p: u32) -> Vec<u32> {
+        let t = self.t(child);
+        if (p as usize) + 1 < t.first.len() {
+            (t.first[p as usize]..t.first[p as usize + 1]).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     pub fn children(&self, child: R, p: u32) -> Vec<u32> {
         let t = self.t(child);
         let mut out = Vec::new();

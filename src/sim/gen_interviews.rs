@@ -18,7 +18,7 @@ pub fn default_interviewers(x: &mut Ctx, w: &mut JsonOut) {
 pub fn focus_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
     w.int("interview_kit_id", x.parent_id());
     let jcas =
-        x.db.children(R::JobCandidateAttributes, kit_job(x.db, x.parent()));
+        x.db.children_initial(R::JobCandidateAttributes, kit_job(x.db, x.parent()));
     let a = if jcas.is_empty() {
         x.pick(R::JobCandidateAttributes)
     } else {
@@ -56,7 +56,7 @@ pub fn interviewers(x: &mut Ctx, w: &mut JsonOut) {
     let user = x.s.chance(0.9).then(|| x.ref_id(R::Users));
     w.oint("user_id", user);
     let app = parent_of(x.db, R::Interviews, interview);
-    let cards = x.db.children(R::Scorecards, app);
+    let cards = x.db.children_initial(R::Scorecards, app);
     let card = (!cards.is_empty() && x.s.chance(0.6))
         .then(|| cards[x.s.below(cards.len() as u64) as usize]);
     w.oint("scorecard_id", card.map(|c| id_of(R::Scorecards, c)));
@@ -78,10 +78,10 @@ pub fn interviews(x: &mut Ctx, w: &mut JsonOut) {
     let job = app_job_or_any(x, app);
     w.int("job_id", id_of(R::Jobs, job));
     w.int("application_id", x.parent_id());
-    let jis = x.db.children(R::JobInterviewStages, job);
+    let jis = x.db.children_initial(R::JobInterviewStages, job);
     let ji = jis
         .first()
-        .and_then(|s| x.db.children(R::JobInterviews, *s).first().copied())
+        .and_then(|s| x.db.children_initial(R::JobInterviews, *s).first().copied())
         .unwrap_or_else(|| x.pick(R::JobInterviews));
     w.int("job_interview_id", id_of(R::JobInterviews, ji));
     let all_day = x.s.below(15) == 0;

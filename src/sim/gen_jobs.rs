@@ -26,7 +26,7 @@ pub(super) fn pos(x: &Ctx) -> u32 {
             x.idx - t.first[p as usize]
         }
         Some(p) => {
-            x.db.children(x.r, p)
+            x.db.children_initial(x.r, p)
                 .iter()
                 .position(|c| *c == x.idx)
                 .unwrap_or(0) as u32
@@ -54,10 +54,20 @@ pub(super) fn app_job_or_any(x: &mut Ctx, app: u32) -> u32 {
     app_job(x.db, app).unwrap_or_else(|| x.pick(R::Jobs))
 }
 
-/// Whether offer `idx` is the newest live version for its application.
+/// Whether offer `idx` is the current version for its application: the newest seeded version,
+/// or a version added later by a mutation, unless a re-versioning has since deprecated it (which
+/// bumps that row's own revision). Decided from the row's own state only, so deleting another
+/// version never changes this row without moving its `updated_at`.
 pub fn offer_is_current(db: &Db, idx: u32) -> bool {
+    let t = db.t(R::Offers);
+    if t.soft.contains(&idx) {
+        return false;
+    }
+    if idx >= t.initial {
+        return true;
+    }
     let app = parent_of(db, R::Offers, idx);
-    db.children(R::Offers, app).last() == Some(&idx)
+    db.children_initial(R::Offers, app).last() == Some(&idx)
 }
 
 pub fn approval_flows(x: &mut Ctx, w: &mut JsonOut) {

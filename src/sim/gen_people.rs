@@ -20,10 +20,10 @@ pub fn app_job(db: &Db, app: u32) -> Option<u32> {
     Some((h >> 8) as u32 % db.t(R::Jobs).initial.max(1))
 }
 pub fn app_is_prospect(db: &Db, app: u32) -> bool {
-    !db.children(R::ProspectDetails, app).is_empty()
+    !db.children_initial(R::ProspectDetails, app).is_empty()
 }
 pub fn app_is_rejected(db: &Db, app: u32) -> bool {
-    !db.children(R::RejectionDetails, app).is_empty()
+    !db.children_initial(R::RejectionDetails, app).is_empty()
 }
 /// When the application was rejected (shared by applications and rejection_details).
 pub fn app_rejected_at(db: &Db, app: u32) -> Millis {
@@ -67,7 +67,7 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
         x.c.chance(0.7).then_some(x.c.pick(text::TIME_ZONES)),
     );
     let tags: Vec<String> =
-        x.db.children(R::AppliedCandidateTags, x.idx)
+        x.db.children_initial(R::AppliedCandidateTags, x.idx)
             .into_iter()
             .map(|t| super::gen_misc::tag_name(applied_tag(x.db, t)))
             .collect();
@@ -135,7 +135,7 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
     let job = app_job(db, app);
     let cand = x.parent();
     let agency_note = (x.s.below(30) == 0)
-        .then(|| db.children(R::Notes, cand).first().copied())
+        .then(|| db.children_initial(R::Notes, cand).first().copied())
         .flatten();
     w.oint("agency_note_id", agency_note.map(|n| id_of(R::Notes, n)));
     w.int("candidate_id", x.parent_id());
@@ -144,7 +144,7 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
         x.s.chance(0.7).then(|| x.ref_id(R::Users)),
     );
     w.oint("job_id", job.map(|j| id_of(R::Jobs, j)));
-    let post = job.and_then(|j| db.children(R::JobPosts, j).first().copied());
+    let post = job.and_then(|j| db.children_initial(R::JobPosts, j).first().copied());
     w.oint(
         "job_post_id",
         post.filter(|_| x.s.chance(0.8))
@@ -158,7 +158,7 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
     w.oint("source_id", x.s.chance(0.9).then(|| x.ref_id(R::Sources)));
     // Jobless prospects sit in no stage.
     let stages = if job.is_some() {
-        db.children(R::ApplicationStages, app)
+        db.children_initial(R::ApplicationStages, app)
     } else {
         Vec::new()
     };
@@ -225,11 +225,11 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
 
 pub fn application_stages(x: &mut Ctx, w: &mut JsonOut) {
     let app = x.parent();
-    let sibs = x.db.children(R::ApplicationStages, app);
+    let sibs = x.db.children_initial(R::ApplicationStages, app);
     let pos = sibs.iter().position(|s| *s == x.idx).unwrap_or(0);
     let current = pos + 1 == sibs.len();
     let stage = app_job(x.db, app)
-        .map(|j| x.db.children(R::JobInterviewStages, j))
+        .map(|j| x.db.children_initial(R::JobInterviewStages, j))
         .and_then(|st| st.get(pos.min(st.len().saturating_sub(1))).copied())
         .unwrap_or_else(|| x.pick(R::JobInterviewStages));
     w.int("application_id", x.parent_id());
@@ -346,7 +346,7 @@ pub fn candidate_employments(x: &mut Ctx, w: &mut JsonOut) {
 pub fn demographic_answers(x: &mut Ctx, w: &mut JsonOut) {
     w.int("application_id", x.parent_id());
     let q = x.pick(R::DemographicQuestions);
-    let opts = x.db.children(R::DemographicAnswerOptions, q);
+    let opts = x.db.children_initial(R::DemographicAnswerOptions, q);
     w.int("demographic_question_id", id_of(R::DemographicQuestions, q));
     let opt = (!opts.is_empty() && x.s.below(6) != 0)
         .then(|| opts[x.s.below(opts.len() as u64) as usize]);
@@ -439,7 +439,7 @@ const NOTE_TYPES: &[&str] = &[
 pub fn notes(x: &mut Ctx, w: &mut JsonOut) {
     let cand = x.parent();
     w.oint("candidate_id", Some(x.parent_id()));
-    let apps = x.db.children(R::Applications, cand);
+    let apps = x.db.children_initial(R::Applications, cand);
     let app =
         (!apps.is_empty() && x.s.chance(0.7)).then(|| apps[x.s.below(apps.len() as u64) as usize]);
     w.oint("application_id", app.map(|a| id_of(R::Applications, a)));
@@ -506,7 +506,11 @@ pub fn prospect_details(x: &mut Ctx, w: &mut JsonOut) {
     w.int("application_id", x.parent_id());
     let pool = x.s.chance(0.8).then(|| x.pick(R::ProspectPools));
     w.oint("pool_id", pool.map(|p| id_of(R::ProspectPools, p)));
-    let stage = pool.and_then(|p| x.db.children(R::ProspectPoolStages, p).first().copied());
+    let stage = pool.and_then(|p| {
+        x.db.children_initial(R::ProspectPoolStages, p)
+            .first()
+            .copied()
+    });
     w.oint(
         "pool_stage_id",
         stage.map(|s| id_of(R::ProspectPoolStages, s)),
@@ -532,7 +536,7 @@ pub fn rejection_details(x: &mut Ctx, w: &mut JsonOut) {
     let cand = x.app_candidate(app);
     let note =
         x.s.chance(0.4)
-            .then(|| x.db.children(R::Notes, cand).last().copied())
+            .then(|| x.db.children_initial(R::Notes, cand).last().copied())
             .flatten();
     w.oint("rejection_note_id", note.map(|n| id_of(R::Notes, n)));
     w.oint(

@@ -56,6 +56,28 @@ fn choose(db: &Db, r: R, k: u32, rng: &mut Rng) -> Vec<u32> {
     out
 }
 
+/// A hash of every row's JSON per resource (0 for a deleted row). Linear in the data size; only
+/// taken when a mutation deletes or merges.
+fn fingerprints(db: &Db) -> Vec<Vec<u64>> {
+    use std::hash::{Hash, Hasher};
+    R::ALL
+        .iter()
+        .map(|r| {
+            let t = db.t(*r);
+            (0..t.alive.len() as u32)
+                .map(|i| {
+                    if !t.alive[i as usize] {
+                        return 0;
+                    }
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    db.row_json(*r, i).hash(&mut h);
+                    h.finish() | 1
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn touch(db: &mut Db, r: R, idx: u32, now: Millis) {
     let t = &mut db.tables[r as usize];
     let c = t.created[idx as usize];
@@ -104,6 +126,10 @@ fn offer_version(db: &Db, idx: u32) -> u32 {
 
 pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
     let mut rep = Report::default();
+    // Deletes and merges can change rows they do not own (a reference to a deleted row becomes
+    // null). Like Greenhouse, such a row must then carry a new `updated_at`, or an incremental
+    // reader could never learn of the change: fingerprint every row first, touch what changed.
+    let before = (spec.deletes > 0 || spec.merges > 0).then(|| fingerprints(db));
     let selected: Vec<R> = spec.resources.clone().unwrap_or_else(|| R::ALL.to_vec());
     for r in &selected {
         let r = *r;
@@ -204,8 +230,25 @@ pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
             }
         }
     }
+    let mut side_effects: BTreeMap<&'static str, Vec<i64>> = BTreeMap::new();
+    if let Some(before) = before {
+        let after = fingerprints(db);
+        // `fingerprints` lists resources in `R::ALL` order.
+        for ((r, b), a) in R::ALL.iter().copied().zip(&before).zip(&after) {
+            for (idx, (hb, ha)) in b.iter().zip(a).enumerate() {
+                if *hb != 0 && *ha != 0 && hb != ha {
+                    touch(db, r, idx as u32, now);
+                    side_effects
+                        .entry(r.name())
+                        .or_default()
+                        .push(model::id_of(r, idx as u32));
+                }
+            }
+        }
+    }
     json!({
         "now": super::json::ts_string(now),
+        "touched_by_side_effects": side_effects,
         "updated": rep.updated,
         "inserted": rep.inserted,
         "deleted": rep.deleted,
