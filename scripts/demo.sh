@@ -26,13 +26,16 @@ export GREENHOUSE_API_URL="$url" GREENHOUSE_TOKEN_URL="$url/token"
 export GREENHOUSE_CLIENT_ID=sim-client GREENHOUSE_CLIENT_SECRET=sim-secret
 
 echo; echo "== First run: full backfill of every non-sensitive stream into $dest"
-"$bin/greenhouse-extract" sync --destination "$dest"
+"$bin/greenhouse-extract" sync --quiet --destination "$dest"
 
 echo; echo "== Greenhouse changes: 25 updates, 10 inserts, 3 deletes per resource"
 curl -fsS -X POST "$url/_sim/mutate?updates=25&inserts=10&deletes=3&seed=7" >/dev/null
+# Each run's window ends a few seconds before it starts (records committed in the last moments
+# may not be visible yet), so let the changes age past that.
+sleep 6
 
 echo; echo "== Second run: incremental (only the changed window is fetched)"
-"$bin/greenhouse-extract" sync --destination "$dest"
+"$bin/greenhouse-extract" sync --quiet --destination "$dest"
 
 abs=$(cd "$dest" && pwd)
 cat <<MSG
