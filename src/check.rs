@@ -84,32 +84,19 @@ pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error
         .collect::<Result<_, _>>()?;
     results.sort_by(|a, b| a.0.name.cmp(&b.0.name));
 
-    let header = ["stream", "scope", "status", "permission group"];
-    let rows: Vec<[String; 4]> = results
+    let rows: Vec<Vec<String>> = results
         .iter()
-        .map(|(s, st)| [s.name.clone(), s.scope.clone(), st.label(), s.group.clone()])
+        .map(|(s, st)| vec![s.name.clone(), s.scope.clone(), st.label(), s.group.clone()])
         .collect();
-    let mut widths = header.map(str::len);
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let fmt_row = |cells: [&str; 4]| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
     println!();
-    println!("{}", fmt_row(header));
-    for r in &rows {
-        println!("{}", fmt_row([&r[0], &r[1], &r[2], &r[3]]));
-    }
+    print!(
+        "{}",
+        crate::docs::text_table(
+            &["stream", "scope", "status", "permission group"],
+            &rows,
+            &[]
+        )
+    );
     let bad: Vec<&(&Stream, ProbeStatus)> = results
         .iter()
         .filter(|(_, st)| *st != ProbeStatus::Ok)

@@ -391,7 +391,9 @@ fn parse_http_url(key: &str, raw: &str) -> Result<Url, Error> {
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether a URL's host is a loopback address (`localhost`, 127.0.0.0/8, ::1): the only hosts
+/// plain `http://` is accepted for.
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

@@ -35,7 +35,6 @@
 //!   sanitised form.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -448,7 +447,7 @@ fn s3_builder(
                         "the S3 endpoint {endpoint} is plain http but AWS_ALLOW_HTTP is false"
                     )));
                 }
-                None if is_loopback(&parsed) => b = b.with_allow_http(true),
+                None if crate::config::is_loopback(&parsed) => b = b.with_allow_http(true),
                 None => {
                     return Err(config(format!(
                         "the S3 endpoint {endpoint} is plain http: set AWS_ALLOW_HTTP=true to allow \
@@ -471,15 +470,6 @@ fn s3_builder(
     Ok(b.with_region(region)
         .with_virtual_hosted_style_request(virtual_hosted)
         .with_bucket_name(bucket))
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 #[cfg(test)]

@@ -115,10 +115,10 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
         "stream", "status", "rows", "files", "bytes", "requests", "retries", "429s", "window",
         "time",
     ];
-    let rows: Vec<[String; 10]> = reports
+    let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
-            [
+            vec![
                 r.stream.clone(),
                 match &r.status {
                     StreamStatus::Skipped(m) => format!("skipped ({m})"),
@@ -135,35 +135,7 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
             ]
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .zip(widths)
-            .enumerate()
-            .map(|(i, (c, w))| {
-                let pad = w.saturating_sub(c.chars().count());
-                if (2..=7).contains(&i) {
-                    format!("{}{c}", " ".repeat(pad))
-                } else {
-                    format!("{c}{}", " ".repeat(pad))
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = String::new();
-    writeln!(out, "{}", line(header.to_vec())).unwrap();
-    for r in &rows {
-        writeln!(out, "{}", line(r.iter().map(String::as_str).collect())).unwrap();
-    }
+    let mut out = crate::docs::text_table(&header, &rows, &[2, 3, 4, 5, 6, 7]);
     let committed = reports
         .iter()
         .filter(|r| r.status == StreamStatus::Committed)
