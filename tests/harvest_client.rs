@@ -164,7 +164,10 @@ async fn a_forbidden_stream_is_skipped_while_the_others_commit() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("skipped (missing scope)"), "{stdout}");
+    assert!(
+        stdout.contains("skipped (missing scope harvest:candidates:list)"),
+        "{stdout}"
+    );
     assert_streams_match(&sim, &dest, &["jobs"]).await;
     assert!(!dest.join("candidates").exists());
 }

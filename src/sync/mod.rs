@@ -317,6 +317,12 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
             }
         }
         Err(StreamFailure::Skipped(reason)) => {
+            // Name the exact grant, so the admin knows which box to tick.
+            let reason = if reason == MISSING_SCOPE {
+                format!("{MISSING_SCOPE} {}", stream.scope)
+            } else {
+                reason
+            };
             tracing::warn!(stream = %stream.name, reason = %reason, "Stream skipped");
             report.status = StreamStatus::Skipped(reason);
         }
@@ -333,6 +339,8 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
     report
 }
 
+const MISSING_SCOPE: &str = "missing scope";
+
 enum StreamFailure {
     Skipped(String),
     Failed { message: String, auth: bool },
@@ -343,7 +351,7 @@ impl From<FetchError> for StreamFailure {
     fn from(e: FetchError) -> Self {
         match e {
             FetchError::Forbidden { reason, .. } => StreamFailure::Skipped(match reason {
-                Forbidden::MissingScope => "missing scope".to_string(),
+                Forbidden::MissingScope => MISSING_SCOPE.to_string(),
                 Forbidden::NotSiteAdmin => "not a Site Admin".to_string(),
             }),
             FetchError::Auth(m) => StreamFailure::Failed {
