@@ -257,10 +257,18 @@ fn not_writable(dest: &Destination, what: &str, e: object_store::Error) -> Stora
         object_store::Error::Unauthenticated { .. } => {
             "authentication failed: check the credentials (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
         }
+        // Transport failures first: their text carries timings and addresses whose digits must
+        // not be mistaken for an HTTP status below.
+        _ if text.contains("error sending request")
+            || text.contains("Connection refused")
+            || text.contains("connect") =>
+        {
+            "the endpoint is unreachable (check the URL, the endpoint setting and the network)"
+        }
         _ if text.contains("NoSuchBucket") => {
             "the bucket does not exist (create it, or fix its name)"
         }
-        _ if text.contains("AccessDenied") || text.contains("403") => {
+        _ if text.contains("AccessDenied") || text.contains("403 Forbidden") => {
             "permission denied: the credentials may not write or delete under this prefix"
         }
         _ if text.contains("SignatureDoesNotMatch") || text.contains("InvalidAccessKeyId") => {
@@ -268,9 +276,6 @@ fn not_writable(dest: &Destination, what: &str, e: object_store::Error) -> Stora
         }
         _ if text.to_ascii_lowercase().contains("credential") => {
             "no usable credentials were found (set the provider's credential variables)"
-        }
-        _ if text.contains("error sending request") || text.contains("connect") => {
-            "the endpoint is unreachable (check the URL, the endpoint setting and the network)"
         }
         _ => "the store returned an error",
     };

@@ -15,7 +15,7 @@ use support::Sim;
 
 const STREAMS: &str = "candidates,applications,notes,users,jobs";
 
-fn spawn_sync(dest: &str, env: &[(String, String)]) -> std::process::Child {
+fn spawn_sync(dest: &str, env: &[(String, String)], config: &str) -> std::process::Child {
     let mut cmd = Command::new(EXTRACT);
     cmd.args([
         "sync",
@@ -25,6 +25,8 @@ fn spawn_sync(dest: &str, env: &[(String, String)]) -> std::process::Child {
         STREAMS,
         "--log-format",
         "json",
+        "--config",
+        config,
     ]);
     for (k, v) in env {
         cmd.env(k, v);
@@ -33,6 +35,13 @@ fn spawn_sync(dest: &str, env: &[(String, String)]) -> std::process::Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Small pages stretch a run over many requests (with the simulator's latency: seconds).
+fn small_pages(dir: &std::path::Path) -> String {
+    let p = dir.join("config.json");
+    std::fs::write(&p, r#"{"per_page": 50, "concurrency": 2}"#).unwrap();
+    p.to_str().unwrap().to_string()
 }
 
 fn wait_for(path: &std::path::Path, within: Duration) {
@@ -66,7 +75,8 @@ async fn a_concurrent_second_run_is_refused_without_damage() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
-    let mut first = spawn_sync(dest.to_str().unwrap(), &env);
+    let cfg = small_pages(dir.path());
+    let mut first = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
     wait_for(&dest.join("_state/lease.json"), Duration::from_secs(30));
 
     let second = extract(
@@ -97,7 +107,8 @@ async fn a_run_killed_mid_sync_loses_nothing_when_re_run() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
-    let mut victim = spawn_sync(dest.to_str().unwrap(), &env);
+    let cfg = small_pages(dir.path());
+    let mut victim = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
     // Kill it once at least one stream has committed and others are still in flight.
     wait_for(
         &dest.join("_state/state-0000000001.json"),
@@ -105,6 +116,11 @@ async fn a_run_killed_mid_sync_loses_nothing_when_re_run() {
     );
     victim.kill().unwrap();
     victim.wait().unwrap();
+    // The kill really came mid-run: the run never got to write its manifest.
+    assert!(
+        !dest.join("_runs").exists(),
+        "the first run had already finished; the test did not interrupt anything"
+    );
 
     // The re-run takes over the dead run's lease (same host, process gone) and completes.
     let rerun = extract(
