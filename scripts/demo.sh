@@ -38,13 +38,20 @@ echo; echo "== Second run: incremental (only the changed window is fetched)"
 "$bin/greenhouse-extract" sync --quiet --destination "$dest"
 
 abs=$(cd "$dest" && pwd)
+query="SELECT id, first_name, last_name, updated_at
+  FROM read_parquet('$abs/candidates/**/*.parquet', hive_partitioning = true)
+  QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) = 1
+  ORDER BY updated_at DESC LIMIT 10"
 cat <<MSG
 
 Parquet files are under $abs/<stream>/extracted_date=YYYY-MM-DD/.
-Try it in DuckDB (latest version of each candidate):
+Query the latest version of each candidate with DuckDB (CLI, or \`pip install duckdb\` for Python):
 
-  duckdb -c "SELECT id, first_name, last_name, updated_at
-             FROM read_parquet('$abs/candidates/**/*.parquet', hive_partitioning = true)
-             QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) = 1
-             ORDER BY updated_at DESC LIMIT 10"
+  duckdb -c "$query"
+
+  python3 -c "import duckdb; duckdb.sql(\"\"\"$query\"\"\").show()"
 MSG
+if [ -x .venv/bin/python ]; then
+  echo; echo "== Running it with the DuckDB installed by 'make tools':"
+  .venv/bin/python -c "import duckdb; duckdb.sql(\"\"\"$query\"\"\").show()"
+fi
