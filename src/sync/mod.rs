@@ -461,7 +461,10 @@ async fn pump(
                     }
                 }
             };
+            // On an early return the fetcher may be parked on a full channel: closing the
+            // channel afterwards wakes it (its next send fails), so `join!` cannot deadlock.
             let consumer = async {
+                let outcome = async {
                 while let Some(item) = rx.recv().await {
                     if ctx.cancel.load(Ordering::SeqCst) {
                         return Err(StreamFailure::Interrupted);
@@ -520,6 +523,10 @@ async fn pump(
                     return Err(StreamFailure::Interrupted);
                 }
                 Ok(true)
+                }
+                .await;
+                rx.close();
+                outcome
             };
             let ((), finished) = tokio::join!(fetcher, consumer);
             match finished? {
