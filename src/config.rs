@@ -175,8 +175,9 @@ impl ConfigFile {
         } else {
             serde_json::from_str(&text).map_err(|e| {
                 Error::Config(format!(
-                    "the config file {} is not valid JSON for greenhouse-extract: {e}. Fix the file (run `greenhouse-extract spec` for the accepted keys).",
-                    path.display()
+                    "the config file {} is not valid JSON for greenhouse-extract: {}. Fix the file (run `greenhouse-extract spec` for the accepted keys).",
+                    path.display(),
+                    name_the_bad_key(&text).unwrap_or_else(|| e.to_string())
                 ))
             })
         }
@@ -360,6 +361,20 @@ fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Er
         )));
     }
     Ok(())
+}
+
+/// serde_json's type errors give a line and column but not the key; find the key by
+/// deserialising each top-level entry on its own.
+fn name_the_bad_key(text: &str) -> Option<String> {
+    let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    map.into_iter().find_map(|(k, v)| {
+        let one = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
+        serde_json::from_value::<ConfigFile>(one)
+            .err()
+            .map(|e| format!("key `{k}`: {e}"))
+    })
 }
 
 /// Parses an API or token URL: https anywhere, http only for loopback hosts.

@@ -298,11 +298,14 @@ fn looks_like_scheme(s: &str) -> bool {
 }
 
 fn open_local(dir: &std::path::Path) -> Result<Destination, StorageError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        config(format!(
-            "cannot create the local directory {}: {e}",
-            dir.display()
-        ))
+    // The path is well-formed; failing to create it is a destination problem (permissions, a
+    // file in the way, a read-only mount), not a configuration one.
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::NotWritable {
+        url: dir.display().to_string(),
+        reason: format!(
+            "cannot create the local directory ({e}); check the path and its permissions, or choose another destination"
+        ),
+        source: None,
     })?;
     let root = std::fs::canonicalize(dir).map_err(|e| {
         config(format!(

@@ -1,0 +1,315 @@
+//! Bad input gets a clear error and loses nothing: each malformed config, credential, flag, state
+//! file or destination ends with a message naming the problem and the fix, the documented exit
+//! code, and no change to the destination (no data file, no new state generation).
+
+mod harness;
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use harness::*;
+use support::Sim;
+
+/// One malformed input.
+struct Case {
+    name: &'static str,
+    /// Config file name and contents (written into the case's folder), if any.
+    config: Option<(&'static str, &'static str)>,
+    /// Extra arguments after `sync --destination <dest>`.
+    args: &'static [&'static str],
+    /// Environment changes: (name, Some(value)) sets, (name, None) removes.
+    env: &'static [(&'static str, Option<&'static str>)],
+    /// Replaces `--destination <dest>` when set (`{dir}` = the case's folder).
+    destination: Option<&'static str>,
+    /// Files to create before the run: (path relative to the case folder, contents).
+    files: &'static [(&'static str, &'static str)],
+    code: i32,
+    /// Substrings the error output must contain (the problem, and where possible the fix).
+    expect: &'static [&'static str],
+}
+
+const fn case(name: &'static str, code: i32, expect: &'static [&'static str]) -> Case {
+    Case {
+        name,
+        config: None,
+        args: &[],
+        env: &[],
+        destination: None,
+        files: &[],
+        code,
+        expect,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            args: &["--config", "{dir}/missing.json"],
+            ..case(
+                "config file missing",
+                2,
+                &["cannot read the config file", "--config"],
+            )
+        },
+        Case {
+            config: Some(("c.json", "{ not json")),
+            ..case(
+                "config not JSON",
+                2,
+                &["not valid JSON", "greenhouse-extract spec"],
+            )
+        },
+        Case {
+            config: Some(("c.toml", "client_id = ")),
+            ..case(
+                "config not TOML",
+                2,
+                &["is not valid", "greenhouse-extract spec"],
+            )
+        },
+        Case {
+            config: Some(("c.json", r#"{"client_idd": "x"}"#)),
+            ..case("unknown config key", 2, &["client_idd"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"per_page": "many"}"#)),
+            ..case("wrong type", 2, &["per_page"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"per_page": 600}"#)),
+            ..case(
+                "per_page out of range",
+                2,
+                &["per_page must be between 1 and 500"],
+            )
+        },
+        Case {
+            config: Some(("c.json", r#"{"concurrency": 0}"#)),
+            ..case("concurrency zero", 2, &["concurrency must be between"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"max_in_flight": 0}"#)),
+            ..case("max_in_flight zero", 2, &["max_in_flight must be between"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"lookback": "soon"}"#)),
+            ..case("bad lookback", 2, &["lookback", "30m, 1h or 2d"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"start_date": "last tuesday"}"#)),
+            ..case("bad start date", 2, &["start_date", "YYYY-MM-DD"])
+        },
+        Case {
+            env: &[("GREENHOUSE_API_URL", Some("http://harvest.example.com"))],
+            ..case(
+                "plain http to a remote host",
+                2,
+                &["non-loopback", "https://"],
+            )
+        },
+        Case {
+            env: &[("GREENHOUSE_TOKEN_URL", Some("ftp://127.0.0.1/token"))],
+            ..case("token url scheme", 2, &["token_url", "https://"])
+        },
+        Case {
+            env: &[("GREENHOUSE_API_URL", Some("not a url"))],
+            ..case("api url not a URL", 2, &["api_url", "not a valid URL"])
+        },
+        Case {
+            env: &[(
+                "GREENHOUSE_API_URL",
+                Some("https://user:pw@harvest.greenhouse.io"),
+            )],
+            ..case("credentials in the api url", 2, &["without credentials"])
+        },
+        Case {
+            env: &[
+                ("GREENHOUSE_CLIENT_ID", None),
+                ("GREENHOUSE_CLIENT_SECRET", None),
+            ],
+            ..case(
+                "no credentials",
+                2,
+                &["GREENHOUSE_CLIENT_ID", "GREENHOUSE_CLIENT_SECRET"],
+            )
+        },
+        Case {
+            env: &[("GREENHOUSE_CLIENT_SECRET", None)],
+            ..case(
+                "no client secret",
+                2,
+                &["no client secret", "GREENHOUSE_CLIENT_SECRET"],
+            )
+        },
+        Case {
+            env: &[("GREENHOUSE_SUB", Some("admin"))],
+            ..case("sub not numeric", 2, &["GREENHOUSE_SUB", "numeric"])
+        },
+        Case {
+            args: &["--streams", "candidates,candidatez"],
+            ..case("unknown stream", 2, &["candidatez", "discover"])
+        },
+        Case {
+            args: &["--streams", ","],
+            ..case("empty stream list", 2, &["stream list is empty"])
+        },
+        Case {
+            args: &["--streams", "eeoc"],
+            ..case(
+                "sensitive stream without opt-in",
+                2,
+                &["--include-sensitive"],
+            )
+        },
+        Case {
+            args: &["--quiet", "--verbose"],
+            ..case("conflicting flags", 2, &["cannot be used with"])
+        },
+        Case {
+            destination: Some("ftp://bucket/x"),
+            ..case("unknown destination scheme", 2, &["destination", "ftp"])
+        },
+        Case {
+            destination: Some("s3://"),
+            ..case("bucket missing", 2, &["destination"])
+        },
+        Case {
+            destination: Some("{dir}/a-file/out"),
+            files: &[("a-file", "not a directory")],
+            ..case(
+                "destination blocked by a file",
+                5,
+                &["cannot create the local directory"],
+            )
+        },
+        Case {
+            args: &["--state-file", "{dir}/state.json"],
+            files: &[("state.json", "{ garbage")],
+            ..case("malformed state file", 2, &["state file", "delete it"])
+        },
+        Case {
+            args: &["--state-file", "{dir}/state.json"],
+            files: &[(
+                "state.json",
+                r#"{"version": 99, "generation": 1, "streams": {}}"#,
+            )],
+            ..case("state file from a newer version", 2, &["version"])
+        },
+        Case {
+            files: &[("out/_state/state-0000000001.json", "{ torn write")],
+            ..case(
+                "corrupt state generation at the destination",
+                5,
+                &["state-0000000001.json"],
+            )
+        },
+        Case {
+            env: &[("GREENHOUSE_CLIENT_SECRET", Some("wrong-secret-0815"))],
+            ..case("refused credentials", 4, &["GREENHOUSE_CLIENT_SECRET"])
+        },
+    ]
+}
+
+fn fill(s: &str, dir: &Path) -> String {
+    s.replace("{dir}", dir.to_str().unwrap())
+}
+
+/// Every file under `dir`, with its contents, to prove a failed run changed nothing.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_input_fails_clearly_and_changes_nothing() {
+    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "0"]);
+    let cases = cases();
+    assert!(
+        cases.len() >= 25,
+        "the matrix has only {} cases",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for c in &cases {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, contents) in c.files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, contents).unwrap();
+        }
+        let mut args: Vec<String> = vec!["sync".into(), "--destination".into()];
+        args.push(match c.destination {
+            Some(d) => fill(d, dir.path()),
+            None => dir.path().join("out").to_str().unwrap().to_string(),
+        });
+        if let Some((name, contents)) = c.config {
+            let p = dir.path().join(name);
+            std::fs::write(&p, contents).unwrap();
+            args.push("--config".into());
+            args.push(p.to_str().unwrap().into());
+        }
+        args.extend(c.args.iter().map(|a| fill(a, dir.path())));
+        let mut env = sim_env(&sim.base_url);
+        for (k, v) in c.env {
+            env.retain(|(name, _)| name != k);
+            if let Some(v) = v {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        let before = snapshot(dir.path());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = extract(&argv, &env);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        if out.status.code() != Some(c.code) {
+            failures.push(format!(
+                "{}: exit {:?}, expected {}\n{}",
+                c.name,
+                out.status.code(),
+                c.code,
+                text(&out)
+            ));
+            continue;
+        }
+        for e in c.expect {
+            if !stderr.contains(e) {
+                failures.push(format!("{}: message lacks {e:?}: {stderr}", c.name));
+            }
+        }
+        if stderr.contains("wrong-secret-0815") || stderr.contains("sim-secret") {
+            failures.push(format!("{}: a secret leaked: {stderr}", c.name));
+        }
+        // Nothing written: the destination (if created at all) holds no file, and pre-existing
+        // files are unchanged.
+        let after = snapshot(dir.path());
+        if after != before {
+            let new: Vec<_> = after
+                .iter()
+                .filter(|f| !before.contains(f))
+                .map(|(p, _)| p.display().to_string())
+                .collect();
+            failures.push(format!("{}: files changed or added: {new:?}", c.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
