@@ -187,7 +187,7 @@ impl HarvestClient {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Transient(why) => match backoff.next() {
                     Some(d) => {
-                        tracing::warn!(url = %redact_url(url), error = %why, delay_ms = d.as_millis() as u64, "Request failed, retrying");
+                        tracing::warn!(event = "request_retried", url = %redact_url(url), error = %why, delay_ms = d.as_millis() as u64, "Request failed, retrying");
                         tokio::time::sleep(d).await;
                     }
                     None => {
@@ -207,7 +207,7 @@ impl HarvestClient {
                             redact_url(url)
                         )));
                     }
-                    tracing::info!(url = %redact_url(url), wait_ms = wait.as_millis() as u64, "Rate limited (429), waiting");
+                    tracing::info!(event = "rate_limited", url = %redact_url(url), wait_ms = wait.as_millis() as u64, "Rate limited (429), waiting");
                 }
                 Attempt::Unauthorized => {
                     self.tokens.invalidate(token.generation).await;

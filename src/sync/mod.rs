@@ -123,7 +123,10 @@ pub fn cancel_on_signals() -> Arc<AtomicBool> {
             if f.swap(true, Ordering::SeqCst) {
                 std::process::exit(ExitCode::Interrupted.code());
             }
-            tracing::warn!("Interrupted: finishing in-flight requests, aborting open files");
+            tracing::warn!(
+                event = "interrupted",
+                "Interrupted: finishing in-flight requests, aborting open files"
+            );
         }
     });
     flag
@@ -189,6 +192,7 @@ async fn run_locked(
     let signpost = opts.started_at
         - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration");
     tracing::info!(
+        event = "sync_started",
         run_id = %opts.run_id,
         streams = streams.len(),
         destination = %dest.url,
@@ -230,7 +234,9 @@ async fn run_locked(
     let manifest = manifest_of(&report, opts);
     match store.write_manifest(&opts.run_id, &manifest).await {
         Ok(key) => report.manifest_key = Some(key),
-        Err(e) => tracing::warn!(error = %e, "Could not write the run manifest"),
+        Err(e) => {
+            tracing::warn!(event = "manifest_failed", error = %e, "Could not write the run manifest")
+        }
     }
     Ok(report)
 }
@@ -291,10 +297,15 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
         ctx.signpost,
     );
     let mut report = StreamReport::new(&stream.name, window.clone());
+    let bound = |t: Option<DateTime<Utc>>, none: &str| {
+        t.map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| none.to_string())
+    };
     tracing::info!(
+        event = "stream_started",
         stream = %stream.name,
-        from = ?window.from.map(|t| t.to_rfc3339()),
-        to = ?window.to.map(|t| t.to_rfc3339()),
+        from = %bound(window.from, "start"),
+        to = %bound(window.to, "none (full refresh)"),
         "Stream started"
     );
     let outcome = read_and_write(ctx, stream, &window, stats.clone(), &mut report).await;
@@ -309,7 +320,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
             match commit(ctx, stream, &report).await {
                 Ok(()) => {
                     report.status = StreamStatus::Committed;
-                    tracing::info!(stream = %stream.name, rows = report.rows, files = report.files.len(), "Bookmark advanced");
+                    tracing::info!(event = "bookmark_advanced", stream = %stream.name, rows = report.rows, files = report.files.len(), "Bookmark advanced");
                 }
                 Err(e) => {
                     report.status = StreamStatus::Failed(format!("commit failed: {e}"));
@@ -323,11 +334,11 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
             } else {
                 reason
             };
-            tracing::warn!(stream = %stream.name, reason = %reason, "Stream skipped");
+            tracing::warn!(event = "stream_skipped", stream = %stream.name, reason = %reason, "Stream skipped");
             report.status = StreamStatus::Skipped(reason);
         }
         Err(StreamFailure::Failed { message, auth }) => {
-            tracing::error!(stream = %stream.name, error = %message, "Stream failed");
+            tracing::error!(event = "stream_failed", stream = %stream.name, error = %message, "Stream failed");
             report.auth_failure = auth;
             report.status = StreamStatus::Failed(message);
         }
@@ -480,7 +491,7 @@ async fn pump(
                             Ok(c) => break c,
                             Err(e) if refetches < MAX_BAD_BODY_REFETCHES => {
                                 refetches += 1;
-                                tracing::warn!(stream = %stream.name, error = %e, "Unreadable page, fetching it again");
+                                tracing::warn!(event = "page_refetched", stream = %stream.name, error = %e, "Unreadable page, fetching it again");
                                 page = ctx
                                     .client
                                     .get_page(&url, &stats)
@@ -541,7 +552,7 @@ async fn pump(
                             auth: false,
                         });
                     }
-                    tracing::warn!(stream = %stream.name, restarts, "Cursor expired, restarting the window");
+                    tracing::warn!(event = "window_restarted", stream = %stream.name, restarts, "Cursor expired, restarting the window");
                 }
             }
         }
