@@ -136,3 +136,68 @@ async fn a_run_killed_mid_sync_loses_nothing_when_re_run() {
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
     assert_complete(&sim, &dest).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_stops_cleanly_with_the_interrupted_code() {
+    let sim = Sim::start(&["--scale", "0.3", "--rate-limit", "0", "--latency-ms", "100"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let env = sim_env(&sim.base_url);
+    let cfg = small_pages(dir.path());
+    let mut run = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
+    wait_for(
+        &dest.join("_state/state-0000000001.json"),
+        Duration::from_secs(60),
+    );
+    let pid = run.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Committed streams keep their files; the others left no data file behind.
+    let store: Arc<dyn object_store::ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(&dest).unwrap());
+    let state = greenhouse_extract::state::StateStore::new(store.clone(), ObjPath::from(""))
+        .load()
+        .await
+        .unwrap();
+    assert!(!state.streams.is_empty());
+    assert!(
+        state.streams.len() < STREAMS.split(',').count(),
+        "nothing was interrupted"
+    );
+    for name in STREAMS.split(',') {
+        let rows = read_stream(&store, &ObjPath::from(""), name).await;
+        if !state.streams.contains_key(name) {
+            assert!(
+                rows.is_empty(),
+                "{name}: files of an uncommitted stream remain"
+            );
+        }
+    }
+    // The lease was released: a re-run starts at once and completes.
+    assert!(!dest.join("_state/lease.json").exists());
+    let rerun = extract(
+        &[
+            "sync",
+            "--destination",
+            dest.to_str().unwrap(),
+            "--streams",
+            STREAMS,
+        ],
+        &env,
+    );
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
+    assert_complete(&sim, &dest).await;
+}
