@@ -144,7 +144,7 @@ async fn sigint_stops_cleanly_with_the_interrupted_code() {
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
     let cfg = small_pages(dir.path());
-    let mut run = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
+    let run = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
     wait_for(
         &dest.join("_state/state-0000000001.json"),
         Duration::from_secs(60),
