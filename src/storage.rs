@@ -134,6 +134,7 @@ pub fn open_with_env(
             let (_, bucket, prefix) = cloud_url(destination, &scheme, "bucket")?;
             let shown = display("s3", &bucket, &prefix);
             let store = s3_builder(&bucket, env)?
+                .with_retry(retry_config())
                 .build()
                 .map_err(|e| config(format!("could not configure S3 for {shown}: {e}")))?;
             Ok(Destination {
@@ -157,6 +158,7 @@ pub fn open_with_env(
             }
             let store = b
                 .with_url(format!("gs://{bucket}"))
+                .with_retry(retry_config())
                 .build()
                 .map_err(|e| config(format!("could not configure GCS for {shown}: {e}")))?;
             Ok(Destination {
@@ -187,6 +189,7 @@ pub fn open_with_env(
             }
             let store = b
                 .with_url(format!("{scheme}://{location}"))
+                .with_retry(retry_config())
                 .build()
                 .map_err(|e| config(format!("could not configure Azure for {shown}: {e}")))?;
             Ok(Destination {
@@ -295,6 +298,17 @@ fn looks_like_scheme(s: &str) -> bool {
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// Retries for cloud stores. object_store's default keeps retrying for up to 3 minutes, which
+/// turns a wrong endpoint into a long hang before the destination error; five jittered retries
+/// within a minute still ride out throttling (503 SlowDown) and brief network trouble.
+fn retry_config() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig::default(),
+        max_retries: 5,
+        retry_timeout: Duration::from_secs(60),
+    }
 }
 
 fn open_local(dir: &std::path::Path) -> Result<Destination, StorageError> {

@@ -204,6 +204,20 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
+            destination: Some("s3://bucket/raw"),
+            env: &[
+                ("AWS_ENDPOINT", Some("http://127.0.0.1:1")),
+                ("AWS_ACCESS_KEY_ID", Some("AK")),
+                ("AWS_SECRET_ACCESS_KEY", Some("SK")),
+                ("AWS_REGION", Some("us-east-1")),
+            ],
+            ..case(
+                "unreachable S3 endpoint",
+                5,
+                &["destination", "127.0.0.1:1"],
+            )
+        },
+        Case {
             env: &[("GREENHOUSE_CLIENT_SECRET", Some("wrong-secret-0815"))],
             ..case("refused credentials", 4, &["GREENHOUSE_CLIENT_SECRET"])
         },

@@ -609,7 +609,12 @@ async fn commit(ctx: &RunCtx<'_>, stream: &Stream, report: &StreamReport) -> Res
 }
 
 fn state_error(e: crate::state::StateError) -> Error {
-    e.into_error()
+    match e {
+        crate::state::StateError::Store(m) => Error::Destination(format!(
+            "{m}. Check that the destination is reachable and writable with these credentials (URL, AWS_ENDPOINT and region, network, permissions); `greenhouse-extract check` probes it"
+        )),
+        other => other.into_error(),
+    }
 }
 
 fn fetch_to_run_error(e: FetchError) -> Error {
