@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::Error;
-use crate::registry::{Registry, Stream};
+use crate::privacy::ColumnPolicy;
+use crate::registry::{FieldType, Registry, Stream};
 
 pub const DEFAULT_API_URL: &str = "https://harvest.greenhouse.io";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.greenhouse.io/token";
@@ -33,6 +34,7 @@ pub const ENV_SUB: &str = "GREENHOUSE_SUB";
 pub const ENV_API_URL: &str = "GREENHOUSE_API_URL";
 pub const ENV_TOKEN_URL: &str = "GREENHOUSE_TOKEN_URL";
 pub const ENV_DESTINATION: &str = "GREENHOUSE_DESTINATION";
+pub const ENV_HASH_SALT: &str = "GREENHOUSE_HASH_SALT";
 
 /// The greenhouse-extract configuration file (JSON, or TOML when the file name ends in `.toml`).
 /// Every key is optional here; environment variables and flags fill in or override values.
@@ -89,6 +91,16 @@ pub struct ConfigFile {
     pub max_requests_per_window: Option<u32>,
     /// Records per page (1–500). Default: 500, the most the API allows.
     pub per_page: Option<u32>,
+    /// Columns never written, per stream, e.g. `{"candidates": ["phone_numbers", "addresses"]}`.
+    /// Applied before anything is written. The primary key and the cursor cannot be excluded.
+    pub exclude_columns: Option<BTreeMap<String, Vec<String>>>,
+    /// Columns replaced by the hex SHA-256 of `hash_salt`, a zero byte and the value, per stream,
+    /// e.g. `{"users": ["primary_email"]}` (string, JSON and integer columns). Lets analysts join
+    /// and count on a column without seeing it.
+    pub hash_columns: Option<BTreeMap<String, Vec<String>>>,
+    /// Salt for `hash_columns` (required with them). Keep it secret and stable: a new salt changes
+    /// every digest. Environment: `GREENHOUSE_HASH_SALT`.
+    pub hash_salt: Option<String>,
 }
 
 /// A secret value that never prints itself.
@@ -151,6 +163,8 @@ pub struct Config {
     pub max_in_flight: usize,
     pub max_requests_per_window: Option<u32>,
     pub per_page: u32,
+    /// Column exclusion and hashing per stream (streams without a policy are absent).
+    pub policies: BTreeMap<String, ColumnPolicy>,
 }
 
 impl ConfigFile {
@@ -211,6 +225,9 @@ impl ConfigFile {
         }
         if let Some(v) = get(ENV_DESTINATION) {
             self.destination = Some(v);
+        }
+        if let Some(v) = get(ENV_HASH_SALT) {
+            self.hash_salt = Some(v);
         }
         Ok(())
     }
@@ -287,7 +304,14 @@ impl ConfigFile {
                 "per_page must be between 1 and 500, got {per_page}"
             )));
         }
+        let policies = column_policies(
+            self.exclude_columns.unwrap_or_default(),
+            self.hash_columns.unwrap_or_default(),
+            self.hash_salt,
+            registry,
+        )?;
         Ok(Config {
+            policies,
             credentials,
             api_url,
             token_url,
@@ -341,6 +365,72 @@ impl Config {
 /// The JSON Schema of the configuration file, as printed by `greenhouse-extract spec`.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(ConfigFile)).expect("schema serialises")
+}
+
+/// Validates `exclude_columns`/`hash_columns` against the declarations.
+fn column_policies(
+    exclude: BTreeMap<String, Vec<String>>,
+    hash: BTreeMap<String, Vec<String>>,
+    salt: Option<String>,
+    registry: &Registry,
+) -> Result<BTreeMap<String, ColumnPolicy>, Error> {
+    let salt = salt.filter(|s| !s.is_empty()).map(Secret::new);
+    if hash.values().any(|c| !c.is_empty()) && salt.is_none() {
+        return Err(Error::config(format!(
+            "hash_columns needs a salt: set {ENV_HASH_SALT} (or hash_salt in the config file) to a long random secret, and keep it stable"
+        )));
+    }
+    let mut out: BTreeMap<String, ColumnPolicy> = BTreeMap::new();
+    for (key, lists, hashing) in [
+        ("exclude_columns", &exclude, false),
+        ("hash_columns", &hash, true),
+    ] {
+        for (stream_name, columns) in lists {
+            let stream = registry.get(stream_name).ok_or_else(|| {
+                Error::Config(format!(
+                    "{key}: unknown stream {stream_name:?}. Run `greenhouse-extract discover` to list the streams."
+                ))
+            })?;
+            let policy = out
+                .entry(stream_name.clone())
+                .or_insert_with(|| ColumnPolicy {
+                    salt: salt.clone(),
+                    ..ColumnPolicy::default()
+                });
+            for col in columns {
+                let field = stream.field(col).ok_or_else(|| {
+                    Error::Config(format!(
+                        "{key}: stream {stream_name:?} has no column {col:?}. See its schema with `greenhouse-extract discover`."
+                    ))
+                })?;
+                if stream.primary_key.contains(col) || stream.cursor_field() == Some(col.as_str()) {
+                    return Err(Error::Config(format!(
+                        "{key}: {stream_name}.{col} is the primary key or the cursor; it is needed to de-duplicate and cannot be excluded or hashed"
+                    )));
+                }
+                if hashing {
+                    if !matches!(
+                        field.ty,
+                        FieldType::String { .. } | FieldType::Json | FieldType::Integer
+                    ) {
+                        return Err(Error::Config(format!(
+                            "hash_columns: {stream_name}.{col} is a {} column; only string, JSON and integer columns can be hashed (exclude it instead)",
+                            field.ty
+                        )));
+                    }
+                    policy.hash.insert(col.clone());
+                } else {
+                    policy.exclude.insert(col.clone());
+                }
+            }
+            if policy.hash.iter().any(|c| policy.exclude.contains(c)) {
+                return Err(Error::Config(format!(
+                    "stream {stream_name:?}: a column is both excluded and hashed; choose one"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Error> {

@@ -17,6 +17,7 @@ pub mod docs;
 pub mod error;
 pub mod harvest;
 pub mod logging;
+pub mod privacy;
 pub mod registry;
 pub mod sim;
 pub mod sink;

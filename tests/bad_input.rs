@@ -146,6 +146,21 @@ fn cases() -> Vec<Case> {
             ..case("sub not numeric", 2, &["GREENHOUSE_SUB", "numeric"])
         },
         Case {
+            config: Some((
+                "c.json",
+                r#"{"hash_columns": {"users": ["primary_email"]}}"#,
+            )),
+            ..case("hashing without a salt", 2, &["GREENHOUSE_HASH_SALT"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"exclude_columns": {"users": ["shoe_size"]}}"#)),
+            ..case("excluding an unknown column", 2, &["shoe_size", "discover"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"exclude_columns": {"users": ["id"]}}"#)),
+            ..case("excluding the primary key", 2, &["primary key"])
+        },
+        Case {
             args: &["--streams", "candidates,candidatez"],
             ..case("unknown stream", 2, &["candidatez", "discover"])
         },

@@ -30,10 +30,12 @@ use crate::config::Config;
 use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
 use crate::harvest::{FetchError, Forbidden, HarvestClient, Page, RequestStats};
+use crate::privacy::ColumnPolicy;
 use crate::registry::{Registry, Stream};
 use crate::sink::{RollingWriter, SinkConfig, WrittenFile};
 use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateStore};
 use crate::storage::Destination;
+use arrow_schema::SchemaRef;
 use summary::{StreamReport, StreamStatus};
 use window::Window;
 
@@ -386,13 +388,20 @@ async fn read_and_write(
     report: &mut StreamReport,
 ) -> Result<Vec<WrittenFile>, StreamFailure> {
     let mut converter = Converter::new(stream, &ctx.opts.run_id, ctx.opts.started_at);
+    let policy = ctx
+        .config
+        .policies
+        .get(&stream.name)
+        .cloned()
+        .unwrap_or_default();
+    let schema = policy.schema(&converter.schema());
     let mut writer = RollingWriter::new(
         ctx.dest.store.clone(),
         &ctx.dest.prefix,
         stream,
         &ctx.opts.run_id,
         ctx.opts.started_at,
-        converter.schema(),
+        schema.clone(),
         ctx.opts.sink.clone(),
     )
     .map_err(|e| StreamFailure::Failed {
@@ -406,6 +415,8 @@ async fn read_and_write(
         stats,
         &mut converter,
         &mut writer,
+        &policy,
+        &schema,
         report,
     )
     .await;
@@ -421,7 +432,8 @@ async fn read_and_write(
     }
 }
 
-/// The fetch → convert → write loop of one stream.
+/// The fetch → convert → (column policy) → write loop of one stream.
+#[allow(clippy::too_many_arguments)]
 async fn pump(
     ctx: &RunCtx<'_>,
     stream: &Stream,
@@ -429,6 +441,8 @@ async fn pump(
     stats: Arc<RequestStats>,
     converter: &mut Converter,
     writer: &mut RollingWriter,
+    policy: &ColumnPolicy,
+    schema: &SchemaRef,
     report: &mut StreamReport,
 ) -> Result<(), StreamFailure> {
     for partition in stream.partition_params() {
@@ -521,6 +535,12 @@ async fn pump(
                     report.type_mismatches += converted.type_mismatches;
                     report.null_violations += converted.null_violations;
                     if batch.num_rows() > 0 {
+                        let batch = policy.apply(&batch, schema).map_err(|e| {
+                            StreamFailure::Failed {
+                                message: format!("applying the column policy failed: {e}"),
+                                auth: false,
+                            }
+                        })?;
                         writer
                             .write(&batch)
                             .await

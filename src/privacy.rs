@@ -1,0 +1,209 @@
+//! Column exclusion and hashing, applied to every batch before anything is written.
+//!
+//! Contract: an excluded column never reaches the destination; a hashed column is replaced by
+//! the lowercase hex SHA-256 of `salt || 0x00 || value` (strings and JSON text as UTF-8 bytes,
+//! integers as decimal text), null stays null. Values of those columns that the converter kept in
+//! `_extra` (type mismatches) are removed from `_extra` too, so nothing leaks around the policy.
+//! The primary key and the cursor can be neither excluded nor hashed (config validation).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use sha2::{Digest, Sha256};
+
+use crate::config::Secret;
+use crate::convert::EXTRA_COLUMN;
+
+/// Field metadata marking a hashed column in the Parquet schema.
+pub const HASHED_METADATA_KEY: &str = "greenhouse.hashed";
+
+/// One stream's column policy.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnPolicy {
+    pub exclude: BTreeSet<String>,
+    pub hash: BTreeSet<String>,
+    pub salt: Option<Secret>,
+}
+
+impl ColumnPolicy {
+    pub fn is_noop(&self) -> bool {
+        self.exclude.is_empty() && self.hash.is_empty()
+    }
+
+    /// The schema of the batches after the policy.
+    pub fn schema(&self, input: &SchemaRef) -> SchemaRef {
+        if self.is_noop() {
+            return input.clone();
+        }
+        let fields: Vec<Field> = input
+            .fields()
+            .iter()
+            .filter(|f| !self.exclude.contains(f.name()))
+            .map(|f| {
+                if self.hash.contains(f.name()) {
+                    let mut md = f.metadata().clone();
+                    md.insert(HASHED_METADATA_KEY.to_string(), "sha256-salted".to_string());
+                    Field::new(f.name(), DataType::Utf8, true).with_metadata(md)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect();
+        Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()))
+    }
+
+    /// Applies the policy to one batch (whose schema is the converter's).
+    pub fn apply(
+        &self,
+        batch: &RecordBatch,
+        out_schema: &SchemaRef,
+    ) -> Result<RecordBatch, ArrowError> {
+        if self.is_noop() {
+            return Ok(batch.clone());
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(out_schema.fields().len());
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let name = field.name();
+            if self.exclude.contains(name) {
+                continue;
+            }
+            if self.hash.contains(name) {
+                columns.push(self.hash_column(name, column)?);
+            } else if name == EXTRA_COLUMN {
+                columns.push(self.scrub_extra(column)?);
+            } else {
+                columns.push(column.clone());
+            }
+        }
+        RecordBatch::try_new(out_schema.clone(), columns)
+    }
+
+    fn digest(&self, value: &[u8]) -> String {
+        let mut h = Sha256::new();
+        if let Some(salt) = &self.salt {
+            h.update(salt.expose().as_bytes());
+        }
+        h.update([0u8]);
+        h.update(value);
+        hex::encode(h.finalize())
+    }
+
+    fn hash_column(&self, name: &str, column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+        let out: StringArray = if let Some(s) = column.as_any().downcast_ref::<StringArray>() {
+            s.iter()
+                .map(|v| v.map(|v| self.digest(v.as_bytes())))
+                .collect()
+        } else if let Some(i) = column.as_any().downcast_ref::<Int64Array>() {
+            i.iter()
+                .map(|v| v.map(|v| self.digest(v.to_string().as_bytes())))
+                .collect()
+        } else {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "column {name} cannot be hashed (only string, JSON and integer columns can)"
+            )));
+        };
+        Ok(Arc::new(out))
+    }
+
+    /// Drops `_extra` entries that belong to an excluded or hashed column (`col`, `col.x`,
+    /// `col[3]`); an object left empty becomes null.
+    fn scrub_extra(&self, column: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+        let Some(extra) = column.as_any().downcast_ref::<StringArray>() else {
+            return Ok(column.clone());
+        };
+        let covered = |key: &str| {
+            self.exclude.iter().chain(&self.hash).any(|c| {
+                key == c
+                    || key
+                        .strip_prefix(c.as_str())
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            })
+        };
+        let out: StringArray = extra
+            .iter()
+            .map(|v| {
+                let text = v?;
+                let Ok(serde_json::Value::Object(mut map)) = serde_json::from_str(text) else {
+                    return Some(text.to_string());
+                };
+                map.retain(|k, _| !covered(k));
+                (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+            })
+            .collect();
+        Ok(Arc::new(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("email", DataType::Utf8, true),
+            Field::new("phone", DataType::Utf8, true),
+            Field::new(EXTRA_COLUMN, DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec![Some("a@x.io"), None])),
+                Arc::new(StringArray::from(vec![Some("555"), Some("666")])),
+                Arc::new(StringArray::from(vec![
+                    Some(r#"{"phone[0]":1,"other":2}"#),
+                    Some(r#"{"email":3}"#),
+                ])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn policy() -> ColumnPolicy {
+        ColumnPolicy {
+            exclude: ["phone".to_string()].into(),
+            hash: ["email".to_string()].into(),
+            salt: Some(Secret::new("pepper")),
+        }
+    }
+
+    #[test]
+    fn excludes_hashes_and_scrubs_extra() {
+        let p = policy();
+        let b = batch();
+        let schema = p.schema(&b.schema());
+        let out = p.apply(&b, &schema).unwrap();
+        assert!(out.schema().field_with_name("phone").is_err());
+        let email = out
+            .column_by_name("email")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        let mut h = Sha256::new();
+        h.update(b"pepper");
+        h.update([0u8]);
+        h.update(b"a@x.io");
+        assert_eq!(email.value(0), hex::encode(h.finalize()));
+        assert!(email.is_null(1));
+        let extra = out
+            .column_by_name(EXTRA_COLUMN)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(extra.value(0), r#"{"other":2}"#);
+        assert!(extra.is_null(1));
+    }
+
+    #[test]
+    fn the_salt_changes_the_digest() {
+        let a = policy();
+        let mut b = policy();
+        b.salt = Some(Secret::new("other"));
+        assert_ne!(a.digest(b"x"), b.digest(b"x"));
+    }
+}
