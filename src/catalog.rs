@@ -158,25 +158,14 @@ mod tests {
     use super::*;
 
     fn registry() -> Registry {
-        Registry::from_sources([(
-            "widgets.toml",
-            r#"
-name = "widgets"
-resource = "widgets"
-scope = "harvest:widgets:list"
-group = "Widgets"
-description = "Test."
-primary_key = ["id"]
-replication = { mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }
-fields = [
-  { name = "id", type = "integer" },
+        crate::registry::fixture(
+            "widgets",
+            r#"{ mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }"#,
+            r#"{ name = "id", type = "integer" },
   { name = "updated_at", type = "timestamp" },
   { name = "status", type = "string", nullable = true, enum = ["a", "b"] },
-  { name = "tags", type = "list", items = { type = "struct", fields = [ { name = "x", type = "date" } ] } },
-]
-"#,
-        )])
-        .unwrap()
+  { name = "tags", type = "list", items = { type = "struct", fields = [ { name = "x", type = "date" } ] } },"#,
+        )
     }
 
     #[test]

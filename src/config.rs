@@ -541,47 +541,16 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// A flat `key → value` rendering of the config for logs: secrets shown as `***`.
-pub fn describe(config: &Config) -> BTreeMap<&'static str, String> {
-    let mut m = BTreeMap::new();
-    match &config.credentials {
-        Credentials::ClientCredentials { client_id, sub, .. } => {
-            m.insert("auth", "client_credentials".to_string());
-            m.insert("client_id", client_id.clone());
-            m.insert("client_secret", "***".to_string());
-            if let Some(sub) = sub {
-                m.insert("sub", sub.to_string());
-            }
-        }
-        Credentials::AccessToken(_) => {
-            m.insert("auth", "access_token (***)".to_string());
-        }
-    }
-    m.insert("api_url", config.api_url.to_string());
-    m.insert("token_url", config.token_url.to_string());
-    m.insert("destination", config.destination.clone());
-    m
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn registry() -> Registry {
-        Registry::from_sources([(
-            "widgets.toml",
-            r#"
-name = "widgets"
-resource = "widgets"
-scope = "harvest:widgets:list"
-group = "Widgets"
-description = "Test."
-primary_key = ["id"]
-replication = { mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }
-fields = [ { name = "id", type = "integer" }, { name = "updated_at", type = "timestamp" } ]
-"#,
-        )])
-        .unwrap()
+        crate::registry::fixture(
+            "widgets",
+            r#"{ mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }"#,
+            r#"{ name = "id", type = "integer" }, { name = "updated_at", type = "timestamp" }"#,
+        )
     }
 
     fn base() -> ConfigFile {

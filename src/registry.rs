@@ -501,6 +501,19 @@ impl fmt::Display for FieldType {
     }
 }
 
+/// A one-stream registry for unit tests elsewhere in the crate: `replication` is the TOML inline
+/// table, `fields` the body of the `fields = [ … ]` array.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str, replication: &str, fields: &str) -> Registry {
+    let text = format!(
+        "name = \"{name}\"\nresource = \"{name}\"\nscope = \"harvest:{name}:list\"\ngroup = \"Test\"\n\
+         description = \"Test.\"\nprimary_key = [\"id\"]\nreplication = {replication}\n\
+         fields = [\n{fields}\n]\n"
+    );
+    Registry::from_sources([(format!("{name}.toml").as_str(), text.as_str())])
+        .expect("valid test fixture")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,6 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Registry;
     use chrono::TimeZone;
 
     fn stream(incremental: bool) -> Stream {
@@ -74,21 +73,12 @@ mod tests {
         } else {
             r#"{ mode = "full_refresh", reason = "no date filter" }"#
         };
-        let text = format!(
-            r#"
-name = "w"
-resource = "w"
-scope = "harvest:w:list"
-group = "W"
-description = "W."
-primary_key = ["id"]
-replication = {repl}
-fields = [ {{ name = "id", type = "integer" }}, {{ name = "updated_at", type = "timestamp" }} ]
-"#
-        );
-        Registry::from_sources([("w.toml", text.as_str())])
-            .unwrap()
-            .streams()[0]
+        crate::registry::fixture(
+            "w",
+            repl,
+            r#"{ name = "id", type = "integer" }, { name = "updated_at", type = "timestamp" }"#,
+        )
+        .streams()[0]
             .clone()
     }
 
