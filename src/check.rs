@@ -35,10 +35,7 @@ impl ProbeStatus {
 
 /// Probes one stream with a single one-record request.
 pub async fn probe(client: &HarvestClient, stream: &Stream) -> Result<ProbeStatus, Error> {
-    let mut params = stream.params.clone();
-    if let Some(first) = stream.partitions.first() {
-        params.extend(first.clone());
-    }
+    let params = stream.partition_params().swap_remove(0);
     let url = client.first_page_url(&stream.resource, &params, Some(1));
     let stats = RequestStats::default();
     match client.get_page(&url, &stats).await {

@@ -188,13 +188,29 @@ impl Stream {
         matches!(self.replication, Replication::Incremental { .. })
     }
 
-    /// The partitions to read: at least one (the empty partition when none is declared).
+    /// The request parameter that carries the window, for incremental streams.
+    pub fn window_filter(&self) -> Option<&str> {
+        match &self.replication {
+            Replication::Incremental { filter, .. } => Some(filter),
+            Replication::FullRefresh { .. } => None,
+        }
+    }
+
+    /// The static first-page parameters of each read: one map per partition (the declared
+    /// parameters plus the partition's own), or just the declared parameters when the stream is
+    /// not partitioned.
     pub fn partition_params(&self) -> Vec<BTreeMap<String, String>> {
         if self.partitions.is_empty() {
-            vec![BTreeMap::new()]
-        } else {
-            self.partitions.clone()
+            return vec![self.params.clone()];
         }
+        self.partitions
+            .iter()
+            .map(|p| {
+                let mut params = self.params.clone();
+                params.extend(p.clone());
+                params
+            })
+            .collect()
     }
 }
 

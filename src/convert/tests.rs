@@ -2,22 +2,17 @@
 //! by the sink's tests).
 
 use super::*;
-use crate::registry::Registry;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{BooleanArray, ListArray, StructArray};
 use chrono::TimeZone;
 use serde_json::json;
 
-pub(crate) const TOML: &str = r#"
-name = "x"
-resource = "x"
-scope = "harvest:x:list"
-group = "X"
-description = "A stream with every declared type."
-primary_key = ["id"]
-replication = { mode = "incremental", cursor_field = "updated_at", filter = "updated_after" }
-fields = [
+const INCREMENTAL: &str =
+    r#"{ mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }"#;
+
+/// Every declared type, nested lists and structs included.
+const FIELDS: &str = r#"
   { name = "id", type = "integer" },
   { name = "updated_at", type = "timestamp" },
   { name = "name", type = "string", nullable = true, description = "Display name." },
@@ -42,15 +37,14 @@ fields = [
   ] },
   { name = "matrix", type = "list", nullable = true, items = { type = "list", nullable = true, items = { type = "integer", nullable = true } } },
   { name = "custom_fields", type = "json", nullable = true },
-]
 "#;
 
+fn stream_with(replication: &str) -> Stream {
+    crate::registry::fixture("x", replication, FIELDS).streams()[0].clone()
+}
+
 pub(crate) fn stream() -> Stream {
-    Registry::from_sources([("x.toml", TOML)])
-        .unwrap()
-        .get("x")
-        .unwrap()
-        .clone()
+    stream_with(INCREMENTAL)
 }
 
 fn t0() -> DateTime<Utc> {
@@ -544,15 +538,7 @@ fn max_cursor_and_ids() {
 
 #[test]
 fn full_refresh_streams_have_no_cursor() {
-    let toml = TOML.replace(
-        r#"{ mode = "incremental", cursor_field = "updated_at", filter = "updated_after" }"#,
-        r#"{ mode = "full_refresh", reason = "no filter" }"#,
-    );
-    let s = Registry::from_sources([("x.toml", toml.as_str())])
-        .unwrap()
-        .get("x")
-        .unwrap()
-        .clone();
+    let s = stream_with(r#"{ mode = "full_refresh", reason = "no filter" }"#);
     let mut c = Converter::new(&s, "r", t0());
     let page = c
         .convert_page(json!([base(1)]).to_string().as_bytes())

@@ -46,19 +46,10 @@ enum Decision {
     WaitForProbe,
 }
 
-/// Counters the run summary and the benchmarks read.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BudgetStats {
-    pub limit: Option<u32>,
-    pub waits: u64,
-    pub waited: Duration,
-}
-
 pub struct RateBudget {
     state: Mutex<State>,
     cap: Option<u32>,
     probe_done: Notify,
-    stats: Mutex<BudgetStats>,
 }
 
 fn now_epoch() -> f64 {
@@ -81,14 +72,12 @@ impl RateBudget {
             }),
             cap,
             probe_done: Notify::new(),
-            stats: Mutex::new(BudgetStats::default()),
         }
     }
 
-    pub fn stats(&self) -> BudgetStats {
-        let mut s = *self.stats.lock().expect("budget stats lock");
-        s.limit = self.state.lock().expect("budget lock").limit;
-        s
+    /// The effective per-window limit, once a response has reported it.
+    pub fn limit(&self) -> Option<u32> {
+        self.state.lock().expect("budget lock").limit
     }
 
     /// Waits until one more request may start, and counts it as started.
@@ -112,11 +101,6 @@ impl RateBudget {
                             .await;
                 }
             }
-        }
-        if !waited.is_zero() {
-            let mut s = self.stats.lock().expect("budget stats lock");
-            s.waits += 1;
-            s.waited += waited;
         }
         waited
     }
@@ -271,7 +255,7 @@ mod tests {
         let b = RateBudget::new(Some(2));
         b.acquire().await;
         b.observe(&headers(75, 74, now_epoch() + 30.0));
-        assert_eq!(b.stats().limit, Some(2));
+        assert_eq!(b.limit(), Some(2));
         let s = b.state.lock().unwrap();
         assert!(s.remaining <= 2);
     }

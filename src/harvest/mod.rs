@@ -73,7 +73,6 @@ pub struct RequestStats {
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
     pub bytes: AtomicU64,
-    pub rate_wait_ms: AtomicU64,
 }
 
 impl RequestStats {
@@ -129,10 +128,6 @@ impl HarvestClient {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             per_page: config.per_page,
         })
-    }
-
-    pub fn budget(&self) -> &RateBudget {
-        &self.budget
     }
 
     /// Obtains a token now (used by `check` to report authentication separately).
@@ -234,10 +229,7 @@ impl HarvestClient {
         let Ok(_slot) = self.in_flight.acquire().await else {
             return Attempt::Fail(FetchError::Fatal("request pool closed".into()));
         };
-        let waited = self.budget.acquire().await;
-        stats
-            .rate_wait_ms
-            .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+        self.budget.acquire().await;
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let sent = self
             .http

@@ -385,11 +385,6 @@ impl Lease {
         self.inner.ttl
     }
 
-    /// The record as last written by this run.
-    pub async fn record(&self) -> LeaseRecord {
-        self.inner.held.lock().await.record.clone()
-    }
-
     /// True once a renewal found the lease taken over or deleted, or heartbeats kept failing
     /// until it expired. The run must stop committing (commits would fail anyway).
     pub fn lost(&self) -> bool {

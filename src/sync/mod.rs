@@ -17,7 +17,6 @@
 pub mod summary;
 pub mod window;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -244,10 +243,11 @@ async fn run_locked(
 }
 
 fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
+    use crate::state::status;
     let status = match report.exit_code() {
-        ExitCode::Success => "success",
-        ExitCode::Interrupted => "interrupted",
-        _ => "partial",
+        ExitCode::Success => status::SUCCESS,
+        ExitCode::Interrupted => status::INTERRUPTED,
+        _ => status::PARTIAL,
     };
     Manifest {
         run_id: opts.run_id.clone(),
@@ -445,17 +445,9 @@ async fn pump(
     schema: &SchemaRef,
     report: &mut StreamReport,
 ) -> Result<(), StreamFailure> {
-    for partition in stream.partition_params() {
-        let mut params: BTreeMap<String, String> = stream.params.clone();
-        params.extend(partition);
-        if let (Some(filter), Some(value)) = (
-            match &stream.replication {
-                crate::registry::Replication::Incremental { filter, .. } => Some(filter),
-                crate::registry::Replication::FullRefresh { .. } => None,
-            },
-            window.filter_value(),
-        ) {
-            params.insert(filter.clone(), value);
+    for mut params in stream.partition_params() {
+        if let (Some(filter), Some(value)) = (stream.window_filter(), window.filter_value()) {
+            params.insert(filter.to_string(), value);
         }
         let first = ctx.client.first_page_url(&stream.resource, &params, None);
         let mut restarts = 0u32;
