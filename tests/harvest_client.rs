@@ -5,30 +5,8 @@
 mod harness;
 mod support;
 
-use std::sync::Arc;
-
 use harness::*;
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjPath;
 use support::Sim;
-
-async fn assert_streams_match(sim: &Sim, dest: &std::path::Path, streams: &[&str]) {
-    let store: Arc<dyn object_store::ObjectStore> =
-        Arc::new(LocalFileSystem::new_with_prefix(dest).unwrap());
-    let registry = registry();
-    for name in streams {
-        let stream = registry.get(name).unwrap();
-        let truth = expected_rows(sim, stream).await;
-        let rows = read_stream(&store, &ObjPath::from(""), name).await;
-        assert_matches_truth(stream, &truth, &dedup_latest(rows), false);
-    }
-}
-
-fn config_file(dir: &std::path::Path, json: &str) -> String {
-    let p = dir.join("config.json");
-    std::fs::write(&p, json).unwrap();
-    p.to_str().unwrap().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_refreshed_when_they_expire_mid_run() {
@@ -45,17 +23,11 @@ async fn tokens_are_refreshed_when_they_expire_mid_run() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     // Small pages make the run outlive several tokens.
-    let cfg = config_file(dir.path(), r#"{"per_page": 40, "concurrency": 2}"#);
-    let out = extract(
-        &[
-            "sync",
-            "--config",
-            &cfg,
-            "--destination",
-            dest.to_str().unwrap(),
-            "--streams",
-            "candidates,applications",
-        ],
+    let cfg = write_config(dir.path(), r#"{"per_page": 40, "concurrency": 2}"#);
+    let out = sync_streams(
+        &dest,
+        &["candidates,applications"],
+        Some(&cfg),
         &sim_env(&sim.base_url),
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -65,7 +37,7 @@ async fn tokens_are_refreshed_when_they_expire_mid_run() {
         tokens >= 2,
         "expected several tokens, got {tokens}: {stats}"
     );
-    assert_streams_match(&sim, &dest, &["candidates", "applications"]).await;
+    assert_local_matches(&sim, &dest, &["candidates", "applications"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,22 +56,11 @@ async fn injected_faults_are_retried_and_nothing_is_lost() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
-    let cfg = config_file(dir.path(), r#"{"per_page": 100}"#);
+    let cfg = write_config(dir.path(), r#"{"per_page": 100}"#);
     let streams = ["candidates", "applications", "notes", "scorecards"];
-    let out = extract(
-        &[
-            "sync",
-            "--config",
-            &cfg,
-            "--destination",
-            dest.to_str().unwrap(),
-            "--streams",
-            &streams.join(","),
-        ],
-        &sim_env(&sim.base_url),
-    );
+    let out = sync_streams(&dest, &streams, Some(&cfg), &sim_env(&sim.base_url));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_streams_match(&sim, &dest, &streams).await;
+    assert_local_matches(&sim, &dest, &streams).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,24 +81,13 @@ async fn the_budget_waits_for_the_window_instead_of_hitting_429() {
         "interviewer_tags",
         "referrers",
     ];
-    let cfg = config_file(dir.path(), r#"{"concurrency": 9, "max_in_flight": 9}"#);
-    let out = extract(
-        &[
-            "sync",
-            "--config",
-            &cfg,
-            "--destination",
-            dest.to_str().unwrap(),
-            "--streams",
-            &streams.join(","),
-        ],
-        &sim_env(&sim.base_url),
-    );
+    let cfg = write_config(dir.path(), r#"{"concurrency": 9, "max_in_flight": 9}"#);
+    let out = sync_streams(&dest, &streams, Some(&cfg), &sim_env(&sim.base_url));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stats = sim.stats().await;
     let n429 = stats["rate_limited"].as_u64().unwrap_or(0);
     assert!(n429 <= 1, "the budget let {n429} requests hit 429: {stats}");
-    assert_streams_match(&sim, &dest, &streams).await;
+    assert_local_matches(&sim, &dest, &streams).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,14 +102,10 @@ async fn a_forbidden_stream_is_skipped_while_the_others_commit() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
-    let out = extract(
-        &[
-            "sync",
-            "--destination",
-            dest.to_str().unwrap(),
-            "--streams",
-            "candidates,jobs",
-        ],
+    let out = sync_streams(
+        &dest,
+        &["candidates", "jobs"],
+        None,
         &sim_env(&sim.base_url),
     );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
@@ -168,7 +114,7 @@ async fn a_forbidden_stream_is_skipped_while_the_others_commit() {
         stdout.contains("skipped (missing scope harvest:candidates:list)"),
         "{stdout}"
     );
-    assert_streams_match(&sim, &dest, &["jobs"]).await;
+    assert_local_matches(&sim, &dest, &["jobs"]).await;
     assert!(!dest.join("candidates").exists());
 }
 

@@ -13,7 +13,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use support::Sim;
 
-const STREAMS: &str = "candidates,applications,notes,users,jobs";
+const STREAMS: [&str; 5] = ["candidates", "applications", "notes", "users", "jobs"];
 
 fn spawn_sync(dest: &str, env: &[(String, String)], config: &str) -> std::process::Child {
     let mut cmd = Command::new(EXTRACT);
@@ -22,7 +22,7 @@ fn spawn_sync(dest: &str, env: &[(String, String)], config: &str) -> std::proces
         "--destination",
         dest,
         "--streams",
-        STREAMS,
+        &STREAMS.join(","),
         "--log-format",
         "json",
         "--config",
@@ -38,11 +38,7 @@ fn spawn_sync(dest: &str, env: &[(String, String)], config: &str) -> std::proces
 }
 
 /// Small pages stretch a run over many requests (with the simulator's latency: seconds).
-fn small_pages(dir: &std::path::Path) -> String {
-    let p = dir.join("config.json");
-    std::fs::write(&p, r#"{"per_page": 50, "concurrency": 2}"#).unwrap();
-    p.to_str().unwrap().to_string()
-}
+const SMALL_PAGES: &str = r#"{"per_page": 50, "concurrency": 2}"#;
 
 fn wait_for(path: &std::path::Path, within: Duration) {
     let deadline = Instant::now() + within;
@@ -56,18 +52,6 @@ fn wait_for(path: &std::path::Path, within: Duration) {
     }
 }
 
-async fn assert_complete(sim: &Sim, dest: &std::path::Path) {
-    let store: Arc<dyn object_store::ObjectStore> =
-        Arc::new(LocalFileSystem::new_with_prefix(dest).unwrap());
-    let registry = registry();
-    for name in STREAMS.split(',') {
-        let stream = registry.get(name).unwrap();
-        let truth = expected_rows(sim, stream).await;
-        let rows = read_stream(&store, &ObjPath::from(""), name).await;
-        assert_matches_truth(stream, &truth, &dedup_latest(rows), false);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_concurrent_second_run_is_refused_without_damage() {
     // Latency keeps the first run busy long enough to overlap.
@@ -75,20 +59,11 @@ async fn a_concurrent_second_run_is_refused_without_damage() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
-    let cfg = small_pages(dir.path());
+    let cfg = write_config(dir.path(), SMALL_PAGES);
     let mut first = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
     wait_for(&dest.join("_state/lease.json"), Duration::from_secs(30));
 
-    let second = extract(
-        &[
-            "sync",
-            "--destination",
-            dest.to_str().unwrap(),
-            "--streams",
-            STREAMS,
-        ],
-        &env,
-    );
+    let second = sync_streams(&dest, &STREAMS, None, &env);
     assert_eq!(second.status.code(), Some(6), "{}", text(&second));
     assert!(
         text(&second).contains("another run"),
@@ -98,7 +73,7 @@ async fn a_concurrent_second_run_is_refused_without_damage() {
 
     let status = first.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-    assert_complete(&sim, &dest).await;
+    assert_local_matches(&sim, &dest, &STREAMS).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,7 +82,7 @@ async fn a_run_killed_mid_sync_loses_nothing_when_re_run() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
-    let cfg = small_pages(dir.path());
+    let cfg = write_config(dir.path(), SMALL_PAGES);
     let mut victim = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
     // Kill it once at least one stream has committed and others are still in flight.
     wait_for(
@@ -123,18 +98,9 @@ async fn a_run_killed_mid_sync_loses_nothing_when_re_run() {
     );
 
     // The re-run takes over the dead run's lease (same host, process gone) and completes.
-    let rerun = extract(
-        &[
-            "sync",
-            "--destination",
-            dest.to_str().unwrap(),
-            "--streams",
-            STREAMS,
-        ],
-        &env,
-    );
+    let rerun = sync_streams(&dest, &STREAMS, None, &env);
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
-    assert_complete(&sim, &dest).await;
+    assert_local_matches(&sim, &dest, &STREAMS).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,7 +109,7 @@ async fn sigint_stops_cleanly_with_the_interrupted_code() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
-    let cfg = small_pages(dir.path());
+    let cfg = write_config(dir.path(), SMALL_PAGES);
     let run = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
     wait_for(
         &dest.join("_state/state-0000000001.json"),
@@ -174,10 +140,10 @@ async fn sigint_stops_cleanly_with_the_interrupted_code() {
         .unwrap();
     assert!(!state.streams.is_empty());
     assert!(
-        state.streams.len() < STREAMS.split(',').count(),
+        state.streams.len() < STREAMS.len(),
         "nothing was interrupted"
     );
-    for name in STREAMS.split(',') {
+    for name in STREAMS {
         let rows = read_stream(&store, &ObjPath::from(""), name).await;
         if !state.streams.contains_key(name) {
             assert!(
@@ -188,16 +154,7 @@ async fn sigint_stops_cleanly_with_the_interrupted_code() {
     }
     // The lease was released: a re-run starts at once and completes.
     assert!(!dest.join("_state/lease.json").exists());
-    let rerun = extract(
-        &[
-            "sync",
-            "--destination",
-            dest.to_str().unwrap(),
-            "--streams",
-            STREAMS,
-        ],
-        &env,
-    );
+    let rerun = sync_streams(&dest, &STREAMS, None, &env);
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
-    assert_complete(&sim, &dest).await;
+    assert_local_matches(&sim, &dest, &STREAMS).await;
 }

@@ -51,6 +51,42 @@ pub fn extract(args: &[&str], env: &[(String, String)]) -> Output {
     cmd.output().expect("run greenhouse-extract")
 }
 
+/// `greenhouse-extract sync --destination DEST --streams a,b [--config CFG]` against a simulator.
+pub fn sync_streams(
+    dest: &Path,
+    streams: &[&str],
+    config: Option<&str>,
+    env: &[(String, String)],
+) -> Output {
+    let dest = dest.to_str().expect("utf-8 path");
+    let streams = streams.join(",");
+    let mut args = vec!["sync", "--destination", dest, "--streams", &streams];
+    if let Some(c) = config {
+        args.extend(["--config", c]);
+    }
+    extract(&args, env)
+}
+
+/// Writes `json` as `dir/config.json` and returns its path.
+pub fn write_config(dir: &Path, json: &str) -> String {
+    let p = dir.join("config.json");
+    std::fs::write(&p, json).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// Asserts that each stream written to the local folder `dest` equals the simulator's truth.
+pub async fn assert_local_matches(sim: &Sim, dest: &Path, streams: &[&str]) {
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dest).unwrap());
+    let registry = registry();
+    for name in streams {
+        let stream = registry.get(name).unwrap();
+        let truth = expected_rows(sim, stream).await;
+        let rows = read_stream(&store, &ObjPath::from(""), name).await;
+        assert_matches_truth(stream, &truth, &dedup_latest(rows), false);
+    }
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
