@@ -208,24 +208,7 @@ impl Slices {
 
     /// Is `[from, to)` entirely covered by completed slices? (An empty range is.)
     pub fn completed(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        if from >= to {
-            return true;
-        }
-        let mut done = self.done.clone();
-        done.sort_by_key(|s| s.from);
-        let mut cursor = from;
-        for s in done {
-            if s.from > cursor {
-                break;
-            }
-            if s.to > cursor {
-                cursor = s.to;
-                if cursor >= to {
-                    return true;
-                }
-            }
-        }
-        cursor >= to
+        from >= to || self.first_gap(from) >= to
     }
 
     /// Records `[from, to)` as done, merging overlapping and adjacent ranges.
