@@ -79,9 +79,14 @@ pub struct ConfigFile {
     /// Also read the sensitive streams (EEOC and demographics) when no explicit `streams` list
     /// names them. Default: false.
     pub include_sensitive: Option<bool>,
-    /// How many streams are read at the same time. All of them share one rate budget.
-    /// Default: 4.
+    /// How many streams (or slices of a stream) are read at the same time. All of them share
+    /// one rate budget. Default: 4.
     pub concurrency: Option<usize>,
+    /// Cut a large backfill window (a first run, or a long gap) into at most this many
+    /// `updated_at` slices read concurrently; each finished slice is committed, so an
+    /// interrupted backfill resumes from the slices that are done. 1 disables slicing.
+    /// Default: 8.
+    pub backfill_slices: Option<usize>,
     /// Upper bound on requests in flight at once across all streams (hides API latency).
     /// Default: 8.
     pub max_in_flight: Option<usize>,
@@ -160,6 +165,7 @@ pub struct Config {
     pub streams: Option<Vec<String>>,
     pub include_sensitive: bool,
     pub concurrency: usize,
+    pub backfill_slices: usize,
     pub max_in_flight: usize,
     pub max_requests_per_window: Option<u32>,
     pub per_page: u32,
@@ -289,6 +295,12 @@ impl ConfigFile {
         if concurrency == 0 || concurrency > 64 {
             return Err(Error::config("concurrency must be between 1 and 64"));
         }
+        let backfill_slices = self.backfill_slices.unwrap_or(8);
+        if backfill_slices == 0 || backfill_slices > 64 {
+            return Err(Error::config(
+                "backfill_slices must be between 1 and 64 (1 disables slicing)",
+            ));
+        }
         let max_in_flight = self.max_in_flight.unwrap_or(8);
         if max_in_flight == 0 || max_in_flight > 256 {
             return Err(Error::config("max_in_flight must be between 1 and 256"));
@@ -321,6 +333,7 @@ impl ConfigFile {
             streams,
             include_sensitive,
             concurrency,
+            backfill_slices,
             max_in_flight,
             max_requests_per_window: self.max_requests_per_window,
             per_page,

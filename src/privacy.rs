@@ -80,7 +80,8 @@ impl ColumnPolicy {
         RecordBatch::try_new(out_schema.clone(), columns)
     }
 
-    fn digest(&self, value: &[u8]) -> String {
+    /// The salted digest of one value (also used for JSON records in the protocol modes).
+    pub fn digest(&self, value: &[u8]) -> String {
         let mut h = Sha256::new();
         if let Some(salt) = &self.salt {
             h.update(salt.expose().as_bytes());

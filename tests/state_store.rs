@@ -402,6 +402,9 @@ both_backends!(manifest_round_trip, |store, ss| {
                 bytes: 1234,
             }],
             requests: 2,
+            pages: 1,
+            slices: 0,
+            bytes_fetched: 4096,
             error: None,
         },
     );

@@ -125,6 +125,9 @@ pub struct RollingWriter {
     /// `<prefix>/<stream>/extracted_date=YYYY-MM-DD`
     dir: Path,
     run_id: String,
+    /// Extra part of the file names (one per slice of a window), so concurrent writers of one
+    /// stream and run never pick the same key.
+    file_tag: Option<String>,
     schema: SchemaRef,
     config: SinkConfig,
     props: WriterProperties,
@@ -207,6 +210,7 @@ impl RollingWriter {
             store,
             dir,
             run_id: run_id.to_string(),
+            file_tag: None,
             schema,
             config,
             props,
@@ -215,6 +219,14 @@ impl RollingWriter {
             done: Vec::new(),
             failed: Vec::new(),
         })
+    }
+
+    /// Names files `part-<run_id>-<tag>-<seq>.parquet` (`tag`: ASCII letters and digits).
+    pub fn with_file_tag(mut self, tag: &str) -> Self {
+        if !tag.is_empty() && tag.chars().all(|c| c.is_ascii_alphanumeric()) {
+            self.file_tag = Some(tag.to_string());
+        }
+        self
     }
 
     /// The directory (key prefix) this writer's files go to.
@@ -297,10 +309,13 @@ impl RollingWriter {
     }
 
     async fn open(&mut self) -> Result<OpenFile, SinkError> {
-        let key = self
-            .dir
-            .clone()
-            .join(format!("part-{}-{:05}.parquet", self.run_id, self.next_seq).as_str());
+        let key = self.dir.clone().join(
+            match &self.file_tag {
+                Some(tag) => format!("part-{}-{tag}-{:05}.parquet", self.run_id, self.next_seq),
+                None => format!("part-{}-{:05}.parquet", self.run_id, self.next_seq),
+            }
+            .as_str(),
+        );
         self.next_seq += 1;
         match self.store.head(&key).await {
             Err(object_store::Error::NotFound { .. }) => {}

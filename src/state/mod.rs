@@ -180,16 +180,27 @@ pub struct StreamState {
     pub slices: Option<Slices>,
 }
 
-/// Completed `updated_at` slices of a window that has not been fully committed yet, so a crashed
-/// backfill resumes where it stopped. Slices are half-open `[from, to)` ranges.
+/// Progress of a sliced window that has not been fully committed yet, so a crashed backfill
+/// resumes where it stopped. The window `[window_from, window_to]` is cut at `cuts` into slices;
+/// `done` holds the completed ones as half-open `[from, to)` ranges (the window's start is
+/// [`BEGINNING`] when the window has no lower bound).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slices {
+    /// Lower bound of the window being filled; `None` = from the beginning.
+    #[serde(default)]
+    pub window_from: Option<DateTime<Utc>>,
     /// The signpost (end) of the window being filled; the bookmark moves here once it is covered.
     pub window_to: DateTime<Utc>,
+    /// Slice boundaries strictly inside the window, ascending.
+    #[serde(default)]
+    pub cuts: Vec<DateTime<Utc>>,
     /// Completed ranges, kept sorted and merged by [`Slices::mark_done`].
     #[serde(default)]
     pub done: Vec<Slice>,
 }
+
+/// Stands for "no lower bound" in slice ranges: Greenhouse has no record updated before 1970.
+pub const BEGINNING: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
 /// A half-open `[from, to)` range of `updated_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,9 +212,41 @@ pub struct Slice {
 impl Slices {
     pub fn new(window_to: DateTime<Utc>) -> Self {
         Slices {
+            window_from: None,
             window_to,
+            cuts: Vec::new(),
             done: Vec::new(),
         }
+    }
+
+    /// The slices of the window as half-open ranges (the last one ends at `window_to`, which
+    /// the reader includes).
+    pub fn ranges(&self) -> Vec<Slice> {
+        let start = self.window_from.unwrap_or(BEGINNING);
+        let mut bounds = vec![start];
+        bounds.extend(
+            self.cuts
+                .iter()
+                .copied()
+                .filter(|c| *c > start && *c < self.window_to),
+        );
+        bounds.push(self.window_to);
+        bounds.dedup();
+        bounds
+            .windows(2)
+            .map(|w| Slice {
+                from: w[0],
+                to: w[1],
+            })
+            .collect()
+    }
+
+    /// The slices not completed yet.
+    pub fn pending(&self) -> Vec<Slice> {
+        self.ranges()
+            .into_iter()
+            .filter(|s| !self.completed(s.from, s.to))
+            .collect()
     }
 
     /// Is `[from, to)` entirely covered by completed slices? (An empty range is.)
@@ -240,6 +283,35 @@ impl Slices {
             cursor = cursor.max(s.to);
         }
         cursor
+    }
+
+    /// The plan of a run that resumes this window with a later signpost `to`: the same slices,
+    /// with the last one extended to `to`. When the last slice was already completed, a new one
+    /// starts `lookback` before the old end, to catch records committed late near the old
+    /// signpost (the same reason every incremental window reaches back by the lookback).
+    pub fn resumed(&self, to: DateTime<Utc>, lookback: chrono::Duration) -> Slices {
+        let mut next = self.clone();
+        if to <= self.window_to {
+            return next;
+        }
+        next.window_to = to;
+        let ranges = self.ranges();
+        if let Some(last) = ranges.last()
+            && self.completed(last.from, last.to)
+        {
+            let tail = (self.window_to - lookback).max(last.from);
+            if tail > last.from {
+                next.cuts.push(tail);
+            }
+            // Without a cut the whole last slice is read again; with one, `done` still covers
+            // [last.from, old window_to) and the new slice starts at the cut.
+            next.done.retain(|d| d.to <= tail || d.from < tail);
+            for d in &mut next.done {
+                d.to = d.to.min(tail.max(d.from));
+            }
+            next.done.retain(|d| d.from < d.to);
+        }
+        next
     }
 }
 
@@ -280,11 +352,20 @@ pub struct ManifestStream {
     pub window_to: Option<DateTime<Utc>>,
     #[serde(default)]
     pub rows: u64,
+    /// Pages read (successful list responses written).
+    #[serde(default)]
+    pub pages: u64,
+    /// Slices the window was read as (0: one chain).
+    #[serde(default)]
+    pub slices: u64,
     #[serde(default)]
     pub files: Vec<ManifestFile>,
-    /// HTTP requests made for this stream.
+    /// HTTP requests made for this stream (retries, probes and 429s included).
     #[serde(default)]
     pub requests: u64,
+    /// Bytes of JSON received for this stream.
+    #[serde(default)]
+    pub bytes_fetched: u64,
     #[serde(default)]
     pub error: Option<String>,
 }
@@ -735,7 +816,9 @@ mod tests {
         assert_eq!(s.done.len(), 1);
         // Unsorted input (hand-edited state) still answers correctly.
         let u = Slices {
+            window_from: None,
             window_to: t(20),
+            cuts: vec![],
             done: vec![
                 Slice {
                     from: t(5),
@@ -748,6 +831,34 @@ mod tests {
             ],
         };
         assert!(u.completed(t(1), t(9)));
+    }
+
+    #[test]
+    fn slices_plan_pending_and_resume() {
+        let mut s = Slices {
+            window_from: None,
+            window_to: t(12),
+            cuts: vec![t(4), t(8)],
+            done: vec![],
+        };
+        let r = s.ranges();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].from, BEGINNING);
+        assert_eq!((r[1].from, r[1].to), (t(4), t(8)));
+        assert_eq!(r[2].to, t(12));
+        s.mark_done(t(4), t(8));
+        assert_eq!(s.pending().len(), 2);
+        // A resumed run keeps the slices and extends the last (unfinished) one.
+        let next = s.resumed(t(20), chrono::Duration::hours(1));
+        assert_eq!(next.pending().last().unwrap().to, t(20));
+        assert_eq!(next.pending().len(), 2);
+        // Once the last slice is done, the resumed run re-reads the lookback before the old end.
+        s.mark_done(t(8), t(12));
+        let next = s.resumed(t(20), chrono::Duration::hours(1));
+        let pending = next.pending();
+        assert_eq!(pending.len(), 2, "{pending:?}");
+        assert_eq!((pending[1].from, pending[1].to), (t(11), t(20)));
+        assert!(next.completed(t(4), t(11)));
     }
 
     #[test]

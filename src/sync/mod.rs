@@ -14,29 +14,34 @@
 //!   behind; complete files of an uncommitted stream are deleted) and leaves committed streams
 //!   committed. Nothing here holds a whole stream in memory: pages flow through a bounded channel.
 
+pub mod output;
+pub mod slicing;
 pub mod summary;
 pub mod window;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use tokio::sync::{Mutex, mpsc};
+use object_store::ObjectStoreExt;
+use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use crate::config::Config;
 use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
 use crate::harvest::{FetchError, Forbidden, HarvestClient, Page, RequestStats};
-use crate::privacy::ColumnPolicy;
 use crate::registry::{Registry, Stream};
 use crate::sink::{RollingWriter, SinkConfig, WrittenFile};
-use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateStore};
+use crate::state::{
+    Lease, Manifest, ManifestFile, ManifestStream, Slice, Slices, State, StateStore,
+};
 use crate::storage::Destination;
-use arrow_schema::SchemaRef;
+use output::{MessageSink, UnitWriter, WriteError};
 use summary::{StreamReport, StreamStatus};
-use window::Window;
+use window::{Range, Window};
 
 /// How far behind "now" the signpost sits: records committed by Greenhouse in the last moments
 /// before the run started may not be visible yet.
@@ -133,21 +138,54 @@ pub fn cancel_on_signals() -> Arc<AtomicBool> {
     flag
 }
 
+/// One stream as a run reads it.
+#[derive(Debug, Clone)]
+pub struct Selected<'r> {
+    pub stream: &'r Stream,
+    /// The selected fields (protocol modes); `None` = every field.
+    pub fields: Option<BTreeSet<String>>,
+    /// Ignore the saved bookmark and read the whole history (a full-refresh sync of an
+    /// incremental stream, as an Airbyte catalog may ask).
+    pub full_refresh: bool,
+}
+
+impl<'r> Selected<'r> {
+    pub fn all(stream: &'r Stream) -> Self {
+        Selected {
+            stream,
+            fields: None,
+            full_refresh: false,
+        }
+    }
+}
+
+/// Where the records of a run go.
+enum Output<'a> {
+    /// Typed Parquet on the destination; state generations beside the data, under the lease.
+    Parquet {
+        dest: &'a Destination,
+        store: &'a StateStore,
+        lease: &'a Lease,
+    },
+    /// Protocol messages; state is emitted through the sink after the records it covers.
+    Messages(Arc<dyn MessageSink>),
+}
+
 /// Shared by every stream task of one run.
 struct RunCtx<'a> {
     config: &'a Config,
     opts: &'a SyncOptions,
     client: &'a HarvestClient,
-    dest: &'a Destination,
     signpost: DateTime<Utc>,
     /// The committed state; commits are serialised through this lock.
     state: Mutex<State>,
-    store: &'a StateStore,
-    lease: &'a Lease,
+    output: Output<'a>,
     cancel: Arc<AtomicBool>,
+    /// Units of work (a whole window, or one slice) running at once, across all streams.
+    units: Semaphore,
 }
 
-/// Runs a sync. `cancel` is set by the signal handler to stop early.
+/// Runs a sync into Parquet on `dest`. `cancel` is set by the signal handler to stop early.
 pub async fn run(
     config: &Config,
     registry: &Registry,
@@ -156,66 +194,99 @@ pub async fn run(
     cancel: Arc<AtomicBool>,
 ) -> Result<RunReport, Error> {
     let started = Instant::now();
-    let streams = config.selected(registry)?;
+    let streams: Vec<Selected> = config
+        .selected(registry)?
+        .into_iter()
+        .map(Selected::all)
+        .collect();
     let store = StateStore::new(dest.store.clone(), dest.prefix.clone());
     let lease = store
         .acquire_lease(&opts.run_id, opts.lease_ttl)
         .await
         .map_err(state_error)?;
     let heartbeat = lease.spawn_heartbeat(opts.lease_ttl / 4);
-    let result = run_locked(
-        config, &streams, dest, opts, &store, &lease, cancel, started,
-    )
+    let result = async {
+        let state = match &opts.state_file {
+            Some(path) if path.exists() => crate::state::load_file(path)
+                .map_err(|e| Error::Config(format!("state file {}: {e}", path.display())))?,
+            _ => store.load().await.map_err(state_error)?,
+        };
+        let output = Output::Parquet {
+            dest,
+            store: &store,
+            lease: &lease,
+        };
+        tracing::info!(event = "sync_started", run_id = %opts.run_id, streams = streams.len(), destination = %dest.url, "Sync started");
+        let mut report = run_streams(config, &streams, state, output, opts, cancel, started).await?;
+        let manifest = manifest_of(&report, opts);
+        match store.write_manifest(&opts.run_id, &manifest).await {
+            Ok(key) => report.manifest_key = Some(key),
+            Err(e) => {
+                tracing::warn!(event = "manifest_failed", error = %e, "Could not write the run manifest")
+            }
+        }
+        Ok(report)
+    }
     .await;
     heartbeat.abort();
     lease.release().await;
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_locked(
+/// Runs a sync whose records go to `sink` as protocol messages (Singer tap, Airbyte source),
+/// starting from `state` (read from the protocol's state input). Same windows, slices, retries
+/// and rate budget as [`run`]; nothing is written to a destination.
+pub async fn run_messages(
     config: &Config,
-    streams: &[&Stream],
-    dest: &Destination,
+    streams: &[Selected<'_>],
+    state: State,
+    sink: Arc<dyn MessageSink>,
     opts: &SyncOptions,
-    store: &StateStore,
-    lease: &Lease,
+    cancel: Arc<AtomicBool>,
+) -> Result<RunReport, Error> {
+    let started = Instant::now();
+    run_streams(
+        config,
+        streams,
+        state,
+        Output::Messages(sink),
+        opts,
+        cancel,
+        started,
+    )
+    .await
+}
+
+async fn run_streams(
+    config: &Config,
+    streams: &[Selected<'_>],
+    state: State,
+    output: Output<'_>,
+    opts: &SyncOptions,
     cancel: Arc<AtomicBool>,
     started: Instant,
 ) -> Result<RunReport, Error> {
-    let state = match &opts.state_file {
-        Some(path) if path.exists() => crate::state::load_file(path)
-            .map_err(|e| Error::Config(format!("state file {}: {e}", path.display())))?,
-        _ => store.load().await.map_err(state_error)?,
-    };
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
     client.authenticate().await.map_err(fetch_to_run_error)?;
     let signpost = opts.started_at
         - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration");
-    tracing::info!(
-        event = "sync_started",
-        run_id = %opts.run_id,
-        streams = streams.len(),
-        destination = %dest.url,
-        signpost = %signpost.to_rfc3339(),
-        "Sync started"
-    );
+    tracing::debug!(event = "signpost", signpost = %signpost.to_rfc3339(), "Windows end at the signpost");
+    // Largest streams first (by what their last run wrote), so the longest chains start early
+    // and the end of the run is not one big stream read alone.
+    let mut order: Vec<&Selected> = streams.iter().collect();
+    order.sort_by_key(|s| std::cmp::Reverse(state.stream(&s.stream.name).map_or(0, |e| e.rows)));
     let ctx = RunCtx {
         config,
         opts,
         client: &client,
-        dest,
         signpost,
         state: Mutex::new(state),
-        store,
-        lease,
+        output,
         cancel: cancel.clone(),
+        units: Semaphore::new(config.concurrency),
     };
-    let mut reports: Vec<StreamReport> = futures::stream::iter(streams.iter().copied())
-        .map(|s| sync_stream(&ctx, s))
-        .buffer_unordered(config.concurrency)
-        .collect()
-        .await;
+    let mut reports: Vec<StreamReport> =
+        futures::future::join_all(order.into_iter().map(|s| sync_stream(&ctx, s))).await;
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
 
     if let Some(auth) = reports.iter().find_map(|r| match &r.status {
@@ -224,22 +295,13 @@ async fn run_locked(
     }) {
         return Err(Error::Auth(auth));
     }
-    let interrupted = cancel.load(Ordering::SeqCst);
-    let mut report = RunReport {
+    Ok(RunReport {
         run_id: opts.run_id.clone(),
         streams: reports,
         manifest_key: None,
-        interrupted,
+        interrupted: cancel.load(Ordering::SeqCst),
         duration: started.elapsed(),
-    };
-    let manifest = manifest_of(&report, opts);
-    match store.write_manifest(&opts.run_id, &manifest).await {
-        Ok(key) => report.manifest_key = Some(key),
-        Err(e) => {
-            tracing::warn!(event = "manifest_failed", error = %e, "Could not write the run manifest")
-        }
-    }
-    Ok(report)
+    })
 }
 
 fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
@@ -265,6 +327,8 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
                         window_from: r.window.as_ref().and_then(|w| w.from),
                         window_to: r.window.as_ref().and_then(|w| w.to),
                         rows: r.rows,
+                        pages: r.pages,
+                        slices: r.slices as u64,
                         files: r
                             .files
                             .iter()
@@ -275,6 +339,7 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
                             })
                             .collect(),
                         requests: r.requests,
+                        bytes_fetched: r.bytes_fetched,
                         error: r.status.error().map(str::to_string),
                     },
                 )
@@ -284,12 +349,22 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
 }
 
 /// Reads, writes and commits one stream. Never returns an error: the outcome is in the report.
-async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
+async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
+    let stream = sel.stream;
     let started = Instant::now();
     let stats = Arc::new(RequestStats::default());
-    let bookmark = {
+    let (bookmark, progress) = {
         let state = ctx.state.lock().await;
-        state.streams.get(&stream.name).and_then(|s| s.bookmark)
+        let entry = state.stream(&stream.name);
+        (
+            entry.and_then(|s| s.bookmark),
+            entry.and_then(|s| s.slices.clone()),
+        )
+    };
+    let (bookmark, progress) = if sel.full_refresh {
+        (None, None)
+    } else {
+        (bookmark, progress.filter(|_| stream.is_incremental()))
     };
     let window = window::plan(
         stream,
@@ -299,36 +374,35 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
         ctx.signpost,
     );
     let mut report = StreamReport::new(&stream.name, window.clone());
-    let bound = |t: Option<DateTime<Utc>>, none: &str| {
-        t.map(|t| t.to_rfc3339())
-            .unwrap_or_else(|| none.to_string())
-    };
+    if let Output::Messages(sink) = &ctx.output
+        && let Err(e) = sink.stream_started(stream, sel.fields.as_ref())
+    {
+        report.status = StreamStatus::Failed(format!("writing messages failed: {e}"));
+        return report;
+    }
     tracing::info!(
         event = "stream_started",
         stream = %stream.name,
-        from = %bound(window.from, "start"),
-        to = %bound(window.to, "none (full refresh)"),
+        window = %window.label(),
+        resumed_slices = progress.is_some(),
         "Stream started"
     );
-    let outcome = read_and_write(ctx, stream, &window, stats.clone(), &mut report).await;
+    let outcome = read_stream(ctx, sel, &window, progress, stats.clone(), &mut report).await;
     let (requests, retries, rate_limited, bytes) = stats.snapshot();
     report.requests = requests;
     report.retries = retries;
     report.rate_limited = rate_limited;
     report.bytes_fetched = bytes;
     match outcome {
-        Ok(files) => {
-            report.files = files;
-            match commit(ctx, stream, &report).await {
-                Ok(()) => {
-                    report.status = StreamStatus::Committed;
-                    tracing::info!(event = "bookmark_advanced", stream = %stream.name, rows = report.rows, files = report.files.len(), "Bookmark advanced");
-                }
-                Err(e) => {
-                    report.status = StreamStatus::Failed(format!("commit failed: {e}"));
-                }
+        Ok(()) => match commit(ctx, stream, Commit::Window { report: &report }).await {
+            Ok(()) => {
+                report.status = StreamStatus::Committed;
+                tracing::info!(event = "bookmark_advanced", stream = %stream.name, rows = report.rows, files = report.files.len(), "Bookmark advanced");
             }
-        }
+            Err(e) => {
+                report.status = StreamStatus::Failed(format!("commit failed: {e}"));
+            }
+        },
         Err(StreamFailure::Skipped(reason)) => {
             // Name the exact grant, so the admin knows which box to tick.
             let reason = if reason == MISSING_SCOPE {
@@ -349,6 +423,11 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
         }
     }
     report.duration = started.elapsed();
+    if let Output::Messages(sink) = &ctx.output
+        && let Err(e) = sink.stream_finished(stream, &report)
+    {
+        tracing::warn!(event = "messages_failed", stream = %stream.name, error = %e, "Could not write the stream status");
+    }
     report
 }
 
@@ -358,6 +437,15 @@ enum StreamFailure {
     Skipped(String),
     Failed { message: String, auth: bool },
     Interrupted,
+}
+
+impl StreamFailure {
+    fn failed(message: impl Into<String>) -> Self {
+        StreamFailure::Failed {
+            message: message.into(),
+            auth: false,
+        }
+    }
 }
 
 impl From<FetchError> for StreamFailure {
@@ -371,60 +459,238 @@ impl From<FetchError> for StreamFailure {
                 message: m,
                 auth: true,
             },
-            other => StreamFailure::Failed {
-                message: other.to_string(),
-                auth: false,
-            },
+            other => StreamFailure::failed(other.to_string()),
         }
     }
 }
 
-/// Fetches every page of every partition of the window and writes them; returns the closed files.
-async fn read_and_write(
+/// What one unit of work added to its stream.
+#[derive(Debug, Default)]
+struct Tally {
+    rows: u64,
+    pages: u64,
+    extra_fields: u64,
+    type_mismatches: u64,
+    null_violations: u64,
+    files: Vec<WrittenFile>,
+}
+
+impl Tally {
+    fn add_to(self, report: &mut StreamReport) {
+        report.rows += self.rows;
+        report.pages += self.pages;
+        report.extra_fields += self.extra_fields;
+        report.type_mismatches += self.type_mismatches;
+        report.null_violations += self.null_violations;
+        report.files.extend(self.files);
+    }
+}
+
+/// How a unit ended.
+enum UnitEnd {
+    /// Every page read and written, the writer closed.
+    Complete,
+    /// The probe found the window large: read it as these slices instead (nothing was written).
+    Split(Slices),
+}
+
+/// Reads the stream's window: as one chain, or — when the probe finds a large backfill, or an
+/// earlier run left slice progress — as slices read concurrently and committed one by one.
+async fn read_stream(
     ctx: &RunCtx<'_>,
-    stream: &Stream,
+    sel: &Selected<'_>,
     window: &Window,
+    progress: Option<Slices>,
     stats: Arc<RequestStats>,
     report: &mut StreamReport,
-) -> Result<Vec<WrittenFile>, StreamFailure> {
-    let mut converter = Converter::new(stream, &ctx.opts.run_id, ctx.opts.started_at);
+) -> Result<(), StreamFailure> {
+    let stream = sel.stream;
+    let lookback = chrono::Duration::from_std(ctx.config.lookback).unwrap_or_default();
+    let plan = match progress {
+        Some(p) => p.resumed(ctx.signpost, lookback),
+        None => {
+            let probe = stream.is_incremental()
+                && ctx.config.backfill_slices > 1
+                && window
+                    .to
+                    .is_some_and(|to| slicing::is_backfill(window.from, to));
+            let mut tally = Tally::default();
+            let end = read_unit(
+                ctx,
+                sel,
+                Range::whole(window),
+                window,
+                None,
+                probe,
+                &stats,
+                &mut tally,
+            )
+            .await;
+            tally.add_to(report);
+            match end? {
+                UnitEnd::Complete => return Ok(()),
+                UnitEnd::Split(plan) => plan,
+            }
+        }
+    };
+    let pending = plan.pending();
+    report.slices = plan.ranges().len();
+    tracing::info!(
+        event = "stream_sliced",
+        stream = %stream.name,
+        slices = report.slices,
+        pending = pending.len(),
+        "Reading the window as slices"
+    );
+    let plan = &plan;
+    let stats = &stats;
+    let results: Vec<(Tally, Result<(), StreamFailure>)> =
+        futures::stream::iter(pending.into_iter().enumerate())
+            .map(|(i, slice)| async move {
+                let mut tally = Tally::default();
+                let tag = format!("s{i:02}");
+                let range = Range::slice(&slice, plan.window_to);
+                let end = read_unit(
+                    ctx,
+                    sel,
+                    range,
+                    window,
+                    Some(&tag),
+                    false,
+                    stats,
+                    &mut tally,
+                )
+                .await;
+                let result = match end {
+                    Ok(_) => commit(
+                        ctx,
+                        stream,
+                        Commit::Slice {
+                            plan,
+                            done: slice,
+                            tally: &tally,
+                        },
+                    )
+                    .await
+                    .map_err(|e| StreamFailure::failed(format!("commit failed: {e}"))),
+                    Err(e) => Err(e),
+                };
+                if result.is_err() {
+                    // A slice that is not committed leaves no file behind.
+                    delete_files(ctx, std::mem::take(&mut tally.files)).await;
+                }
+                (tally, result)
+            })
+            .buffer_unordered(ctx.config.backfill_slices.max(1))
+            .collect()
+            .await;
+    let mut first_error = None;
+    for (tally, result) in results {
+        tally.add_to(report);
+        if let Err(e) = result {
+            // Prefer a real failure over the interruption it may have caused elsewhere.
+            if first_error.is_none() || matches!(first_error, Some(StreamFailure::Interrupted)) {
+                first_error = Some(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn delete_files(ctx: &RunCtx<'_>, files: Vec<WrittenFile>) {
+    if let Output::Parquet { dest, .. } = &ctx.output {
+        for f in files {
+            if let Err(e) = dest.store.delete(&f.key).await {
+                tracing::warn!(key = %f.key, error = %e, "Could not delete an uncommitted data file");
+            }
+        }
+    }
+}
+
+/// A new writer for one unit of `sel`'s stream.
+fn unit_writer(
+    ctx: &RunCtx<'_>,
+    sel: &Selected<'_>,
+    tag: Option<&str>,
+) -> Result<UnitWriter, StreamFailure> {
+    let stream = sel.stream;
     let policy = ctx
         .config
         .policies
         .get(&stream.name)
         .cloned()
         .unwrap_or_default();
-    let schema = policy.schema(&converter.schema());
-    let mut writer = RollingWriter::new(
-        ctx.dest.store.clone(),
-        &ctx.dest.prefix,
-        stream,
-        &ctx.opts.run_id,
-        ctx.opts.started_at,
-        schema.clone(),
-        ctx.opts.sink.clone(),
-    )
-    .map_err(|e| StreamFailure::Failed {
-        message: e.to_string(),
-        auth: false,
-    })?;
-    let result = pump(
-        ctx,
-        stream,
-        window,
-        stats,
-        &mut converter,
-        &mut writer,
-        &policy,
-        &schema,
-        report,
-    )
-    .await;
-    match result {
-        Ok(()) => writer.close().await.map_err(|e| StreamFailure::Failed {
-            message: format!("writing Parquet failed: {e}"),
-            auth: false,
+    match &ctx.output {
+        Output::Parquet { dest, .. } => {
+            let converter = Converter::new(stream, &ctx.opts.run_id, ctx.opts.started_at);
+            let schema = policy.schema(&converter.schema());
+            let mut writer = RollingWriter::new(
+                dest.store.clone(),
+                &dest.prefix,
+                stream,
+                &ctx.opts.run_id,
+                ctx.opts.started_at,
+                schema.clone(),
+                ctx.opts.sink.clone(),
+            )
+            .map_err(|e| StreamFailure::failed(e.to_string()))?;
+            if let Some(tag) = tag {
+                writer = writer.with_file_tag(tag);
+            }
+            Ok(UnitWriter::Parquet {
+                converter: Box::new(converter),
+                policy,
+                schema,
+                writer: Box::new(writer),
+            })
+        }
+        Output::Messages(sink) => Ok(UnitWriter::Messages {
+            sink: sink.clone(),
+            stream: Box::new(stream.clone()),
+            fields: sel.fields.clone(),
+            policy,
+            extracted_at: ctx.opts.started_at,
         }),
+    }
+}
+
+/// Reads one range of the stream (every partition) into a new writer, holding one of the run's
+/// unit slots. With `probe`, the first page decides whether the window should be sliced
+/// instead; then nothing is written and the plan is returned.
+#[allow(clippy::too_many_arguments)]
+async fn read_unit(
+    ctx: &RunCtx<'_>,
+    sel: &Selected<'_>,
+    range: Range,
+    window: &Window,
+    tag: Option<&str>,
+    probe: bool,
+    stats: &Arc<RequestStats>,
+    tally: &mut Tally,
+) -> Result<UnitEnd, StreamFailure> {
+    let Ok(_slot) = ctx.units.acquire().await else {
+        return Err(StreamFailure::failed("the run's work pool closed"));
+    };
+    if ctx.cancel.load(Ordering::SeqCst) {
+        return Err(StreamFailure::Interrupted);
+    }
+    let mut writer = unit_writer(ctx, sel, tag)?;
+    let result = read_partitions(ctx, sel, range, window, probe, stats, &mut writer, tally).await;
+    match result {
+        Ok(None) => {
+            tally.files = writer
+                .close()
+                .await
+                .map_err(|e| StreamFailure::failed(e.to_string()))?;
+            Ok(UnitEnd::Complete)
+        }
+        Ok(Some(plan)) => {
+            writer.abort().await;
+            Ok(UnitEnd::Split(plan))
+        }
         Err(e) => {
             writer.abort().await;
             Err(e)
@@ -432,56 +698,90 @@ async fn read_and_write(
     }
 }
 
-/// The fetch → convert → (column policy) → write loop of one stream.
+/// The fetch → write loop over every partition of one range. Returns a slice plan when the
+/// probe decided to split instead.
 #[allow(clippy::too_many_arguments)]
-async fn pump(
+async fn read_partitions(
     ctx: &RunCtx<'_>,
-    stream: &Stream,
+    sel: &Selected<'_>,
+    range: Range,
     window: &Window,
-    stats: Arc<RequestStats>,
-    converter: &mut Converter,
-    writer: &mut RollingWriter,
-    policy: &ColumnPolicy,
-    schema: &SchemaRef,
-    report: &mut StreamReport,
-) -> Result<(), StreamFailure> {
-    for mut params in stream.partition_params() {
-        if let (Some(filter), Some(value)) = (stream.window_filter(), window.filter_value()) {
+    probe: bool,
+    stats: &Arc<RequestStats>,
+    writer: &mut UnitWriter,
+    tally: &mut Tally,
+) -> Result<Option<Slices>, StreamFailure> {
+    let stream = sel.stream;
+    for (index, mut params) in stream.partition_params().into_iter().enumerate() {
+        if let (Some(filter), Some(value)) = (stream.window_filter(), range.filter_value()) {
             params.insert(filter.to_string(), value);
         }
         let first = ctx.client.first_page_url(&stream.resource, &params, None);
-        let mut restarts = 0u32;
-        // Ids at or above this were written before a window restart (pages are id-descending).
-        let mut lowest_written: Option<i64> = None;
-        'window: loop {
-            let (tx, mut rx) = mpsc::channel::<Result<(url::Url, Page), FetchError>>(PAGE_BUFFER);
-            let fetcher = {
-                let client = ctx.client;
-                let stats = stats.clone();
-                let first = first.clone();
-                let cancel = ctx.cancel.clone();
-                async move {
-                    let mut url = first;
-                    loop {
-                        if cancel.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        let page = client.get_page(&url, &stats).await;
-                        let next = page.as_ref().ok().and_then(|p| p.next.clone());
-                        if tx.send(page.map(|p| (url.clone(), p))).await.is_err() {
-                            return;
-                        }
-                        match next {
-                            Some(n) => url = n,
-                            None => return,
-                        }
+        // The probe's first page is fetched on its own: the pipeline below reads ahead, and a
+        // chain that is abandoned for slices must not cost more than this one request.
+        let mut head = None;
+        if probe && index == 0 {
+            let page = ctx.client.get_page(&first, stats).await?;
+            if page.next.is_some()
+                && let Some(plan) = plan_slices(ctx, sel, &params, window, &page.body, stats).await
+            {
+                return Ok(Some(plan));
+            }
+            head = Some((first.clone(), page));
+        }
+        read_chain(ctx, stream, first, head, stats, writer, tally).await?;
+    }
+    Ok(None)
+}
+
+/// Reads one cursor chain from `first` (or from an already fetched first page), restarting the
+/// window when its cursor expires.
+async fn read_chain(
+    ctx: &RunCtx<'_>,
+    stream: &Stream,
+    first: url::Url,
+    mut head: Option<(url::Url, Page)>,
+    stats: &Arc<RequestStats>,
+    writer: &mut UnitWriter,
+    tally: &mut Tally,
+) -> Result<(), StreamFailure> {
+    let mut restarts = 0u32;
+    // Ids at or above this were written before a window restart (pages are id-descending).
+    let mut lowest_written: Option<i64> = None;
+    loop {
+        let (tx, mut rx) = mpsc::channel::<Result<(url::Url, Page), FetchError>>(PAGE_BUFFER);
+        let head_page = head.take();
+        let start = match &head_page {
+            Some((_, page)) => page.next.clone(),
+            None => Some(first.clone()),
+        };
+        let fetcher = {
+            let client = ctx.client;
+            let stats = stats.clone();
+            let cancel = ctx.cancel.clone();
+            async move {
+                if let Some(h) = head_page
+                    && tx.send(Ok(h)).await.is_err()
+                {
+                    return;
+                }
+                let mut next = start;
+                while let Some(url) = next {
+                    if cancel.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let page = client.get_page(&url, &stats).await;
+                    next = page.as_ref().ok().and_then(|p| p.next.clone());
+                    if tx.send(page.map(|p| (url, p))).await.is_err() {
+                        return;
                     }
                 }
-            };
-            // On an early return the fetcher may be parked on a full channel: closing the
-            // channel afterwards wakes it (its next send fails), so `join!` cannot deadlock.
-            let consumer = async {
-                let outcome = async {
+            }
+        };
+        // On an early return the fetcher may be parked on a full channel: closing the channel
+        // afterwards wakes it (its next send fails), so `join!` cannot deadlock.
+        let consumer = async {
+            let outcome = async {
                 while let Some(item) = rx.recv().await {
                     if ctx.cancel.load(Ordering::SeqCst) {
                         return Err(StreamFailure::Interrupted);
@@ -492,131 +792,205 @@ async fn pump(
                         Err(e) => return Err(e.into()),
                     };
                     let mut refetches = 0;
-                    let converted = loop {
-                        match converter.convert_page(&page.body) {
-                            Ok(c) => break c,
-                            Err(e) if refetches < MAX_BAD_BODY_REFETCHES => {
+                    let (out, ids) = loop {
+                        match writer.write_page(&page.body, lowest_written).await {
+                            Ok(done) => break done,
+                            Err(WriteError::Unreadable(e)) if refetches < MAX_BAD_BODY_REFETCHES => {
                                 refetches += 1;
                                 tracing::warn!(event = "page_refetched", stream = %stream.name, error = %e, "Unreadable page, fetching it again");
-                                page = ctx
-                                    .client
-                                    .get_page(&url, &stats)
-                                    .await
-                                    .map_err(StreamFailure::from)?;
+                                page = ctx.client.get_page(&url, stats).await?;
                             }
-                            Err(e) => {
-                                return Err(StreamFailure::Failed {
-                                    message: format!("unreadable page: {e}"),
-                                    auth: false,
-                                });
+                            Err(WriteError::Unreadable(e)) => {
+                                return Err(StreamFailure::failed(format!("unreadable page: {e}")));
                             }
+                            Err(WriteError::Output(e)) => return Err(StreamFailure::failed(e)),
                         }
                     };
-                    report.pages += 1;
-                    let mut batch = converted.batch;
-                    if let Some(low) = lowest_written {
-                        // After a restart, skip the prefix of rows already written.
-                        let skip = converted.ids.iter().take_while(|id| **id >= low).count();
-                        batch = batch.slice(skip, batch.num_rows() - skip);
-                    }
-                    if let Some(min) = converted.ids.iter().min() {
+                    if let Some(min) = ids.iter().min() {
                         lowest_written = Some(lowest_written.map_or(*min, |l| l.min(*min)));
                     }
-                    report.rows += batch.num_rows() as u64;
-                    report.extra_fields += converted.extra_fields;
-                    report.type_mismatches += converted.type_mismatches;
-                    report.null_violations += converted.null_violations;
-                    if batch.num_rows() > 0 {
-                        let batch = policy.apply(&batch, schema).map_err(|e| {
-                            StreamFailure::Failed {
-                                message: format!("applying the column policy failed: {e}"),
-                                auth: false,
-                            }
-                        })?;
-                        writer
-                            .write(&batch)
-                            .await
-                            .map_err(|e| StreamFailure::Failed {
-                                message: format!("writing Parquet failed: {e}"),
-                                auth: false,
-                            })?;
-                    }
+                    tally.pages += 1;
+                    tally.rows += out.rows;
+                    tally.extra_fields += out.extra_fields;
+                    tally.type_mismatches += out.type_mismatches;
+                    tally.null_violations += out.null_violations;
                 }
                 if ctx.cancel.load(Ordering::SeqCst) {
                     return Err(StreamFailure::Interrupted);
                 }
                 Ok(true)
-                }
-                .await;
-                rx.close();
-                outcome
-            };
-            let ((), finished) = tokio::join!(fetcher, consumer);
-            match finished? {
-                true => break 'window,
-                false => {
-                    restarts += 1;
-                    if restarts > MAX_WINDOW_RESTARTS {
-                        return Err(StreamFailure::Failed {
-                            message: format!(
-                                "the pagination cursor expired {restarts} times; the window could not be read"
-                            ),
-                            auth: false,
-                        });
-                    }
-                    tracing::warn!(event = "window_restarted", stream = %stream.name, restarts, "Cursor expired, restarting the window");
-                }
+            }
+            .await;
+            rx.close();
+            outcome
+        };
+        let ((), finished) = tokio::join!(fetcher, consumer);
+        if finished? {
+            return Ok(());
+        }
+        restarts += 1;
+        if restarts > MAX_WINDOW_RESTARTS {
+            return Err(StreamFailure::failed(format!(
+                "the pagination cursor expired {restarts} times; the window could not be read"
+            )));
+        }
+        tracing::warn!(event = "window_restarted", stream = %stream.name, restarts, "Cursor expired, restarting the window");
+    }
+}
+
+/// Decides from the probe page whether the window deserves slices, and where to cut it (see
+/// [`slicing`]). `None`: read it as one chain.
+async fn plan_slices(
+    ctx: &RunCtx<'_>,
+    sel: &Selected<'_>,
+    params: &BTreeMap<String, String>,
+    window: &Window,
+    body: &[u8],
+    stats: &Arc<RequestStats>,
+) -> Option<Slices> {
+    let stream = sel.stream;
+    let to = window.to?;
+    let sample = slicing::sample(body, stream.cursor_field()?)?;
+    let max = ctx.config.backfill_slices;
+    // Even from the earliest plausible start the window would not fill two slices: one chain.
+    let floor = window.from.unwrap_or_else(slicing::search_floor);
+    if slicing::slice_count(slicing::estimate_pages(&sample, floor), max) < 2 {
+        return None;
+    }
+    let lower = match window.from {
+        Some(from) => from,
+        None => search_lower_bound(ctx, stream, params, sample.oldest, stats).await,
+    };
+    let n = slicing::slice_count(slicing::estimate_pages(&sample, lower), max);
+    let cuts = slicing::cuts(lower, to, n);
+    if cuts.is_empty() {
+        return None;
+    }
+    tracing::debug!(event = "slices_planned", stream = %stream.name, slices = cuts.len() + 1, lower = %lower.to_rfc3339(), "Window will be read as slices");
+    Some(Slices {
+        window_from: window.from,
+        window_to: to,
+        cuts,
+        done: Vec::new(),
+    })
+}
+
+/// Finds roughly where the oldest record of a window without a lower bound is, with
+/// [`slicing::SEARCH_STEPS`] one-row requests (`per_page=1&fields=id`), bisecting between the
+/// search floor and the probe page's oldest cursor. A failed request ends the search early.
+async fn search_lower_bound(
+    ctx: &RunCtx<'_>,
+    stream: &Stream,
+    params: &BTreeMap<String, String>,
+    known: DateTime<Utc>,
+    stats: &Arc<RequestStats>,
+) -> DateTime<Utc> {
+    let Some(filter) = stream.window_filter() else {
+        return slicing::search_floor();
+    };
+    let (mut lo, mut hi) = (slicing::search_floor(), known);
+    for _ in 0..slicing::SEARCH_STEPS {
+        if hi - lo <= chrono::Duration::days(1) {
+            break;
+        }
+        let mid = lo + (hi - lo) / 2;
+        let mut p = params.clone();
+        let range = Range {
+            from: None,
+            to: Some(mid),
+            to_inclusive: false,
+        };
+        p.insert(filter.to_string(), range.filter_value().unwrap_or_default());
+        p.insert("fields".to_string(), "id".to_string());
+        let url = ctx.client.first_page_url(&stream.resource, &p, Some(1));
+        match ctx.client.get_page(&url, stats).await {
+            Ok(page) if page.body.contains(&b'{') => hi = mid,
+            Ok(_) => lo = mid,
+            Err(e) => {
+                tracing::debug!(stream = %stream.name, error = %e, "Lower-bound search stopped");
+                break;
             }
         }
     }
-    Ok(())
+    lo
 }
 
-/// Advances the stream's bookmark to the signpost in a new state generation.
-async fn commit(ctx: &RunCtx<'_>, stream: &Stream, report: &StreamReport) -> Result<(), Error> {
+/// What a commit records.
+enum Commit<'a> {
+    /// One slice of a sliced window is durably written.
+    Slice {
+        plan: &'a Slices,
+        done: Slice,
+        tally: &'a Tally,
+    },
+    /// The whole window is durably written: the bookmark moves to the signpost.
+    Window { report: &'a StreamReport },
+}
+
+/// Records progress in a new state generation (Parquet) or a STATE message (protocol modes).
+async fn commit(ctx: &RunCtx<'_>, stream: &Stream, what: Commit<'_>) -> Result<(), Error> {
     let mut state = ctx.state.lock().await;
-    if ctx.lease.lost() {
-        return Err(Error::Conflict(format!(
-            "this run lost its lease on the destination ({}); another run took over",
-            ctx.lease.lost_reason().unwrap_or_default()
-        )));
-    }
     let mut next = state.clone();
-    if ctx.opts.state_file.is_some() {
-        // Bookmarks come from the state file; generations are numbered by the destination.
-        next.generation = ctx
-            .store
-            .generations()
-            .await
-            .map_err(state_error)?
-            .last()
-            .copied()
-            .unwrap_or(0);
-    }
-    next.last_run_id = Some(ctx.opts.run_id.clone());
-    next.updated_at = Some(Utc::now());
     let entry = next.streams.entry(stream.name.clone()).or_default();
-    if stream.is_incremental() {
-        entry.bookmark = Some(ctx.signpost);
+    match what {
+        Commit::Slice { plan, done, tally } => {
+            let slices = entry.slices.get_or_insert_with(|| plan.clone());
+            if slices.window_to != plan.window_to || slices.cuts != plan.cuts {
+                *slices = plan.clone();
+            }
+            slices.mark_done(done.from, done.to);
+            entry.rows += tally.rows;
+            entry.files += tally.files.len() as u64;
+        }
+        Commit::Window { report } => {
+            if stream.is_incremental() {
+                entry.bookmark = Some(ctx.signpost);
+            }
+            entry.slices = None;
+            entry.rows = report.rows;
+            entry.files = report.files.len() as u64;
+        }
     }
     entry.run_id = Some(ctx.opts.run_id.clone());
     entry.committed_at = Some(Utc::now());
-    entry.rows = report.rows;
-    entry.files = report.files.len() as u64;
-    let committed = ctx
-        .store
-        .commit(ctx.lease, next)
-        .await
-        .map_err(state_error)?;
-    if let Some(path) = &ctx.opts.state_file {
-        crate::state::save_file(path, &committed).map_err(|e| {
-            Error::Fatal(format!(
-                "cannot write the state file {}: {e}",
-                path.display()
-            ))
-        })?;
+    next.last_run_id = Some(ctx.opts.run_id.clone());
+    next.updated_at = Some(Utc::now());
+    match &ctx.output {
+        Output::Parquet { store, lease, .. } => {
+            if lease.lost() {
+                return Err(Error::Conflict(format!(
+                    "this run lost its lease on the destination ({}); another run took over",
+                    lease.lost_reason().unwrap_or_default()
+                )));
+            }
+            if ctx.opts.state_file.is_some() {
+                // Bookmarks come from the state file; generations are numbered by the destination.
+                next.generation = store
+                    .generations()
+                    .await
+                    .map_err(state_error)?
+                    .last()
+                    .copied()
+                    .unwrap_or(0);
+            }
+            let committed = store.commit(lease, next).await.map_err(state_error)?;
+            if let Some(path) = &ctx.opts.state_file {
+                crate::state::save_file(path, &committed).map_err(|e| {
+                    Error::Fatal(format!(
+                        "cannot write the state file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+            *state = committed;
+        }
+        Output::Messages(sink) => {
+            next.generation += 1;
+            sink.state(stream, &next)
+                .map_err(|e| Error::Fatal(format!("writing the state message failed: {e}")))?;
+            *state = next;
+        }
     }
-    *state = committed;
     Ok(())
 }
 

@@ -52,6 +52,8 @@ pub struct StreamReport {
     pub type_mismatches: u64,
     pub null_violations: u64,
     pub duration: Duration,
+    /// Slices the window was read as (0: one chain).
+    pub slices: usize,
     /// The failure was an authentication failure (stops the whole run).
     pub auth_failure: bool,
 }
@@ -73,6 +75,7 @@ impl StreamReport {
             type_mismatches: 0,
             null_violations: 0,
             duration: Duration::ZERO,
+            slices: 0,
             auth_failure: false,
         }
     }

@@ -23,12 +23,72 @@ pub struct Window {
 impl Window {
     /// The `filter=` value in v3's pipe grammar, e.g. `gte|2024-01-01T00:00:00.000Z|lte|…`.
     pub fn filter_value(&self) -> Option<String> {
+        Range::whole(self).filter_value()
+    }
+
+    /// A short readable label, e.g. `2024-01-01 00:00:00 → 2024-01-02 00:00:00`.
+    pub fn label(&self) -> String {
+        Range::whole(self).label()
+    }
+}
+
+/// What one read asks for: a whole window, or one slice of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// Inclusive lower bound; `None` = no lower bound.
+    pub from: Option<DateTime<Utc>>,
+    /// Upper bound; `None` = no bound (full refresh).
+    pub to: Option<DateTime<Utc>>,
+    /// Whether `to` itself is included (the window's end is; a slice's end is not, because the
+    /// next slice starts there).
+    pub to_inclusive: bool,
+}
+
+impl Range {
+    pub fn whole(w: &Window) -> Range {
+        Range {
+            from: w.from,
+            to: w.to,
+            to_inclusive: true,
+        }
+    }
+
+    /// One slice `[from, to)` of a window ending at `window_to` (the last slice includes it).
+    /// A slice starting at [`crate::state::BEGINNING`] has no lower bound.
+    pub fn slice(s: &crate::state::Slice, window_to: DateTime<Utc>) -> Range {
+        Range {
+            from: (s.from > crate::state::BEGINNING).then_some(s.from),
+            to: Some(s.to),
+            to_inclusive: s.to >= window_to,
+        }
+    }
+
+    /// The `filter=` value in v3's pipe grammar, e.g. `gte|2024-01-01T00:00:00.000Z|lt|…`.
+    pub fn filter_value(&self) -> Option<String> {
         let fmt = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
-        match (&self.from, &self.to) {
-            (Some(f), Some(t)) => Some(format!("gte|{}|lte|{}", fmt(f), fmt(t))),
-            (None, Some(t)) => Some(format!("lte|{}", fmt(t))),
-            (Some(f), None) => Some(format!("gte|{}", fmt(f))),
-            (None, None) => None,
+        let upper = self.to.map(|t| {
+            let op = if self.to_inclusive { "lte" } else { "lt" };
+            format!("{op}|{}", fmt(&t))
+        });
+        match (self.from.map(|f| format!("gte|{}", fmt(&f))), upper) {
+            (Some(l), Some(u)) => Some(format!("{l}|{u}")),
+            (l, u) => l.or(u),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        let fmt = |t: &DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        match self.to {
+            None => "full".into(),
+            Some(to) => format!(
+                "{} → {}{}",
+                self.from
+                    .as_ref()
+                    .map(fmt)
+                    .unwrap_or_else(|| "start".into()),
+                fmt(&to),
+                if self.to_inclusive { "" } else { " (excl.)" }
+            ),
         }
     }
 }
@@ -125,6 +185,30 @@ mod tests {
             t(12),
         );
         assert_eq!(w.filter_value(), None);
+    }
+
+    #[test]
+    fn slice_ranges_are_half_open_except_the_last() {
+        use crate::state::{BEGINNING, Slice};
+        let first = Range::slice(
+            &Slice {
+                from: BEGINNING,
+                to: t(6),
+            },
+            t(12),
+        );
+        assert_eq!(first.filter_value().unwrap(), "lt|2026-11-01T06:00:00.000Z");
+        let last = Range::slice(
+            &Slice {
+                from: t(6),
+                to: t(12),
+            },
+            t(12),
+        );
+        assert_eq!(
+            last.filter_value().unwrap(),
+            "gte|2026-11-01T06:00:00.000Z|lte|2026-11-01T12:00:00.000Z"
+        );
     }
 
     #[test]
