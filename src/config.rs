@@ -232,6 +232,27 @@ impl ConfigFile {
         Ok(())
     }
 
+    /// Registers every secret this file holds with the output scrubber
+    /// ([`crate::logging::register_secret`]): the client secret, the HTTP Basic encoding it is
+    /// sent in, the access token and the hash salt. Called as soon as values are read, before
+    /// anything can fail and print a message that might quote one of them.
+    pub fn register_secrets(&self) {
+        use base64::Engine;
+        for s in [&self.client_secret, &self.access_token, &self.hash_salt]
+            .into_iter()
+            .flatten()
+        {
+            crate::logging::register_secret(s);
+        }
+        if let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) {
+            for id in [id.as_str(), id.trim()] {
+                crate::logging::register_secret(
+                    &base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")),
+                );
+            }
+        }
+    }
+
     /// Validates everything, resolving stream names against `registry`.
     pub fn validate(self, overrides: &Overrides, registry: &Registry) -> Result<Config, Error> {
         let credentials = match (self.access_token, self.client_id, self.client_secret) {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod harvest;
 pub mod logging;
 pub mod privacy;
+pub mod progress;
 pub mod registry;
 pub mod sim;
 pub mod sink;

@@ -30,6 +30,7 @@ use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
 use crate::harvest::{FetchError, Forbidden, HarvestClient, Page, RequestStats};
 use crate::privacy::ColumnPolicy;
+use crate::progress::{RunProgress, StreamProgress};
 use crate::registry::{Registry, Stream};
 use crate::sink::{RollingWriter, SinkConfig, WrittenFile};
 use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateStore};
@@ -58,6 +59,8 @@ pub struct SyncOptions {
     /// Singer-style state file: read instead of the destination's state, rewritten after every
     /// commit (the destination's state generations are still written).
     pub state_file: Option<std::path::PathBuf>,
+    /// Live progress (drawn only on a terminal; see [`crate::progress`]).
+    pub progress: Arc<RunProgress>,
 }
 
 impl SyncOptions {
@@ -69,6 +72,7 @@ impl SyncOptions {
             lease_ttl: Duration::from_secs(120),
             sink: SinkConfig::default(),
             state_file: None,
+            progress: RunProgress::disabled(),
         }
     }
 }
@@ -147,6 +151,11 @@ struct RunCtx<'a> {
     cancel: Arc<AtomicBool>,
 }
 
+/// The run's signpost: the upper bound of every incremental window, fixed once at run start.
+pub fn signpost(started_at: DateTime<Utc>) -> DateTime<Utc> {
+    started_at - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration")
+}
+
 /// Runs a sync. `cancel` is set by the signal handler to stop early.
 pub async fn run(
     config: &Config,
@@ -189,9 +198,9 @@ async fn run_locked(
         _ => store.load().await.map_err(state_error)?,
     };
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
+    client.set_progress(opts.progress.clone());
     client.authenticate().await.map_err(fetch_to_run_error)?;
-    let signpost = opts.started_at
-        - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration");
+    let signpost = signpost(opts.started_at);
     tracing::info!(
         event = "sync_started",
         run_id = %opts.run_id,
@@ -275,7 +284,11 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
                             })
                             .collect(),
                         requests: r.requests,
-                        error: r.status.error().map(str::to_string),
+                        // Defence in depth: a secret quoted by an API error is masked.
+                        error: r
+                            .status
+                            .error()
+                            .map(|e| crate::logging::scrub(e).into_owned()),
                     },
                 )
             })
@@ -310,7 +323,11 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
         to = %bound(window.to, "none (full refresh)"),
         "Stream started"
     );
-    let outcome = read_and_write(ctx, stream, &window, stats.clone(), &mut report).await;
+    let progress = ctx
+        .opts
+        .progress
+        .stream(&stream.name, &summary::window_label(&report.window));
+    let outcome = read_and_write(ctx, stream, &window, stats.clone(), &progress, &mut report).await;
     let (requests, retries, rate_limited, bytes) = stats.snapshot();
     report.requests = requests;
     report.retries = retries;
@@ -349,6 +366,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, stream: &Stream) -> StreamReport {
         }
     }
     report.duration = started.elapsed();
+    progress.done(report.status.label());
     report
 }
 
@@ -385,6 +403,7 @@ async fn read_and_write(
     stream: &Stream,
     window: &Window,
     stats: Arc<RequestStats>,
+    progress: &StreamProgress,
     report: &mut StreamReport,
 ) -> Result<Vec<WrittenFile>, StreamFailure> {
     let mut converter = Converter::new(stream, &ctx.opts.run_id, ctx.opts.started_at);
@@ -417,6 +436,7 @@ async fn read_and_write(
         &mut writer,
         &policy,
         &schema,
+        progress,
         report,
     )
     .await;
@@ -443,6 +463,7 @@ async fn pump(
     writer: &mut RollingWriter,
     policy: &ColumnPolicy,
     schema: &SchemaRef,
+    progress: &StreamProgress,
     report: &mut StreamReport,
 ) -> Result<(), StreamFailure> {
     for mut params in stream.partition_params() {
@@ -523,6 +544,7 @@ async fn pump(
                         lowest_written = Some(lowest_written.map_or(*min, |l| l.min(*min)));
                     }
                     report.rows += batch.num_rows() as u64;
+                    progress.page(batch.num_rows() as u64);
                     report.extra_fields += converted.extra_fields;
                     report.type_mismatches += converted.type_mismatches;
                     report.null_violations += converted.null_violations;
@@ -620,7 +642,7 @@ async fn commit(ctx: &RunCtx<'_>, stream: &Stream, report: &StreamReport) -> Res
     Ok(())
 }
 
-fn state_error(e: crate::state::StateError) -> Error {
+pub(crate) fn state_error(e: crate::state::StateError) -> Error {
     match e {
         crate::state::StateError::Store(m) => Error::Destination(format!(
             "{m}. Check that the destination is reachable and writable with these credentials (URL, AWS_ENDPOINT and region, network, permissions); `greenhouse-extract check` probes it"

@@ -97,7 +97,8 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-fn window_label(w: &Option<Window>) -> String {
+/// A window as people read it: `2026-11-01 09:00:00 → 2026-11-01 12:00:00`, `start → …`, `full`.
+pub fn window_label(w: &Option<Window>) -> String {
     let fmt = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
     match w {
         Some(Window { from, to: Some(to) }) => format!(
