@@ -80,6 +80,10 @@ pub struct SyncArgs {
     /// read at start, rewritten after every stream commit.
     #[arg(long, alias = "state", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
+    /// Plan the run without changing anything: read the state (no lease, no writes), probe each
+    /// stream's first page, and print the windows and the estimated requests and time.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Stream and destination selection shared by `check` and `sync`.
@@ -166,6 +170,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Sync(args) => {
             let file = load_config_file(cli.config.as_ref())?;
             let config = file.validate(&args.selection.overrides(), &registry)?;
+            if args.dry_run {
+                return crate::dryrun::run(&config, &registry, args.state_file.as_deref()).await;
+            }
             let dest = crate::storage::open(&config.destination)?;
             let mut opts = crate::sync::SyncOptions::new();
             opts.state_file = args.state_file.clone();

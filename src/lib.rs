@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod docs;
+pub mod dryrun;
 pub mod error;
 pub mod harvest;
 pub mod logging;
