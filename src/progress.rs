@@ -333,7 +333,9 @@ pub fn render_run_line(
     elapsed: Duration,
 ) -> String {
     let mut s = format!(
-        "{done}/{started} streams done, {} requests, {}",
+        "{done} {} done, {} running, {} requests, {}",
+        if done == 1 { "stream" } else { "streams" },
+        started.saturating_sub(done),
         thousands(requests),
         clock(elapsed)
     );
@@ -401,12 +403,15 @@ mod tests {
         assert_eq!((jobs.rows(), jobs.pages()), (620, 2));
         assert_eq!((users.rows(), users.pages()), (0, 1));
         assert_eq!(run.requests(), 3);
-        assert!(run.run_line().starts_with("0/2 streams done, 3 requests"));
+        assert!(
+            run.run_line()
+                .starts_with("0 streams done, 2 running, 3 requests")
+        );
         jobs.done("committed");
         jobs.done("failed"); // a second report does not count twice
         assert_eq!(jobs.status().as_deref(), Some("committed"));
         assert!(
-            run.run_line().starts_with("1/2 streams done"),
+            run.run_line().starts_with("1 stream done, 1 running"),
             "{}",
             run.run_line()
         );
@@ -455,7 +460,7 @@ mod tests {
         assert!(done.ends_with("skipped"), "{done}");
         assert_eq!(
             render_run_line(3, 70, 1_000, None, Duration::from_secs(3_725)),
-            "3/70 streams done, 1,000 requests, 1:02:05"
+            "3 streams done, 67 running, 1,000 requests, 1:02:05"
         );
     }
 

@@ -83,7 +83,7 @@ async fn a_run_without_a_terminal_draws_no_progress() {
     for (what, needle) in [
         ("an escape code", "\x1b"),
         ("a carriage return", "\r"),
-        ("a progress line", "streams done"),
+        ("a progress line", " running, "),
     ] {
         assert!(
             !stderr.contains(needle),
