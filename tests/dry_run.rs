@@ -176,7 +176,14 @@ async fn after_a_sync_the_dry_run_plans_the_next_window_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dry_run_fails_like_sync_and_still_writes_nothing() {
     let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "0"]);
-    let cases: Vec<(&str, Vec<(String, String)>, Option<&str>, i32)> = vec![
+    // (name, environment changes, destination instead of a local folder, exit code)
+    type Case = (
+        &'static str,
+        Vec<(String, String)>,
+        Option<&'static str>,
+        i32,
+    );
+    let cases: Vec<Case> = vec![
         (
             "bad config",
             vec![("GREENHOUSE_SUB".into(), "admin".into())],

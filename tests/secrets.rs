@@ -103,14 +103,15 @@ async fn a_secret_forced_into_an_error_message_is_masked_everywhere() {
         env
     };
     // (name, config file contents, extra args, environment changes, exit code, expected text)
-    let cases: Vec<(
-        &str,
+    type Case<'a> = (
+        &'a str,
         Option<String>,
         Vec<String>,
-        Vec<(&str, &str)>,
+        Vec<(&'a str, &'a str)>,
         i32,
-        &str,
-    )> = vec![
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "secret pasted into GREENHOUSE_SUB",
             None,
