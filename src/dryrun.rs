@@ -130,11 +130,7 @@ pub async fn run(
                     config.lookback,
                     signpost,
                 );
-                let history = match store {
-                    Some(store) => history(store, state, &stream.name).await,
-                    None => None,
-                };
-                plan_stream(client, stream, window, history, config.per_page).await
+                plan_stream(client, stream, window, store, state, config.per_page).await
             }
         })
         .buffer_unordered(config.max_in_flight)
@@ -160,7 +156,8 @@ async fn plan_stream(
     client: &HarvestClient,
     stream: &Stream,
     window: Window,
-    history: Option<History>,
+    store: Option<&StateStore>,
+    state: &State,
     per_page: u32,
 ) -> Result<StreamPlan, Error> {
     let mut probe_rows = 0u64;
@@ -200,6 +197,11 @@ async fn plan_stream(
             }
         }
     }
+    // The previous run's manifest is read only when the probe could not settle the estimate.
+    let history = match store {
+        Some(store) if with_more > 0 => history(store, state, &stream.name).await,
+        _ => None,
+    };
     let (estimate, note) = estimate(&window, partitions, with_more, history, per_page);
     Ok(StreamPlan {
         stream: stream.name.clone(),

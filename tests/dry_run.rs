@@ -241,3 +241,52 @@ async fn a_dry_run_fails_like_sync_and_still_writes_nothing() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_larger_than_a_page_is_estimated_from_the_last_run() {
+    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let env = sim_env(&sim.base_url);
+    let config = write_config(dir.path(), r#"{"per_page": 5, "start_date": "2000-01-01"}"#);
+    let out = sync_streams(&dest, &["candidates"], Some(&config), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows = sim.truth("candidates").await.len();
+    // Enough changes inside the next window (bookmark − lookback … now) to need several pages.
+    sim_mutate(&sim, "updates=30&resources=candidates&seed=7").await;
+    // The signpost sits a few seconds before now: let the changes age past it.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let before = snapshot(dir.path());
+    let out = extract(
+        &[
+            "sync",
+            "--dry-run",
+            "--config",
+            &config,
+            "--destination",
+            dest.to_str().unwrap(),
+            "--streams",
+            "candidates",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let candidates = row(&stdout, "candidates");
+    assert_eq!(candidates[3], "5", "{stdout}");
+    assert!(candidates[4].starts_with('~'), "{stdout}");
+    let estimate: u64 = candidates[4][1..].parse().unwrap();
+    assert!(
+        estimate >= 2,
+        "a next link means at least two requests: {stdout}"
+    );
+    assert!(
+        candidates[5].contains(&format!("the last run read {rows} rows in")),
+        "{stdout}"
+    );
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "the dry run changed something"
+    );
+}
