@@ -1,6 +1,7 @@
 //! Command-line definitions and dispatch. Parsing produces plain data; the heavy objects
 //! (registry, config, client, destination) are built once, here, before any request.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -8,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::catalog;
 use crate::config::{ConfigFile, Overrides};
 use crate::error::{Error, ExitCode};
+use crate::progress::RunProgress;
 use crate::registry::Registry;
 
 #[derive(Debug, Parser)]
@@ -78,6 +80,10 @@ pub struct SyncArgs {
     /// read at start, rewritten after every stream commit.
     #[arg(long, alias = "state", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
+    /// Plan the run without changing anything: read the state (no lease, no writes), probe each
+    /// stream's first page, and print the windows and the estimated requests and time.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Stream and destination selection shared by `check` and `sync`.
@@ -111,11 +117,29 @@ impl Selection {
 
 /// Loads the config file (if any) and applies the process environment.
 pub fn load_config_file(path: Option<&PathBuf>) -> Result<ConfigFile, Error> {
+    let env = |k: &str| std::env::var(k).ok();
+    // Secrets from the environment are registered before the file is even read, so an error
+    // about the file (or a variable) can never quote them.
+    let mut from_env = ConfigFile::default();
+    for (key, slot) in [
+        (crate::config::ENV_CLIENT_ID, &mut from_env.client_id),
+        (
+            crate::config::ENV_CLIENT_SECRET,
+            &mut from_env.client_secret,
+        ),
+        (crate::config::ENV_ACCESS_TOKEN, &mut from_env.access_token),
+        (crate::config::ENV_HASH_SALT, &mut from_env.hash_salt),
+    ] {
+        *slot = env(key);
+    }
+    from_env.register_secrets();
     let mut file = match path {
         Some(p) => ConfigFile::load(p)?,
         None => ConfigFile::default(),
     };
-    file.apply_env(&|k| std::env::var(k).ok())?;
+    file.register_secrets();
+    file.apply_env(&env)?;
+    file.register_secrets();
     Ok(file)
 }
 
@@ -146,15 +170,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Sync(args) => {
             let file = load_config_file(cli.config.as_ref())?;
             let config = file.validate(&args.selection.overrides(), &registry)?;
+            if args.dry_run {
+                return crate::dryrun::run(&config, &registry, args.state_file.as_deref()).await;
+            }
             let dest = crate::storage::open(&config.destination)?;
             let mut opts = crate::sync::SyncOptions::new();
             opts.state_file = args.state_file.clone();
+            opts.progress = RunProgress::new(crate::progress::should_draw(
+                std::io::stderr().is_terminal(),
+                cli.log_format == LogFormat::Text,
+                cli.quiet,
+            ));
             let cancel = crate::sync::cancel_on_signals();
-            let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await?;
-            print!(
-                "{}",
-                crate::sync::summary::render(&report.streams, &report.run_id, report.duration)
-            );
+            let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await;
+            // The bars go before anything else is printed (the summary, or main's error).
+            opts.progress.finish();
+            let report = report?;
+            let summary =
+                crate::sync::summary::render(&report.streams, &report.run_id, report.duration);
+            print!("{}", crate::logging::scrub(&summary));
             if let Some(key) = &report.manifest_key {
                 println!("Manifest: {key}");
             }

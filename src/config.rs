@@ -188,8 +188,9 @@ impl ConfigFile {
         if is_toml {
             toml::from_str(&text).map_err(|e| {
                 Error::Config(format!(
-                    "the config file {} is not valid: {e}Fix the file (run `greenhouse-extract spec` for the accepted keys).",
-                    path.display()
+                    "the config file {} is not valid: {}. Fix the file (run `greenhouse-extract spec` for the accepted keys).",
+                    path.display(),
+                    toml_error(&text, &e)
                 ))
             })
         } else {
@@ -236,6 +237,27 @@ impl ConfigFile {
             self.hash_salt = Some(v);
         }
         Ok(())
+    }
+
+    /// Registers every secret this file holds with the output scrubber
+    /// ([`crate::logging::register_secret`]): the client secret, the HTTP Basic encoding it is
+    /// sent in, the access token and the hash salt. Called as soon as values are read, before
+    /// anything can fail and print a message that might quote one of them.
+    pub fn register_secrets(&self) {
+        use base64::Engine;
+        for s in [&self.client_secret, &self.access_token, &self.hash_salt]
+            .into_iter()
+            .flatten()
+        {
+            crate::logging::register_secret(s);
+        }
+        if let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) {
+            for id in [id.as_str(), id.trim()] {
+                crate::logging::register_secret(
+                    &base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")),
+                );
+            }
+        }
     }
 
     /// Validates everything, resolving stream names against `registry`.
@@ -466,6 +488,22 @@ fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Er
     Ok(())
 }
 
+/// A TOML error as `line L, column C: message`. toml's own `Display` quotes the offending source
+/// line, which may be the line holding the client secret; the position is enough to find it.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            // `get` rather than slicing: a span that is not on a char boundary must not panic.
+            let before = text.get(..span.start).unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
 /// serde_json's type errors give a line and column but not the key; find the key by
 /// deserialising each top-level entry on its own.
 fn name_the_bad_key(text: &str) -> Option<String> {
@@ -633,6 +671,22 @@ mod tests {
         assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn toml_errors_give_the_position_but_never_quote_the_line() {
+        let dir = std::env::temp_dir().join(format!("ge-toml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "client_id = \"x\"\nclient_secret = unquoted-s3cr3t\n",
+        )
+        .unwrap();
+        let e = ConfigFile::load(&path).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e.contains("line 2, column 17"), "{e}");
+        assert!(!e.contains("unquoted-s3cr3t"), "{e}");
     }
 
     #[test]

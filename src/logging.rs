@@ -1,12 +1,143 @@
 //! Log set-up: human-readable lines on stderr, or one JSON object per line with
 //! `--log-format json` (for Airflow and log shippers). Stdout is reserved for command output.
+//!
+//! Contract — secrets never reach an output stream, even by mistake:
+//! - Secrets are kept out by construction ([`crate::config::Secret`] never prints, URLs are
+//!   redacted). As defence in depth, every secret string the process learns (client secret, its
+//!   HTTP Basic encoding, access tokens, the hash salt) is put in a process-wide registry with
+//!   [`register_secret`], and every output path — both log formats, the error `main` prints, the
+//!   panic hook, the run summary — passes through [`scrub`], which replaces each occurrence
+//!   with `***`.
+//! - The log writer buffers one whole event, scrubs it, then writes it in one call, so a secret
+//!   can never straddle two writes and slip through half-replaced.
+//! - While live progress bars are drawn ([`crate::progress`]), log lines are written with the
+//!   bars suspended, so a line never lands in the middle of a bar.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::sync::RwLock;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::cli::LogFormat;
 
-/// Installs the global subscriber. `RUST_LOG` overrides the level chosen by -q/-v.
+/// Strings shorter than this are not registered: replacing a 3-letter "secret" everywhere would
+/// mangle ordinary log text while protecting nothing (such a value is guessable anyway).
+pub const MIN_SECRET_LEN: usize = 6;
+
+/// What a secret is replaced with.
+pub const MASK: &str = "***";
+
+/// The registered secrets, longest first (so a secret containing another is masked whole).
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Progress bars currently drawn on stderr; log events are written with them suspended.
+static BARS: RwLock<Option<indicatif::MultiProgress>> = RwLock::new(None);
+
+/// Adds `secret` to the strings masked on every output path. Very short strings are ignored
+/// (see [`MIN_SECRET_LEN`]); registering the same string twice is harmless.
+pub fn register_secret(secret: &str) {
+    if secret.chars().count() < MIN_SECRET_LEN {
+        return;
+    }
+    let mut list = SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    if list.iter().any(|s| s == secret) {
+        return;
+    }
+    list.push(secret.to_string());
+    list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// `text` with every registered secret replaced by [`MASK`].
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let list = SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    scrub_with(text, &list)
+}
+
+fn scrub_with<'t>(text: &'t str, secrets: &[String]) -> Cow<'t, str> {
+    let mut out = Cow::Borrowed(text);
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = Cow::Owned(out.replace(s.as_str(), MASK));
+        }
+    }
+    out
+}
+
+/// Routes log output around the progress bars while `bars` is set (by [`crate::progress`]).
+pub(crate) fn draw_above(bars: Option<indicatif::MultiProgress>) {
+    *BARS.write().unwrap_or_else(|p| p.into_inner()) = bars;
+}
+
+/// Writes already-scrubbed bytes to stderr, suspending the progress bars if any are drawn.
+fn write_stderr(bytes: &[u8]) {
+    let bars = BARS.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let write = || {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(bytes);
+        let _ = err.flush();
+    };
+    match bars {
+        Some(b) => b.suspend(write),
+        None => write(),
+    }
+}
+
+/// A [`MakeWriter`] whose writers buffer one event and scrub it before it reaches `sink`.
+pub struct ScrubbingMakeWriter<F> {
+    sink: F,
+}
+
+impl<F: Fn(&[u8]) + Clone> ScrubbingMakeWriter<F> {
+    pub fn new(sink: F) -> Self {
+        ScrubbingMakeWriter { sink }
+    }
+}
+
+impl<'a, F: Fn(&[u8]) + Clone + 'a> MakeWriter<'a> for ScrubbingMakeWriter<F> {
+    type Writer = EventBuffer<F>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        EventBuffer {
+            buf: Vec::with_capacity(256),
+            sink: self.sink.clone(),
+        }
+    }
+}
+
+/// One event's bytes; scrubbed and handed to the sink when the formatter drops it.
+pub struct EventBuffer<F: Fn(&[u8])> {
+    buf: Vec<u8>,
+    sink: F,
+}
+
+impl<F: Fn(&[u8])> Write for EventBuffer<F> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Flushing early would let half an event out; the whole event is written on drop.
+        Ok(())
+    }
+}
+
+impl<F: Fn(&[u8])> Drop for EventBuffer<F> {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.buf);
+        (self.sink)(scrub(&text).as_bytes());
+    }
+}
+
+/// Installs the global subscriber and the scrubbing panic hook. `RUST_LOG` overrides the level
+/// chosen by -q/-v.
 pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
+    install_panic_hook();
     let level = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -22,8 +153,8 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        .with_writer(ScrubbingMakeWriter::new(write_stderr))
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()));
     let _ = match format {
         LogFormat::Json => builder
             .json()
@@ -32,4 +163,125 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
             .try_init(),
         LogFormat::Text => builder.with_target(false).try_init(),
     };
+}
+
+/// Replaces the default panic message (which prints the payload verbatim) with a scrubbed one.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let message = panic_message(thread.name().unwrap_or("<unnamed>"), &info.to_string());
+        write_stderr(message.as_bytes());
+    }));
+}
+
+fn panic_message(thread: &str, info: &str) -> String {
+    format!(
+        "thread '{thread}' {}\nThis is a bug in greenhouse-extract; please report it.\n",
+        scrub(info)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn list(items: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        v
+    }
+
+    #[test]
+    fn every_occurrence_is_masked_and_other_text_kept() {
+        let secrets = list(&["hunter2-secret"]);
+        assert_eq!(
+            scrub_with("a hunter2-secret b hunter2-secret", &secrets),
+            "a *** b ***"
+        );
+        assert!(matches!(
+            scrub_with("nothing here", &secrets),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn a_secret_containing_another_is_masked_whole() {
+        // The Basic encoding case: a longer registered string that contains a shorter one.
+        let secrets = list(&["abcdef", "xx-abcdef-yy"]);
+        assert_eq!(scrub_with("[xx-abcdef-yy]", &secrets), "[***]");
+        assert_eq!(scrub_with("[abcdef]", &secrets), "[***]");
+    }
+
+    #[test]
+    fn short_strings_are_not_registered() {
+        register_secret("abc");
+        assert_eq!(scrub("abc abcabc"), "abc abcabc");
+        register_secret("registered-in-a-test-0c1d");
+        assert_eq!(
+            scrub("x registered-in-a-test-0c1d y"),
+            format!("x {MASK} y")
+        );
+    }
+
+    #[test]
+    fn the_writer_scrubs_a_whole_event_split_across_writes() {
+        register_secret("split-secret-9f8e7d");
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = {
+            let seen = seen.clone();
+            move |b: &[u8]| {
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(b).into_owned())
+            }
+        };
+        let make = ScrubbingMakeWriter::new(sink);
+        {
+            let mut w = make.make_writer();
+            // The formatter may write an event in pieces; a secret cut in two must still be found.
+            w.write_all(b"token=split-sec").unwrap();
+            w.flush().unwrap();
+            w.write_all(b"ret-9f8e7d done\n").unwrap();
+            assert!(
+                seen.lock().unwrap().is_empty(),
+                "nothing before the event ends"
+            );
+        }
+        assert_eq!(*seen.lock().unwrap(), vec!["token=*** done\n".to_string()]);
+    }
+
+    #[test]
+    fn tracing_events_in_both_formats_are_scrubbed() {
+        register_secret("event-secret-77aa");
+        for json in [false, true] {
+            let seen = Arc::new(Mutex::new(String::new()));
+            let sink = {
+                let seen = seen.clone();
+                move |b: &[u8]| seen.lock().unwrap().push_str(&String::from_utf8_lossy(b))
+            };
+            let builder = tracing_subscriber::fmt()
+                .with_writer(ScrubbingMakeWriter::new(sink))
+                .with_ansi(false);
+            let dispatch: tracing::Dispatch = if json {
+                builder.json().finish().into()
+            } else {
+                builder.finish().into()
+            };
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::info!(value = "event-secret-77aa", "Saw event-secret-77aa");
+            });
+            let out = seen.lock().unwrap().clone();
+            assert!(out.contains("Saw ***"), "{out}");
+            assert!(!out.contains("event-secret-77aa"), "{out}");
+        }
+    }
+
+    #[test]
+    fn panic_messages_are_scrubbed() {
+        register_secret("panic-secret-1234");
+        let m = panic_message("main", "panicked at x.rs:1:1:\nbad panic-secret-1234");
+        assert!(m.contains("bad ***"), "{m}");
+        assert!(!m.contains("panic-secret-1234"));
+    }
 }

@@ -16,7 +16,8 @@ fn main() {
     let code = match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Defence in depth: a secret that found its way into a message is masked here.
+            eprintln!("error: {}", logging::scrub(&e.to_string()));
             e.exit_code()
         }
     };

@@ -14,7 +14,8 @@
 //! Contract:
 //! - Local directories are created when missing and sandboxed with
 //!   `LocalFileSystem::new_with_prefix` (keys cannot escape the directory); the returned prefix is
-//!   empty. Deleting the last file of a directory removes the empty directory.
+//!   empty. Deleting the last file of a directory removes the empty directory. [`open_existing`]
+//!   never creates one (read-only commands).
 //! - Cloud stores are configured from the environment exactly like object_store's `from_env`
 //!   builders (every `AWS_*` / `GOOGLE_*` + `SERVICE_ACCOUNT` / `AZURE_*` + `IDENTITY_ENDPOINT`
 //!   variable object_store knows), read through an explicit map so tests never touch the process
@@ -104,22 +105,18 @@ pub fn open_with_env(
             "the destination is empty: give a directory or a URL like s3://bucket/prefix",
         ));
     }
-    let Some((scheme, rest)) = destination.split_once("://") else {
-        if let Some((maybe_scheme, _)) = destination.split_once(':')
-            && looks_like_scheme(maybe_scheme)
-        {
-            return Err(config(format!(
-                "{maybe_scheme}:… is neither a directory nor a URL: did you mean {maybe_scheme}://…?"
-            )));
-        }
-        return open_local(std::path::Path::new(destination));
-    };
-    let scheme = scheme.to_ascii_lowercase();
+    if let Some(dir) = local_dir(destination)? {
+        return open_local(&dir);
+    }
+    // Not a local directory, so it has a scheme (an unknown one is refused below).
+    let scheme = destination
+        .split_once("://")
+        .map_or("", |(s, _)| s)
+        .to_ascii_lowercase();
     // Cloud builders create a reqwest client, and rustls needs a process-wide crypto provider
     // (we build with ring, see Cargo.toml). Installing twice is a harmless no-op error.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match scheme.as_str() {
-        "file" => open_local(&file_url_path(destination, rest)?),
         "memory" => {
             let url = parse_url(destination, &scheme)?;
             let prefix = url_prefix(&url, true, &scheme)?;
@@ -202,6 +199,55 @@ pub fn open_with_env(
         other => Err(config(format!(
             "unsupported scheme {other}://: use a directory, file://, s3://, gs://, az://, abfss:// or memory://"
         ))),
+    }
+}
+
+/// Opens a destination without creating anything: a local directory that does not exist yet is
+/// `None` (nothing has been written there), anything else opens as [`open`] does. For commands
+/// that only read (`sync --dry-run`).
+pub fn open_existing(destination: &str) -> Result<Option<Destination>, StorageError> {
+    if let Some(dir) = local_dir(destination.trim())? {
+        match std::fs::metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StorageError::NotWritable {
+                    url: dir.display().to_string(),
+                    reason: format!(
+                        "cannot read the local directory ({e}); check the path and its permissions"
+                    ),
+                    source: None,
+                });
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(StorageError::NotWritable {
+                    url: dir.display().to_string(),
+                    reason: "it is a file, not a directory; choose another destination".into(),
+                    source: None,
+                });
+            }
+            Ok(_) => {}
+        }
+    }
+    open(destination).map(Some)
+}
+
+/// The directory of a local destination (a path, or a `file://` URL); `None` for a store URL.
+fn local_dir(destination: &str) -> Result<Option<std::path::PathBuf>, StorageError> {
+    match destination.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => {
+            file_url_path(destination, rest).map(Some)
+        }
+        Some(_) => Ok(None),
+        None => {
+            if let Some((maybe_scheme, _)) = destination.split_once(':')
+                && looks_like_scheme(maybe_scheme)
+            {
+                return Err(config(format!(
+                    "{maybe_scheme}:… is neither a directory nor a URL: did you mean {maybe_scheme}://…?"
+                )));
+            }
+            Ok(Some(std::path::PathBuf::from(destination)))
+        }
     }
 }
 

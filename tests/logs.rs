@@ -60,3 +60,40 @@ async fn json_logs_are_one_object_per_line_with_named_events() {
     // The summary stays on stdout, not mixed into the log stream.
     assert!(String::from_utf8_lossy(&out.stdout).contains("streams committed"));
 }
+
+/// Progress bars are for terminals only: with stderr piped (cron, Airflow, CI) a text-format run
+/// writes plain log lines — no escape codes, no carriage returns, no progress lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_without_a_terminal_draws_no_progress() {
+    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = extract(
+        &[
+            "sync",
+            "--destination",
+            dir.path().to_str().unwrap(),
+            "--streams",
+            "jobs,users",
+        ],
+        &sim_env(&sim.base_url),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert!(stderr.contains("Stream started"), "expected logs: {stderr}");
+    for (what, needle) in [
+        ("an escape code", "\x1b"),
+        ("a carriage return", "\r"),
+        ("a progress line", " running, "),
+    ] {
+        assert!(
+            !stderr.contains(needle),
+            "found {what} in stderr: {stderr:?}"
+        );
+    }
+    for line in stderr.lines() {
+        assert!(
+            line.contains("INFO") || line.contains("WARN") || line.contains("DEBUG"),
+            "not a log line: {line:?}"
+        );
+    }
+}

@@ -3,7 +3,8 @@
 //! Contract: at most one token request is in flight at a time (concurrent callers wait for it);
 //! a cached token is reused until shortly before it expires; after a 401 the caller invalidates
 //! the token it used and the next caller fetches a fresh one. Token values and the client secret
-//! never appear in errors or logs.
+//! never appear in errors or logs: they are wrapped in `Secret`, and every token is registered
+//! with the output scrubber (`logging::register_secret`) as soon as it is minted.
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,7 @@ impl TokenSource {
         let generation = guard.1 + 1;
         let token = match &self.credentials {
             Credentials::AccessToken(secret) => {
+                crate::logging::register_secret(secret.expose());
                 if generation > 1 {
                     return Err(FetchError::Auth(
                         "the pre-minted access token was refused (expired or revoked). Provide a new token, or configure client_id/client_secret so tokens can be refreshed.".into(),
@@ -168,6 +170,8 @@ impl TokenSource {
                         let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0) as u64;
                         Some(Instant::now() + Duration::from_secs(secs))
                     });
+                // Masked on every output path from the moment it exists (see `logging`).
+                crate::logging::register_secret(&parsed.access_token);
                 return Ok((Secret::new(parsed.access_token), expires));
             }
             // 400/401/403: the grant itself was refused; retrying will not help.

@@ -14,11 +14,13 @@
 //! (minus requests of ours still in flight, which the server may not have counted yet), and
 //! before the first response it lets exactly one probe request through.
 
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
 use tokio::sync::Notify;
+
+use crate::progress::RunProgress;
 
 /// The window length Greenhouse documents; used to predict the next window's end.
 const WINDOW: f64 = 30.0;
@@ -50,6 +52,19 @@ pub struct RateBudget {
     state: Mutex<State>,
     cap: Option<u32>,
     probe_done: Notify,
+    /// Told about every request started and every wait for the window (live progress).
+    progress: OnceLock<Arc<RunProgress>>,
+}
+
+/// What the budget knows about the current rate-limit window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Requests per 30-second window (the server's, capped by configuration).
+    pub limit: u32,
+    /// Requests that may still start in the current window.
+    pub remaining: u32,
+    /// Time until the current window ends, when the server reported it.
+    pub resets_in: Option<Duration>,
 }
 
 fn now_epoch() -> f64 {
@@ -72,7 +87,31 @@ impl RateBudget {
             }),
             cap,
             probe_done: Notify::new(),
+            progress: OnceLock::new(),
         }
+    }
+
+    /// Reports requests and rate-limit waits to `progress` from now on (set once per run).
+    pub fn set_progress(&self, progress: Arc<RunProgress>) {
+        let _ = self.progress.set(progress);
+    }
+
+    /// The current window as far as responses have told (`None` before the first response).
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        let s = self.state.lock().expect("budget lock");
+        let limit = s.limit?;
+        let now = now_epoch();
+        let (remaining, resets_in) = match s.window_end {
+            // The reported window has ended: a fresh one is available.
+            Some(end) if now >= end + RESET_MARGIN => (limit, None),
+            Some(end) => (s.remaining, Some(Duration::from_secs_f64(end - now))),
+            None => (s.remaining, None),
+        };
+        Some(RateLimit {
+            limit,
+            remaining,
+            resets_in,
+        })
     }
 
     /// The effective per-window limit, once a response has reported it.
@@ -87,11 +126,24 @@ impl RateBudget {
         loop {
             let decision = self.decide();
             match decision {
-                Decision::Go => break,
+                Decision::Go => {
+                    if let Some(p) = self.progress.get() {
+                        p.request();
+                    }
+                    break;
+                }
                 Decision::SleepUntil(t) => {
                     let d = Duration::from_secs_f64((t - now_epoch()).max(0.0));
                     waited += d;
+                    // Shown as a wait for the window, so a quiet terminal does not look stuck.
+                    let progress = self.progress.get();
+                    if let Some(p) = progress {
+                        p.rate_wait(Some(Instant::now() + d));
+                    }
                     tokio::time::sleep(d).await;
+                    if let Some(p) = progress {
+                        p.rate_wait(None);
+                    }
                 }
                 Decision::WaitForProbe => {
                     // The probe's answer (or failure) wakes us; re-check after a short bound so a
@@ -268,5 +320,37 @@ mod tests {
         b.observe_429(Duration::from_millis(300));
         let waited = b.acquire().await;
         assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn progress_sees_requests_and_waits() {
+        let b = RateBudget::new(None);
+        let p = RunProgress::disabled();
+        b.set_progress(p.clone());
+        assert_eq!(b.rate_limit(), None);
+        b.acquire().await;
+        let reset = now_epoch() + 1.0;
+        b.observe(&headers(2, 1, reset));
+        let known = b.rate_limit().unwrap();
+        assert_eq!((known.limit, known.remaining), (2, 1));
+        assert!(known.resets_in.is_some());
+        b.acquire().await;
+        b.observe(&headers(2, 0, reset));
+        let watcher = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    if p.run_line().contains("waiting for the rate-limit window") {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            })
+        };
+        assert!(b.acquire().await > Duration::ZERO);
+        assert!(watcher.await.unwrap(), "the wait was never shown");
+        assert!(!p.run_line().contains("waiting"), "{}", p.run_line());
+        assert_eq!(p.requests(), 3);
     }
 }

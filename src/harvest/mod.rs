@@ -130,6 +130,16 @@ impl HarvestClient {
         })
     }
 
+    /// Reports requests and rate-limit waits of this client to `progress` (live progress).
+    pub fn set_progress(&self, progress: Arc<crate::progress::RunProgress>) {
+        self.budget.set_progress(progress);
+    }
+
+    /// The rate-limit window as the last responses reported it (`None` before any response).
+    pub fn rate_limit(&self) -> Option<budget::RateLimit> {
+        self.budget.rate_limit()
+    }
+
     /// Obtains a token now (used by `check` to report authentication separately).
     pub async fn authenticate(&self) -> Result<(), FetchError> {
         self.tokens.token().await.map(|_| ())

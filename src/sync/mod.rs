@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
 use crate::harvest::{FetchError, Forbidden, HarvestClient, Page, RequestStats};
+use crate::progress::{RunProgress, StreamProgress};
 use crate::registry::{Registry, Stream};
 use crate::sink::{RollingWriter, SinkConfig, WrittenFile};
 use crate::state::{
@@ -63,6 +64,8 @@ pub struct SyncOptions {
     /// Singer-style state file: read instead of the destination's state, rewritten after every
     /// commit (the destination's state generations are still written).
     pub state_file: Option<std::path::PathBuf>,
+    /// Live progress (drawn only on a terminal; see [`crate::progress`]).
+    pub progress: Arc<RunProgress>,
 }
 
 impl SyncOptions {
@@ -74,6 +77,7 @@ impl SyncOptions {
             lease_ttl: Duration::from_secs(120),
             sink: SinkConfig::default(),
             state_file: None,
+            progress: RunProgress::disabled(),
         }
     }
 }
@@ -185,6 +189,11 @@ struct RunCtx<'a> {
     units: Semaphore,
 }
 
+/// The run's signpost: the upper bound of every incremental window, fixed once at run start.
+pub fn signpost(started_at: DateTime<Utc>) -> DateTime<Utc> {
+    started_at - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration")
+}
+
 /// Runs a sync into Parquet on `dest`. `cancel` is set by the signal handler to stop early.
 pub async fn run(
     config: &Config,
@@ -267,9 +276,9 @@ async fn run_streams(
     started: Instant,
 ) -> Result<RunReport, Error> {
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
+    client.set_progress(opts.progress.clone());
     client.authenticate().await.map_err(fetch_to_run_error)?;
-    let signpost = opts.started_at
-        - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration");
+    let signpost = signpost(opts.started_at);
     tracing::debug!(event = "signpost", signpost = %signpost.to_rfc3339(), "Windows end at the signpost");
     // Largest streams first (by what their last run wrote), so the longest chains start early
     // and the end of the run is not one big stream read alone.
@@ -340,7 +349,11 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
                             .collect(),
                         requests: r.requests,
                         bytes_fetched: r.bytes_fetched,
-                        error: r.status.error().map(str::to_string),
+                        // Defence in depth: a secret quoted by an API error is masked.
+                        error: r
+                            .status
+                            .error()
+                            .map(|e| crate::logging::scrub(e).into_owned()),
                     },
                 )
             })
@@ -352,7 +365,6 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
 async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
     let stream = sel.stream;
     let started = Instant::now();
-    let stats = Arc::new(RequestStats::default());
     let (bookmark, progress) = {
         let state = ctx.state.lock().await;
         let entry = state.stream(&stream.name);
@@ -374,6 +386,10 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         ctx.signpost,
     );
     let mut report = StreamReport::new(&stream.name, window.clone());
+    let io = StreamIo {
+        stats: Arc::new(RequestStats::default()),
+        progress: ctx.opts.progress.stream(&stream.name, &window.label()),
+    };
     if let Output::Messages(sink) = &ctx.output
         && let Err(e) = sink.stream_started(stream, sel.fields.as_ref())
     {
@@ -387,8 +403,8 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         resumed_slices = progress.is_some(),
         "Stream started"
     );
-    let outcome = read_stream(ctx, sel, &window, progress, stats.clone(), &mut report).await;
-    let (requests, retries, rate_limited, bytes) = stats.snapshot();
+    let outcome = read_stream(ctx, sel, &window, progress, &io, &mut report).await;
+    let (requests, retries, rate_limited, bytes) = io.stats.snapshot();
     report.requests = requests;
     report.retries = retries;
     report.rate_limited = rate_limited;
@@ -423,6 +439,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         }
     }
     report.duration = started.elapsed();
+    io.progress.done(report.status.label());
     if let Output::Messages(sink) = &ctx.output
         && let Err(e) = sink.stream_finished(stream, &report)
     {
@@ -464,6 +481,12 @@ impl From<FetchError> for StreamFailure {
     }
 }
 
+/// Per-stream counters and progress line, shared by the stream's units.
+struct StreamIo {
+    stats: Arc<RequestStats>,
+    progress: StreamProgress,
+}
+
 /// What one unit of work added to its stream.
 #[derive(Debug, Default)]
 struct Tally {
@@ -501,7 +524,7 @@ async fn read_stream(
     sel: &Selected<'_>,
     window: &Window,
     progress: Option<Slices>,
-    stats: Arc<RequestStats>,
+    io: &StreamIo,
     report: &mut StreamReport,
 ) -> Result<(), StreamFailure> {
     let stream = sel.stream;
@@ -522,7 +545,7 @@ async fn read_stream(
                 window,
                 None,
                 probe,
-                &stats,
+                io,
                 &mut tally,
             )
             .await;
@@ -542,25 +565,17 @@ async fn read_stream(
         pending = pending.len(),
         "Reading the window as slices"
     );
+    io.progress
+        .set_window(&format!("{} ({} slices)", window.label(), report.slices));
     let plan = &plan;
-    let stats = &stats;
     let results: Vec<(Tally, Result<(), StreamFailure>)> =
         futures::stream::iter(pending.into_iter().enumerate())
             .map(|(i, slice)| async move {
                 let mut tally = Tally::default();
                 let tag = format!("s{i:02}");
                 let range = Range::slice(&slice, plan.window_to);
-                let end = read_unit(
-                    ctx,
-                    sel,
-                    range,
-                    window,
-                    Some(&tag),
-                    false,
-                    stats,
-                    &mut tally,
-                )
-                .await;
+                let end =
+                    read_unit(ctx, sel, range, window, Some(&tag), false, io, &mut tally).await;
                 let result = match end {
                     Ok(_) => commit(
                         ctx,
@@ -668,7 +683,7 @@ async fn read_unit(
     window: &Window,
     tag: Option<&str>,
     probe: bool,
-    stats: &Arc<RequestStats>,
+    io: &StreamIo,
     tally: &mut Tally,
 ) -> Result<UnitEnd, StreamFailure> {
     let Ok(_slot) = ctx.units.acquire().await else {
@@ -678,7 +693,7 @@ async fn read_unit(
         return Err(StreamFailure::Interrupted);
     }
     let mut writer = unit_writer(ctx, sel, tag)?;
-    let result = read_partitions(ctx, sel, range, window, probe, stats, &mut writer, tally).await;
+    let result = read_partitions(ctx, sel, range, window, probe, io, &mut writer, tally).await;
     match result {
         Ok(None) => {
             tally.files = writer
@@ -707,7 +722,7 @@ async fn read_partitions(
     range: Range,
     window: &Window,
     probe: bool,
-    stats: &Arc<RequestStats>,
+    io: &StreamIo,
     writer: &mut UnitWriter,
     tally: &mut Tally,
 ) -> Result<Option<Slices>, StreamFailure> {
@@ -721,15 +736,16 @@ async fn read_partitions(
         // chain that is abandoned for slices must not cost more than this one request.
         let mut head = None;
         if probe && index == 0 {
-            let page = ctx.client.get_page(&first, stats).await?;
+            let page = ctx.client.get_page(&first, &io.stats).await?;
             if page.next.is_some()
-                && let Some(plan) = plan_slices(ctx, sel, &params, window, &page.body, stats).await
+                && let Some(plan) =
+                    plan_slices(ctx, sel, &params, window, &page.body, &io.stats).await
             {
                 return Ok(Some(plan));
             }
             head = Some((first.clone(), page));
         }
-        read_chain(ctx, stream, first, head, stats, writer, tally).await?;
+        read_chain(ctx, stream, first, head, io, writer, tally).await?;
     }
     Ok(None)
 }
@@ -741,7 +757,7 @@ async fn read_chain(
     stream: &Stream,
     first: url::Url,
     mut head: Option<(url::Url, Page)>,
-    stats: &Arc<RequestStats>,
+    io: &StreamIo,
     writer: &mut UnitWriter,
     tally: &mut Tally,
 ) -> Result<(), StreamFailure> {
@@ -757,7 +773,7 @@ async fn read_chain(
         };
         let fetcher = {
             let client = ctx.client;
-            let stats = stats.clone();
+            let stats = io.stats.clone();
             let cancel = ctx.cancel.clone();
             async move {
                 if let Some(h) = head_page
@@ -798,7 +814,7 @@ async fn read_chain(
                             Err(WriteError::Unreadable(e)) if refetches < MAX_BAD_BODY_REFETCHES => {
                                 refetches += 1;
                                 tracing::warn!(event = "page_refetched", stream = %stream.name, error = %e, "Unreadable page, fetching it again");
-                                page = ctx.client.get_page(&url, stats).await?;
+                                page = ctx.client.get_page(&url, &io.stats).await?;
                             }
                             Err(WriteError::Unreadable(e)) => {
                                 return Err(StreamFailure::failed(format!("unreadable page: {e}")));
@@ -811,6 +827,7 @@ async fn read_chain(
                     }
                     tally.pages += 1;
                     tally.rows += out.rows;
+                    io.progress.page(out.rows);
                     tally.extra_fields += out.extra_fields;
                     tally.type_mismatches += out.type_mismatches;
                     tally.null_violations += out.null_violations;
@@ -994,7 +1011,7 @@ async fn commit(ctx: &RunCtx<'_>, stream: &Stream, what: Commit<'_>) -> Result<(
     Ok(())
 }
 
-fn state_error(e: crate::state::StateError) -> Error {
+pub(crate) fn state_error(e: crate::state::StateError) -> Error {
     match e {
         crate::state::StateError::Store(m) => Error::Destination(format!(
             "{m}. Check that the destination is reachable and writable with these credentials (URL, AWS_ENDPOINT and region, network, permissions); `greenhouse-extract check` probes it"

@@ -100,16 +100,9 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-fn window_label(w: &Option<Window>) -> String {
-    let fmt = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
-    match w {
-        Some(Window { from, to: Some(to) }) => format!(
-            "{} → {}",
-            from.as_ref().map(fmt).unwrap_or_else(|| "start".into()),
-            fmt(to)
-        ),
-        _ => "full".into(),
-    }
+/// A window as people read it: `2026-11-01 09:00:00 → 2026-11-01 12:00:00`, `start → …`, `full`.
+pub fn window_label(w: &Option<Window>) -> String {
+    w.as_ref().map_or_else(|| "full".into(), Window::label)
 }
 
 /// The summary table printed at the end of `sync`.

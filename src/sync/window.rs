@@ -5,6 +5,7 @@
 //! window was read and written. Re-reading the lookback is safer than a gap; consumers
 //! de-duplicate by primary key.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -93,6 +94,18 @@ impl Range {
     }
 }
 
+/// The first-page parameters of each read of `stream` in `window`: one map per partition, with
+/// the window filter added where the stream declares one.
+pub fn first_page_params(stream: &Stream, window: &Window) -> Vec<BTreeMap<String, String>> {
+    let mut reads = stream.partition_params();
+    if let (Some(filter), Some(value)) = (stream.window_filter(), window.filter_value()) {
+        for params in &mut reads {
+            params.insert(filter.to_string(), value.clone());
+        }
+    }
+    reads
+}
+
 /// Plans the window of `stream` for a run whose signpost is `signpost`.
 pub fn plan(
     stream: &Stream,
@@ -173,6 +186,19 @@ mod tests {
             w.filter_value().unwrap(),
             "gte|2026-11-01T09:00:00.000Z|lte|2026-11-01T12:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn first_pages_carry_the_window_filter() {
+        let w = plan(&stream(true), Some(t(10)), None, Duration::ZERO, t(12));
+        let reads = first_page_params(&stream(true), &w);
+        assert_eq!(reads.len(), 1);
+        assert_eq!(
+            reads[0].get("updated_at").map(String::as_str),
+            Some("gte|2026-11-01T10:00:00.000Z|lte|2026-11-01T12:00:00.000Z")
+        );
+        let full = plan(&stream(false), None, None, Duration::ZERO, t(12));
+        assert!(first_page_params(&stream(false), &full)[0].is_empty());
     }
 
     #[test]
