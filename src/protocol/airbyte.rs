@@ -713,13 +713,11 @@ mod tests {
         let kinds: Vec<String> = lines
             .iter()
             .map(|l| match l["type"].as_str().unwrap() {
-                "TRACE" => format!(
-                    "{}",
-                    l["trace"]["stream_status"]["status"]
-                        .as_str()
-                        .or(l["trace"]["error"]["failure_type"].as_str())
-                        .unwrap()
-                ),
+                "TRACE" => l["trace"]["stream_status"]["status"]
+                    .as_str()
+                    .or(l["trace"]["error"]["failure_type"].as_str())
+                    .unwrap()
+                    .to_string(),
                 t => t.to_string(),
             })
             .collect();
