@@ -4,6 +4,10 @@
 CARGO ?= cargo
 S3S_FS := .tools/bin/s3s-fs
 VENV := .venv
+# The protocol clients, each in its own virtualenv: target-jsonl pins old jsonschema/pytz that
+# conflict with the DuckDB venv, and the Airbyte models need pydantic 1.
+VENV_SINGER := .venv-singer
+VENV_AIRBYTE := .venv-airbyte
 
 .PHONY: all build test lint fmt demo bench catalog readme tools clean-demo
 
@@ -37,9 +41,10 @@ readme:
 	python3 scripts/readme_table.py README.md streams target/streams.md
 	python3 scripts/readme_table.py README.md config target/config.md
 
-## Test tools: a real S3-compatible server (s3s-fs, pinned: 0.15+ needs rustc 1.96) and an
-## independent Parquet reader (DuckDB) in a local virtualenv.
-tools: $(S3S_FS) $(VENV)/bin/python
+## Test tools: a real S3-compatible server (s3s-fs, pinned: 0.15+ needs rustc 1.96), an
+## independent Parquet reader (DuckDB) in a local virtualenv, and the real protocol clients:
+## a Singer target (target-jsonl) and the Airbyte protocol models.
+tools: $(S3S_FS) $(VENV)/bin/python $(VENV_SINGER)/bin/target-jsonl $(VENV_AIRBYTE)/installed
 
 $(S3S_FS):
 	$(CARGO) install s3s-fs@0.14.1 --locked --features binary --root .tools
@@ -47,6 +52,16 @@ $(S3S_FS):
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.6 pytz==2026.6
+
+$(VENV_SINGER)/bin/target-jsonl:
+	python3 -m venv $(VENV_SINGER)
+	$(VENV_SINGER)/bin/pip install --quiet --disable-pip-version-check target-jsonl==0.1.4
+
+# A stamp file: bin/python exists before the install succeeded.
+$(VENV_AIRBYTE)/installed:
+	python3 -m venv $(VENV_AIRBYTE)
+	$(VENV_AIRBYTE)/bin/pip install --quiet --disable-pip-version-check airbyte-protocol-models==0.18.0
+	touch $@
 
 clean-demo:
 	rm -rf greenhouse-data

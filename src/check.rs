@@ -23,7 +23,7 @@ pub enum ProbeStatus {
 }
 
 impl ProbeStatus {
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self {
             ProbeStatus::Ok => "ok".into(),
             ProbeStatus::MissingScope => "missing scope".into(),
@@ -49,10 +49,14 @@ pub async fn probe(client: &HarvestClient, stream: &Stream) -> Result<ProbeStatu
     }
 }
 
-pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error> {
+/// Obtains a token and probes every selected stream, sorted by name. Shared by `check` and the
+/// Airbyte `check` (which reports the outcome as a connection status instead of a table).
+/// A refused credential is [`Error::Auth`]; a token endpoint that cannot be used is fatal.
+pub async fn probe_streams<'r>(
+    config: &Config,
+    registry: &'r Registry,
+) -> Result<Vec<(&'r Stream, ProbeStatus)>, Error> {
     let streams = config.selected(registry)?;
-    // Parse the destination before the first request: a malformed URL is a config error.
-    let dest = crate::storage::open(&config.destination)?;
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
     match client.authenticate().await {
         Ok(()) => {}
@@ -64,11 +68,6 @@ pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error
             )));
         }
     }
-    println!(
-        "Authentication: ok (token obtained from {})",
-        config.token_url
-    );
-
     let mut results: Vec<(&Stream, ProbeStatus)> = futures::stream::iter(streams)
         .map(|s| {
             let client = &client;
@@ -80,6 +79,44 @@ pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error
         .into_iter()
         .collect::<Result<_, _>>()?;
     results.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    Ok(results)
+}
+
+/// What to do about streams refused for lack of a grant, one sentence per kind of problem
+/// (empty when none is). Probe errors are not grants: callers show them as they are.
+pub fn advice(results: &[(&Stream, ProbeStatus)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let missing: Vec<&str> = results
+        .iter()
+        .filter(|(_, st)| *st == ProbeStatus::MissingScope)
+        .map(|(s, _)| s.scope.as_str())
+        .collect();
+    if !missing.is_empty() {
+        out.push(format!(
+            "Grant these scopes to the credential (Dev Center → API Credentials): {}",
+            missing.join(", ")
+        ));
+    }
+    if results
+        .iter()
+        .any(|(_, st)| *st == ProbeStatus::NotSiteAdmin)
+    {
+        out.push(
+            "The token's user is not a Site Admin: remove `sub` or make that user a Site Admin."
+                .to_string(),
+        );
+    }
+    out
+}
+
+pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error> {
+    // Parse the destination before the first request: a malformed URL is a config error.
+    let dest = crate::storage::open(&config.destination)?;
+    let results = probe_streams(config, registry).await?;
+    println!(
+        "Authentication: ok (token obtained from {})",
+        config.token_url
+    );
 
     let rows: Vec<Vec<String>> = results
         .iter()
@@ -104,21 +141,8 @@ pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error
         results.len() - bad.len(),
         bad.len()
     );
-    let missing: Vec<&str> = bad
-        .iter()
-        .filter(|(_, st)| *st == ProbeStatus::MissingScope)
-        .map(|(s, _)| s.scope.as_str())
-        .collect();
-    if !missing.is_empty() {
-        println!(
-            "Grant these scopes to the credential (Dev Center → API Credentials): {}",
-            missing.join(", ")
-        );
-    }
-    if bad.iter().any(|(_, st)| *st == ProbeStatus::NotSiteAdmin) {
-        println!(
-            "The token's user is not a Site Admin: remove `sub` or make that user a Site Admin."
-        );
+    for line in advice(&results) {
+        println!("{line}");
     }
 
     match crate::storage::probe_writable(&dest).await {

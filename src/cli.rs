@@ -1,5 +1,9 @@
 //! Command-line definitions and dispatch. Parsing produces plain data; the heavy objects
 //! (registry, config, client, destination) are built once, here, before any request.
+//!
+//! Three ways in: the subcommands (`sync`, `check`, …); the Singer tap invocation with no
+//! subcommand (`--discover`, `--catalog CAT [--state S]`, `--about`), as Meltano calls a tap;
+//! and `airbyte <spec|check|discover|read>`, as the Airbyte platform calls a source image.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,13 +14,16 @@ use crate::catalog;
 use crate::config::{ConfigFile, Overrides};
 use crate::error::{Error, ExitCode};
 use crate::progress::RunProgress;
+use crate::protocol::{Out, airbyte, singer};
 use crate::registry::Registry;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "greenhouse-extract",
     version,
-    about = "Copy Greenhouse Harvest v3 data into typed Parquet on object storage."
+    about = "Copy Greenhouse Harvest v3 data into typed Parquet on object storage.",
+    long_about = "Copy Greenhouse Harvest v3 data into typed Parquet on object storage.\n\nAlso a Singer tap (no subcommand: --discover, --catalog CAT [--state S], --about) and an Airbyte source (`airbyte spec|check|discover|read`).",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     /// Configuration file (JSON, or TOML when it ends in .toml). See `greenhouse-extract spec`.
@@ -31,8 +38,30 @@ pub struct Cli {
     /// Less log output (warnings and errors only).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Singer: print the catalog of every stream.
+    #[arg(long, conflicts_with_all = ["catalog", "about"])]
+    pub discover: bool,
+    /// Singer: read the streams selected in this catalog and print Singer messages.
+    #[arg(long, visible_alias = "properties", value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Singer: resume from this state (the last STATE value of a previous run).
+    #[arg(long, value_name = "FILE", requires = "catalog")]
+    pub state: Option<PathBuf>,
+    /// Singer: describe the tap (name, version, capabilities, settings) as JSON.
+    #[arg(long, conflicts_with = "catalog")]
+    pub about: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Where this invocation's log lines go: Airbyte wants them as LOG messages on stdout.
+    pub fn log_target(&self) -> crate::logging::LogTarget {
+        match self.command {
+            Some(Command::Airbyte { .. }) => crate::logging::LogTarget::AirbyteLog,
+            _ => crate::logging::LogTarget::Stderr(self.log_format),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -63,6 +92,30 @@ pub enum Command {
         /// Markdown table, as in the README.
         #[arg(long)]
         markdown: bool,
+    },
+    /// Run as an Airbyte source: every line on stdout is an Airbyte message.
+    Airbyte {
+        #[command(subcommand)]
+        command: AirbyteCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AirbyteCommand {
+    /// Print the connector specification (the config schema).
+    Spec,
+    /// Check the credentials and each stream's access; prints a CONNECTION_STATUS.
+    Check,
+    /// Print the catalog of every stream.
+    Discover,
+    /// Read the streams of a configured catalog.
+    Read {
+        /// The ConfiguredAirbyteCatalog.
+        #[arg(long, value_name = "FILE")]
+        catalog: PathBuf,
+        /// The per-stream state list of the previous run.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
     },
 }
 
@@ -145,8 +198,23 @@ pub fn load_config_file(path: Option<&PathBuf>) -> Result<ConfigFile, Error> {
 
 /// Runs a parsed command and returns the exit code to use.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let Some(command) = &cli.command else {
+        return run_singer(&cli).await;
+    };
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
-    match &cli.command {
+    match command {
+        Command::Airbyte { command } => {
+            let action = match command {
+                AirbyteCommand::Spec => airbyte::Action::Spec,
+                AirbyteCommand::Check => airbyte::Action::Check,
+                AirbyteCommand::Discover => airbyte::Action::Discover,
+                AirbyteCommand::Read { catalog, state } => airbyte::Action::Read {
+                    catalog: catalog.clone(),
+                    state: state.clone(),
+                },
+            };
+            airbyte::run(&action, cli.config.as_ref(), Out::stdout()).await
+        }
         Command::Spec { markdown } => {
             if *markdown {
                 print!("{}", crate::docs::config_table());
@@ -199,5 +267,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let config = file.validate(&sel.overrides(), &registry)?;
             crate::check::run(&config, &registry).await
         }
+    }
+}
+
+/// The Singer tap invocation (no subcommand).
+async fn run_singer(cli: &Cli) -> Result<ExitCode, Error> {
+    let out = Out::stdout();
+    if cli.about {
+        out.line(&singer::about())
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::Fatal(format!("writing failed: {e}")))?;
+        return Ok(ExitCode::Success);
+    }
+    if cli.discover {
+        return singer::discover(cli.config.as_ref(), &out);
+    }
+    match &cli.catalog {
+        Some(catalog) => {
+            singer::sync(cli.config.as_ref(), catalog, cli.state.as_deref(), out).await
+        }
+        None => Err(Error::config(
+            "no command given. Use a subcommand (`greenhouse-extract --help`), or run as a Singer tap with --discover, --catalog CATALOG [--state STATE] or --about.",
+        )),
     }
 }

@@ -5,6 +5,9 @@
 //! Arrow batches → write Parquet through `object_store` → commit the stream's bookmark after its
 //! files are closed.
 //!
+//! [`protocol`] runs the same engine as a Singer tap or an Airbyte source: records and state go
+//! to stdout as protocol messages instead of Parquet and state objects.
+//!
 //! [`sim`] is an independent model of Harvest v3 (the `harvest-sim` binary) used by the tests,
 //! the benchmarks and the offline demo; it never reads the stream declarations.
 
@@ -20,6 +23,7 @@ pub mod harvest;
 pub mod logging;
 pub mod privacy;
 pub mod progress;
+pub mod protocol;
 pub mod registry;
 pub mod sim;
 pub mod sink;

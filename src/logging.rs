@@ -1,5 +1,6 @@
 //! Log set-up: human-readable lines on stderr, or one JSON object per line with
-//! `--log-format json` (for Airflow and log shippers). Stdout is reserved for command output.
+//! `--log-format json` (for Airflow and log shippers). Stdout is reserved for command output;
+//! as an Airbyte source (where stdout carries messages only) log lines become LOG messages.
 //!
 //! Contract — secrets never reach an output stream, even by mistake:
 //! - Secrets are kept out by construction ([`crate::config::Secret`] never prints, URLs are
@@ -134,9 +135,17 @@ impl<F: Fn(&[u8])> Drop for EventBuffer<F> {
     }
 }
 
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    Stderr(LogFormat),
+    /// Airbyte LOG messages on stdout (plain text inside, no timestamps: the platform adds them).
+    AirbyteLog,
+}
+
 /// Installs the global subscriber and the scrubbing panic hook. `RUST_LOG` overrides the level
 /// chosen by -q/-v.
-pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
+pub fn init(target: LogTarget, verbose: u8, quiet: bool) {
     install_panic_hook();
     let level = match (quiet, verbose) {
         (true, _) => "warn",
@@ -151,6 +160,21 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
         format!("warn,greenhouse_extract={level}")
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let format = match target {
+        LogTarget::Stderr(f) => f,
+        LogTarget::AirbyteLog => {
+            // LogLines scrubs each message itself (it needs the event's level for the message).
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(crate::protocol::airbyte::LogLines)
+                .with_ansi(false)
+                .without_time()
+                .with_level(false)
+                .with_target(false)
+                .try_init();
+            return;
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(ScrubbingMakeWriter::new(write_stderr))

@@ -5,7 +5,7 @@ use greenhouse_extract::{cli, error::ExitCode, logging};
 
 fn main() {
     let args = cli::Cli::parse();
-    logging::init(args.log_format, args.verbose, args.quiet);
+    logging::init(args.log_target(), args.verbose, args.quiet);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -356,3 +356,239 @@ async fn every_bad_input_fails_clearly_and_changes_nothing() {
         failures.join("\n\n")
     );
 }
+
+/// A malformed catalog or state file for the protocol modes.
+struct ProtocolCase {
+    name: &'static str,
+    /// `singer` or `airbyte`.
+    mode: &'static str,
+    catalog: &'static str,
+    state: Option<&'static str>,
+    expect: &'static [&'static str],
+}
+
+const SINGER_OK: &str = r#"{"streams": [{"tap_stream_id": "jobs", "metadata": [{"breadcrumb": [], "metadata": {"selected": true}}]}]}"#;
+const AIRBYTE_OK: &str = r#"{"streams": [{"stream": {"name": "jobs"}, "sync_mode": "incremental", "destination_sync_mode": "append"}]}"#;
+
+fn protocol_cases() -> Vec<ProtocolCase> {
+    let c = |name, mode, catalog, state, expect| ProtocolCase {
+        name,
+        mode,
+        catalog,
+        state,
+        expect,
+    };
+    vec![
+        c(
+            "singer catalog not JSON",
+            "singer",
+            "{ streams",
+            None,
+            &["catalog file", "not valid JSON", "--discover"],
+        ),
+        c(
+            "singer catalog without streams",
+            "singer",
+            r#"{"stream": []}"#,
+            None,
+            &["no \"streams\" array", "--discover"],
+        ),
+        c(
+            "singer catalog unknown stream",
+            "singer",
+            r#"{"streams": [{"tap_stream_id": "widgets", "metadata": [{"breadcrumb": [], "metadata": {"selected": true}}]}]}"#,
+            None,
+            &["unknown stream \"widgets\"", "--discover"],
+        ),
+        c(
+            "singer catalog selects nothing",
+            "singer",
+            r#"{"streams": [{"tap_stream_id": "jobs", "metadata": []}]}"#,
+            None,
+            &["selects no stream", "selected"],
+        ),
+        c(
+            "singer catalog bad selected flag",
+            "singer",
+            r#"{"streams": [{"tap_stream_id": "jobs", "metadata": [{"breadcrumb": [], "metadata": {"selected": "yes"}}]}]}"#,
+            None,
+            &["true or false"],
+        ),
+        c(
+            "singer catalog unknown field",
+            "singer",
+            r#"{"streams": [{"tap_stream_id": "jobs", "metadata": [{"breadcrumb": [], "metadata": {"selected": true}}, {"breadcrumb": ["properties", "colour"], "metadata": {"selected": false}}]}]}"#,
+            None,
+            &["colour"],
+        ),
+        c(
+            "singer state not JSON",
+            "singer",
+            SINGER_OK,
+            Some("{ bookmarks"),
+            &["state file", "not valid JSON", "STATE"],
+        ),
+        c(
+            "singer state wrong shape",
+            "singer",
+            SINGER_OK,
+            Some(r#"{"bookmarks": ["jobs"]}"#),
+            &["\"bookmarks\" must be an object"],
+        ),
+        c(
+            "singer state bad timestamp",
+            "singer",
+            SINGER_OK,
+            Some(r#"{"bookmarks": {"jobs": {"updated_at": "last week"}}}"#),
+            &["RFC 3339", "remove the stream's entry"],
+        ),
+        c(
+            "singer state unknown stream",
+            "singer",
+            SINGER_OK,
+            Some(r#"{"bookmarks": {"widgets": {"updated_at": "2026-01-01T00:00:00Z"}}}"#),
+            &["\"widgets\"", "Remove that entry"],
+        ),
+        c(
+            "airbyte catalog not JSON",
+            "airbyte",
+            "[",
+            None,
+            &["catalog file", "not valid JSON", "airbyte discover"],
+        ),
+        c(
+            "airbyte catalog wrong shape",
+            "airbyte",
+            r#"{"streams": [{"name": "jobs"}]}"#,
+            None,
+            &["no \"stream\"", "airbyte discover"],
+        ),
+        c(
+            "airbyte catalog unknown stream",
+            "airbyte",
+            r#"{"streams": [{"stream": {"name": "widgets"}, "sync_mode": "incremental", "destination_sync_mode": "append"}]}"#,
+            None,
+            &["unknown stream \"widgets\""],
+        ),
+        c(
+            "airbyte catalog bad sync mode",
+            "airbyte",
+            r#"{"streams": [{"stream": {"name": "jobs"}, "sync_mode": "cdc", "destination_sync_mode": "append"}]}"#,
+            None,
+            &["sync_mode \"cdc\"", "full_refresh or incremental"],
+        ),
+        c(
+            "airbyte state not JSON",
+            "airbyte",
+            AIRBYTE_OK,
+            Some("[{"),
+            &["state file", "not valid JSON"],
+        ),
+        c(
+            "airbyte state wrong shape",
+            "airbyte",
+            AIRBYTE_OK,
+            Some(r#"[{"type": "STREAM", "stream": {"name": "jobs"}}]"#),
+            &["stream_descriptor.name", "per-stream state"],
+        ),
+        c(
+            "airbyte state global",
+            "airbyte",
+            AIRBYTE_OK,
+            Some(r#"[{"type": "GLOBAL", "global": {"stream_states": []}}]"#),
+            &["GLOBAL", "per-stream"],
+        ),
+        c(
+            "airbyte state unknown stream",
+            "airbyte",
+            AIRBYTE_OK,
+            Some(
+                r#"[{"type": "STREAM", "stream": {"stream_descriptor": {"name": "widgets"}, "stream_state": {}}}]"#,
+            ),
+            &["\"widgets\"", "Remove that entry"],
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_catalogs_and_states_fail_clearly_in_both_protocol_modes() {
+    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "0"]);
+    let before = requests_by_resource(&sim).await;
+    let mut failures = Vec::new();
+    for c in protocol_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = dir.path().join("catalog.json");
+        std::fs::write(&catalog, c.catalog).unwrap();
+        let config = write_config(dir.path(), "{}");
+        let mut args: Vec<String> = Vec::new();
+        if c.mode == "airbyte" {
+            args.extend(["airbyte".into(), "read".into()]);
+        }
+        args.extend(["--config".into(), config, "--catalog".into()]);
+        args.push(catalog.to_str().unwrap().into());
+        if let Some(s) = c.state {
+            let p = dir.path().join("state.json");
+            std::fs::write(&p, s).unwrap();
+            args.extend(["--state".into(), p.to_str().unwrap().into()]);
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = extract(&argv, &sim_env(&sim.base_url));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        // Singer: the message is on stderr. Airbyte: in a TRACE error on stdout (and on stderr).
+        let message = String::from_utf8_lossy(&out.stderr).to_string();
+        if out.status.code() != Some(2) {
+            failures.push(format!(
+                "{}: exit {:?}, expected 2\n{}",
+                c.name,
+                out.status.code(),
+                text(&out)
+            ));
+            continue;
+        }
+        for e in c.expect {
+            if !message.contains(e) {
+                failures.push(format!("{}: message lacks {e:?}: {message}", c.name));
+            }
+        }
+        if message.trim().lines().count() != 1 {
+            failures.push(format!(
+                "{}: not a one-paragraph message: {message}",
+                c.name
+            ));
+        }
+        if stdout.contains("\"RECORD\"") || stdout.contains("\"STATE\"") {
+            failures.push(format!(
+                "{}: records or state were printed: {stdout}",
+                c.name
+            ));
+        }
+        match c.mode {
+            "singer" if !stdout.is_empty() => {
+                failures.push(format!("{}: Singer stdout not empty: {stdout}", c.name))
+            }
+            "airbyte" => {
+                let trace: Option<serde_json::Value> = stdout
+                    .lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .find(|v: &serde_json::Value| v["trace"]["type"] == "ERROR");
+                match trace {
+                    Some(t) if t["trace"]["error"]["failure_type"] == "config_error" => {}
+                    other => failures.push(format!("{}: no config_error TRACE: {other:?}", c.name)),
+                }
+            }
+            _ => {}
+        }
+    }
+    // Nothing was fetched: every input is checked before the first request.
+    let after = requests_by_resource(&sim).await;
+    let v3: u64 = after.values().sum::<u64>() - before.values().sum::<u64>();
+    if v3 != 0 {
+        failures.push(format!("{v3} API requests were made for bad input"));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}

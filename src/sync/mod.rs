@@ -429,9 +429,14 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
             tracing::warn!(event = "stream_skipped", stream = %stream.name, reason = %reason, "Stream skipped");
             report.status = StreamStatus::Skipped(reason);
         }
-        Err(StreamFailure::Failed { message, auth }) => {
+        Err(StreamFailure::Failed {
+            message,
+            auth,
+            transient,
+        }) => {
             tracing::error!(event = "stream_failed", stream = %stream.name, error = %message, "Stream failed");
             report.auth_failure = auth;
+            report.transient_failure = transient;
             report.status = StreamStatus::Failed(message);
         }
         Err(StreamFailure::Interrupted) => {
@@ -452,7 +457,12 @@ const MISSING_SCOPE: &str = "missing scope";
 
 enum StreamFailure {
     Skipped(String),
-    Failed { message: String, auth: bool },
+    /// `transient`: the API stayed unavailable through every retry; a later run may succeed.
+    Failed {
+        message: String,
+        auth: bool,
+        transient: bool,
+    },
     Interrupted,
 }
 
@@ -461,6 +471,7 @@ impl StreamFailure {
         StreamFailure::Failed {
             message: message.into(),
             auth: false,
+            transient: false,
         }
     }
 }
@@ -475,6 +486,12 @@ impl From<FetchError> for StreamFailure {
             FetchError::Auth(m) => StreamFailure::Failed {
                 message: m,
                 auth: true,
+                transient: false,
+            },
+            FetchError::Unavailable(m) => StreamFailure::Failed {
+                message: m,
+                auth: false,
+                transient: true,
             },
             other => StreamFailure::failed(other.to_string()),
         }

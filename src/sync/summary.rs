@@ -56,6 +56,9 @@ pub struct StreamReport {
     pub slices: usize,
     /// The failure was an authentication failure (stops the whole run).
     pub auth_failure: bool,
+    /// The failure was the API staying unavailable through every retry (protocol modes report
+    /// it as retryable).
+    pub transient_failure: bool,
 }
 
 impl StreamReport {
@@ -77,6 +80,7 @@ impl StreamReport {
             duration: Duration::ZERO,
             slices: 0,
             auth_failure: false,
+            transient_failure: false,
         }
     }
 

@@ -1,0 +1,342 @@
+//! greenhouse-extract as a Singer tap, consumed by a real Singer target (`target-jsonl`, installed
+//! into `.venv-singer` by `make tools`): the records the target writes equal the simulator's
+//! truth for the selected streams (minus a field deselected in the catalog); after mutations, a
+//! run resumed from the target's final STATE fetches only the changed window, emits exactly the
+//! changed rows, and the de-duplicated union of both runs equals the new truth.
+
+mod harness;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use chrono::{DateTime, Utc};
+use harness::*;
+use serde_json::{Value, json};
+use support::Sim;
+
+const STREAMS: [&str; 3] = ["candidates", "departments", "jobs"];
+/// Deselected in the catalog: never in a record.
+const DROPPED: (&str, &str) = ("candidates", "first_name");
+
+fn target_jsonl() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-singer/bin/target-jsonl");
+    assert!(
+        p.exists(),
+        "{} not found: run `make tools` (CI's .ci/run does) to install target-jsonl",
+        p.display()
+    );
+    p
+}
+
+/// The discovered catalog with only `STREAMS` selected and `DROPPED` deselected.
+fn selected_catalog(discovered: &Value) -> Value {
+    let mut catalog = discovered.clone();
+    for s in catalog["streams"].as_array_mut().unwrap() {
+        let name = s["tap_stream_id"].as_str().unwrap().to_string();
+        for m in s["metadata"].as_array_mut().unwrap() {
+            let crumb = m["breadcrumb"].clone();
+            if crumb == json!([]) {
+                m["metadata"]["selected"] = json!(STREAMS.contains(&name.as_str()));
+            } else if name == DROPPED.0 && crumb == json!(["properties", DROPPED.1]) {
+                m["metadata"]["selected"] = json!(false);
+            }
+        }
+    }
+    catalog
+}
+
+struct TapRun {
+    code: Option<i32>,
+    stderr: String,
+    /// The state target-jsonl printed at the end (the last STATE it saw after the last record).
+    state: Value,
+    /// Records per stream, as target-jsonl wrote them.
+    records: BTreeMap<String, Vec<Value>>,
+}
+
+/// `greenhouse-extract --config C --catalog CAT [--state S] | target-jsonl --config T`.
+fn run_tap(
+    dir: &Path,
+    config: &str,
+    catalog: &Path,
+    state: Option<&Path>,
+    env: &[(String, String)],
+) -> TapRun {
+    let out_dir = dir.join("jsonl");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let target_config = dir.join("target.json");
+    std::fs::write(
+        &target_config,
+        json!({"destination_path": out_dir, "do_timestamp_file": false}).to_string(),
+    )
+    .unwrap();
+    let mut tap = Command::new(EXTRACT);
+    tap.args(["--config", config, "--catalog", catalog.to_str().unwrap()]);
+    if let Some(s) = state {
+        tap.args(["--state", s.to_str().unwrap()]);
+    }
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GREENHOUSE_") {
+            tap.env_remove(k);
+        }
+    }
+    tap.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut tap = tap
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the tap");
+    let target = Command::new(target_jsonl())
+        .args(["--config", target_config.to_str().unwrap()])
+        .stdin(Stdio::from(tap.stdout.take().unwrap()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn target-jsonl");
+    let tap_out = tap.wait_with_output().unwrap();
+    let target_out = target.wait_with_output().unwrap();
+    assert!(
+        target_out.status.success(),
+        "target-jsonl failed: {}\n--- tap stderr\n{}",
+        String::from_utf8_lossy(&target_out.stderr),
+        String::from_utf8_lossy(&tap_out.stderr)
+    );
+    let state_line = String::from_utf8(target_out.stdout).unwrap();
+    let state = serde_json::from_str(state_line.lines().last().unwrap_or("null"))
+        .unwrap_or_else(|e| panic!("target state {state_line:?}: {e}"));
+    let mut records = BTreeMap::new();
+    for s in STREAMS {
+        let p = out_dir.join(format!("{s}.jsonl"));
+        let rows = std::fs::read_to_string(&p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        records.insert(s.to_string(), rows);
+    }
+    TapRun {
+        code: tap_out.status.code(),
+        stderr: String::from_utf8_lossy(&tap_out.stderr).into_owned(),
+        state,
+        records,
+    }
+}
+
+fn updated_at(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v["updated_at"].as_str().expect("updated_at"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Latest version per id (greatest `updated_at`; a later run wins ties).
+fn dedup(rows: impl IntoIterator<Item = Value>) -> BTreeMap<i64, Value> {
+    let mut out: BTreeMap<i64, Value> = BTreeMap::new();
+    for r in rows {
+        let id = r["id"].as_i64().unwrap();
+        if out
+            .get(&id)
+            .is_none_or(|old| updated_at(old) <= updated_at(&r))
+        {
+            out.insert(id, r);
+        }
+    }
+    out
+}
+
+/// Every truth row is in the output with the same value in every field (the deselected field
+/// excepted, which must be absent), and the output has no other ids than `allowed_extra`.
+fn assert_equals_truth(
+    stream: &str,
+    truth: &[Value],
+    out: &BTreeMap<i64, Value>,
+    allowed_extra: &BTreeSet<i64>,
+) {
+    let mut problems = Vec::new();
+    for t in truth {
+        let id = t["id"].as_i64().unwrap();
+        let Some(o) = out.get(&id) else {
+            problems.push(format!("id {id} missing"));
+            continue;
+        };
+        for (k, v) in t.as_object().unwrap() {
+            if (stream, k.as_str()) == DROPPED {
+                if o.get(k).is_some() {
+                    problems.push(format!("id {id}: deselected field {k} present"));
+                }
+            } else if o.get(k) != Some(v) {
+                problems.push(format!(
+                    "id {id} field {k}: truth {v} != output {:?}",
+                    o.get(k)
+                ));
+            }
+        }
+    }
+    let truth_ids: BTreeSet<i64> = truth.iter().filter_map(|t| t["id"].as_i64()).collect();
+    for id in out.keys() {
+        if !truth_ids.contains(id) && !allowed_extra.contains(id) {
+            problems.push(format!("id {id} in the output but not in the truth"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{stream}: {} problems:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn target_jsonl_receives_the_truth_and_resumes_from_its_state() {
+    let target = target_jsonl();
+    assert!(target.exists());
+    let sim = Sim::start(&["--scale", "0.3", "--rate-limit", "0", "--seed", "21"]);
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim_env(&sim.base_url);
+    // Credentials come from the environment, as a Meltano deployment would pass them.
+    let config = write_config(dir.path(), r#"{"per_page": 100}"#);
+    let registry = registry();
+
+    let discovered = extract(&["--config", &config, "--discover"], &env);
+    assert_eq!(discovered.status.code(), Some(0), "{}", text(&discovered));
+    let discovered: Value = serde_json::from_slice(&discovered.stdout).unwrap();
+    let catalog = dir.path().join("catalog.json");
+    std::fs::write(&catalog, selected_catalog(&discovered).to_string()).unwrap();
+
+    // 1. First run: everything, from the beginning.
+    let run1_dir = dir.path().join("run1");
+    let run1 = run_tap(&run1_dir, &config, &catalog, None, &env);
+    assert_eq!(run1.code, Some(0), "{}", run1.stderr);
+    for s in STREAMS {
+        let truth = expected_rows(&sim, registry.get(s).unwrap()).await;
+        assert!(!truth.is_empty(), "{s}: empty truth");
+        let rows = &run1.records[s];
+        assert_eq!(
+            rows.len(),
+            truth.len(),
+            "{s}: a first run emits each row once"
+        );
+        assert_equals_truth(s, &truth, &dedup(rows.clone()), &BTreeSet::new());
+    }
+    let bookmark1 = |s: &str| {
+        let v = &run1.state["bookmarks"][s]["updated_at"];
+        DateTime::parse_from_rfc3339(
+            v.as_str()
+                .unwrap_or_else(|| panic!("{s}: no bookmark in {}", run1.state)),
+        )
+        .unwrap()
+        .with_timezone(&Utc)
+    };
+
+    // 2. Greenhouse changes; the resumed run reads only the changed window.
+    let changes = sim_mutate(
+        &sim,
+        &format!(
+            "updates=7&inserts=3&deletes=1&seed=4&resources={}",
+            STREAMS.join(",")
+        ),
+    )
+    .await;
+    assert!(
+        changes["updated"]["candidates"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{changes}"
+    );
+    // Let the mutations age past the next run's signpost (a few seconds before its start).
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let state_file = dir.path().join("state.json");
+    std::fs::write(&state_file, run1.state.to_string()).unwrap();
+    let before = requests_by_resource(&sim).await;
+    let run2_dir = dir.path().join("run2");
+    let run2 = run_tap(&run2_dir, &config, &catalog, Some(&state_file), &env);
+    assert_eq!(run2.code, Some(0), "{}", run2.stderr);
+    let after = requests_by_resource(&sim).await;
+    let lookback = chrono::Duration::hours(1);
+    for s in STREAMS {
+        let stream = registry.get(s).unwrap();
+        let n = after.get(&stream.resource).copied().unwrap_or(0)
+            - before.get(&stream.resource).copied().unwrap_or(0);
+        assert_eq!(
+            n, 1,
+            "{s}: {n} requests for a window of a few changed rows (one page expected)"
+        );
+        let truth = expected_rows(&sim, stream).await;
+        // Exactly the rows changed since the bookmark, reaching back by the lookback.
+        let from = bookmark1(s) - lookback;
+        let changed: BTreeSet<i64> = truth
+            .iter()
+            .filter(|t| updated_at(t) >= from)
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect();
+        let emitted: BTreeSet<i64> = run2.records[s]
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert!(!changed.is_empty(), "{s}: the mutation changed nothing");
+        assert_eq!(
+            emitted, changed,
+            "{s}: the resumed run emitted other rows than the changed ones"
+        );
+        for id in changes["updated"][s]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(changes["inserted"][s].as_array().into_iter().flatten())
+        {
+            assert!(
+                emitted.contains(&id.as_i64().unwrap()),
+                "{s}: changed id {id} not emitted"
+            );
+        }
+        let deleted: BTreeSet<i64> = sim.deleted(&stream.resource).await.into_iter().collect();
+        let union = dedup(run1.records[s].iter().chain(&run2.records[s]).cloned());
+        assert_equals_truth(s, &truth, &union, &deleted);
+        let b2 = &run2.state["bookmarks"][s]["updated_at"];
+        let b2 = DateTime::parse_from_rfc3339(b2.as_str().unwrap()).unwrap();
+        assert!(b2 > bookmark1(s), "{s}: the bookmark did not advance");
+    }
+}
+
+/// A sensitive stream selected in the catalog still needs the opt-in in the config.
+#[test]
+fn sensitive_streams_need_the_opt_in_even_when_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), r#"{"client_id": "a", "client_secret": "b"}"#);
+    let catalog = dir.path().join("catalog.json");
+    std::fs::write(
+        &catalog,
+        json!({"streams": [{"tap_stream_id": "eeoc", "metadata": [{"breadcrumb": [], "metadata": {"selected": true}}]}]}).to_string(),
+    )
+    .unwrap();
+    let out = extract(
+        &["--config", &config, "--catalog", catalog.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("eeoc") && err.contains("include_sensitive"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn about_describes_the_tap() {
+    let out = extract(&["--about"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let about: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(about["name"], "greenhouse-extract");
+    assert_eq!(
+        about["capabilities"],
+        json!(["catalog", "discover", "state"])
+    );
+    assert!(about["settings"]["properties"]["client_secret"].is_object());
+}
