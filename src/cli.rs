@@ -22,8 +22,7 @@ use crate::registry::Registry;
     name = "greenhouse-extract",
     version,
     about = "Copy Greenhouse Harvest v3 data into typed Parquet on object storage.",
-    long_about = "Copy Greenhouse Harvest v3 data into typed Parquet on object storage.\n\nAlso a Singer tap (no subcommand: --discover, --catalog CAT [--state S], --about) and an Airbyte source (`airbyte spec|check|discover|read`).",
-    args_conflicts_with_subcommands = true
+    long_about = "Copy Greenhouse Harvest v3 data into typed Parquet on object storage.\n\nAlso a Singer tap (no subcommand: --discover, --catalog CAT [--state S], --about) and an Airbyte source (`airbyte spec|check|discover|read`)."
 )]
 pub struct Cli {
     /// Configuration file (JSON, or TOML when it ends in .toml). See `greenhouse-extract spec`.
@@ -201,6 +200,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let Some(command) = &cli.command else {
         return run_singer(&cli).await;
     };
+    // The global options (--config, --log-format, -v, -q) go with every subcommand; only the
+    // Singer flags mean nothing there.
+    if cli.discover || cli.catalog.is_some() || cli.state.is_some() || cli.about {
+        return Err(Error::Config(
+            "--discover, --catalog, --state and --about are the Singer tap invocation and take no subcommand. Run `greenhouse-extract --config C --catalog CAT` as a tap, or drop those flags to use the subcommand (`sync --state-file` keeps Singer-style state for `sync`).".into(),
+        ));
+    }
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     match command {
         Command::Airbyte { command } => {

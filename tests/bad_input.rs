@@ -592,3 +592,22 @@ async fn malformed_catalogs_and_states_fail_clearly_in_both_protocol_modes() {
         failures.join("\n\n")
     );
 }
+
+#[test]
+fn singer_flags_with_a_subcommand_are_a_usage_error_but_global_options_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "{}");
+    // Global options may come before the subcommand, as they always could.
+    let out = extract(&["--config", &cfg, "--log-format", "json", "streams"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for args in [
+        &["--discover", "streams"][..],
+        &["--catalog", "cat.json", "sync"][..],
+        &["--about", "check"][..],
+    ] {
+        let out = extract(args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("take no subcommand"), "{args:?}: {err}");
+    }
+}
