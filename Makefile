@@ -32,6 +32,12 @@ fmt:
 demo:
 	bash scripts/demo.sh
 
+## Benchmark against the simulator (README "Performance"): ~25 min; BENCH_ARGS=--quick for a
+## few-minute trial, BENCH_ARGS=--skip-rate-limited to leave out the long rate-limited run.
+bench:
+	$(CARGO) build --release --bins
+	python3 scripts/bench.py $(BENCH_ARGS)
+
 ## Regenerate catalog.json and the README stream table from the declarations.
 catalog:
 	$(CARGO) run --quiet --bin greenhouse-extract -- discover > catalog.json

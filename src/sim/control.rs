@@ -1,7 +1,11 @@
 //! The loopback control API under `/_sim/` (no auth): mutate, reset, stats, resources,
 //! truth and deleted ids.
 //!
-//! Contract: `/_sim/truth/<res>` serves exactly the JSON objects the API serves, for every
+//! Contract: `/_sim/count/<res>?<list params>` answers how many live rows a `/v3/<res>` list
+//! with those parameters returns over all its pages (the same validation, 422 bodies and
+//! resource defaults as `/v3`; no token, no rate limit, not counted in stats);
+//! `/_sim/stats` includes a per-rate-window histogram of `/v3` requests;
+//! `/_sim/truth/<res>` serves exactly the JSON objects the API serves, for every
 //! live row including rows hidden by default; `/_sim/deleted/<res>` lists hard-deleted ids;
 //! `/_sim/mutate` validates its parameters (422 on unknown names or bad numbers) and applies
 //! `mutate::apply` under the write lock; `/_sim/reset` rebuilds the seeded state and clears
@@ -95,7 +99,8 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
                     );
                 }
             }
-            *state.stats.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
+            *state.stats.lock().unwrap_or_else(|e| e.into_inner()) =
+                Stats::new(state.cfg.rate_window);
             state
                 .limiter
                 .lock()
@@ -123,10 +128,14 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
                     "total_requests": st.total,
                     "rate_limited": st.rate_limited,
                     "records_served": st.records,
+                    "bytes_served": st.bytes,
                     "peak_concurrency": state.peak.load(Ordering::SeqCst),
                     "token_requests": st.token_requests,
                     "faults": st.faults,
                     "by_resource": by,
+                    "rate_limit": state.cfg.rate_limit,
+                    "rate_window": state.cfg.rate_window,
+                    "windows": st.windows.windows(),
                 }),
             )
         }
@@ -144,6 +153,20 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
                 })
                 .collect();
             json_resp(StatusCode::OK, &json!(v))
+        }
+        (Method::GET, p) if p.starts_with("count/") => {
+            let Some(r) = R::from_name(p.strip_prefix("count/").unwrap_or_default()) else {
+                return not_found();
+            };
+            let raw = req.uri().query().unwrap_or("");
+            let db = state.db.read().unwrap_or_else(|e| e.into_inner());
+            match query::parse(&db, r, raw, state.secret) {
+                Ok(q) => json_resp(
+                    StatusCode::OK,
+                    &json!({"resource": r.name(), "count": page::count(&db, &q)}),
+                ),
+                Err(body) => json_resp(StatusCode::UNPROCESSABLE_ENTITY, &body),
+            }
         }
         (Method::GET, p) if p.starts_with("truth/") || p.starts_with("deleted/") => {
             let (kind, name) = p.split_once('/').unwrap_or((p, ""));

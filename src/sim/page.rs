@@ -210,6 +210,13 @@ pub fn run(db: &Db, q: &Query) -> Page {
     }
 }
 
+/// How many rows `run` would return over all pages of `q` (from its cursor position, if any).
+pub fn count(db: &Db, q: &Query) -> usize {
+    candidates(db, q)
+        .filter(|idx| matches(db, q, *idx).0)
+        .count()
+}
+
 /// Every live row of `r`, id descending, one JSON object per line.
 pub fn truth(db: &Db, r: R) -> String {
     let t = db.t(r);

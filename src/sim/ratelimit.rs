@@ -4,8 +4,11 @@
 //! 60 s for `/token` by default).  Each allowed request consumes one unit; a request over
 //! the limit is refused with the seconds left in the window (≥ 1) and consumes nothing.
 //! A limit of 0 means unlimited (callers then omit the `X-RateLimit-*` headers).
+//!
+//! [`WindowHistogram`] counts `/v3` requests per window for `/_sim/stats`, so a benchmark can
+//! see how much of each window's budget a client used and where it was refused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Decision {
@@ -71,9 +74,120 @@ impl Limiter {
     }
 }
 
+/// Requests seen in one rate window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WindowCount {
+    /// Epoch seconds at which the window starts.
+    pub start: u64,
+    pub requests: u64,
+    /// 200 responses.
+    pub ok: u64,
+    /// 429 responses.
+    pub rate_limited: u64,
+}
+
+/// Per-window request counts, keeping only the newest `cap` windows.
+///
+/// A map rather than a queue because requests are recorded when their response is ready
+/// (after the simulated latency), so a slow response can land after a newer window opened.
+#[derive(Debug)]
+pub struct WindowHistogram {
+    window_secs: u64,
+    cap: usize,
+    windows: BTreeMap<u64, WindowCount>,
+}
+
+impl WindowHistogram {
+    /// Windows kept by the server: 10 000 × 30 s ≈ 3.5 days, a few hundred KB at most.
+    pub const DEFAULT_CAP: usize = 10_000;
+
+    pub fn new(window_secs: u64, cap: usize) -> Self {
+        WindowHistogram {
+            window_secs: window_secs.max(1),
+            cap: cap.max(1),
+            windows: BTreeMap::new(),
+        }
+    }
+
+    /// Counts one request that arrived at `arrived_ms` (the instant the limiter judged it).
+    pub fn record(&mut self, arrived_ms: i64, status: u16) {
+        let now_s = (arrived_ms.max(0) / 1000) as u64;
+        let start = now_s - now_s % self.window_secs;
+        if self.windows.len() >= self.cap
+            && !self.windows.contains_key(&start)
+            && self
+                .windows
+                .first_key_value()
+                .is_some_and(|(k, _)| *k > start)
+        {
+            // Older than everything kept: it would be evicted at once.
+            return;
+        }
+        let w = self.windows.entry(start).or_insert(WindowCount {
+            start,
+            ..WindowCount::default()
+        });
+        w.requests += 1;
+        match status {
+            200 => w.ok += 1,
+            429 => w.rate_limited += 1,
+            _ => {}
+        }
+        while self.windows.len() > self.cap {
+            self.windows.pop_first();
+        }
+    }
+
+    /// The kept windows, oldest first.
+    pub fn windows(&self) -> Vec<WindowCount> {
+        self.windows.values().copied().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_buckets_by_aligned_window() {
+        let mut h = WindowHistogram::new(30, 10);
+        let base = 1_800_000_000_000i64; // an epoch multiple of 30 s, in ms
+        h.record(base + 29_999, 429);
+        h.record(base, 200);
+        h.record(base + 30_000, 200);
+        h.record(base + 1, 500);
+        let w = h.windows();
+        assert_eq!(
+            w,
+            vec![
+                WindowCount {
+                    start: 1_800_000_000,
+                    requests: 3,
+                    ok: 1,
+                    rate_limited: 1
+                },
+                WindowCount {
+                    start: 1_800_000_030,
+                    requests: 1,
+                    ok: 1,
+                    rate_limited: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn histogram_keeps_the_newest_windows() {
+        let mut h = WindowHistogram::new(30, 3);
+        let base = 1_800_000_000_000i64;
+        // Out of order on purpose: responses are recorded when they finish.
+        for k in [1, 0, 2, 4, 3] {
+            h.record(base + k * 30_000, 200);
+        }
+        h.record(base, 200); // older than every kept window: dropped
+        let starts: Vec<u64> = h.windows().iter().map(|w| w.start).collect();
+        assert_eq!(starts, vec![1_800_000_060, 1_800_000_090, 1_800_000_120]);
+    }
 
     #[test]
     fn fixed_window() {

@@ -33,7 +33,7 @@ use super::faults::{self, FaultKind};
 use super::model::R;
 use super::page;
 use super::query;
-use super::ratelimit::{Decision, Limiter};
+use super::ratelimit::{Decision, Limiter, WindowHistogram};
 use super::rng::hash;
 
 pub(super) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -48,14 +48,32 @@ pub(super) struct TokenInfo {
     pub(super) expires_ms: i64,
 }
 
-#[derive(Default)]
 pub(super) struct Stats {
     pub(super) by_resource: BTreeMap<String, BTreeMap<u16, u64>>,
     pub(super) total: u64,
     pub(super) rate_limited: u64,
     pub(super) records: u64,
+    /// JSON body bytes of 200 list responses.
+    pub(super) bytes: u64,
     pub(super) token_requests: u64,
     pub(super) faults: BTreeMap<&'static str, u64>,
+    /// `/v3` requests per rate window (aligned like the limiter's windows).
+    pub(super) windows: WindowHistogram,
+}
+
+impl Stats {
+    pub(super) fn new(rate_window: u64) -> Self {
+        Stats {
+            by_resource: BTreeMap::new(),
+            total: 0,
+            rate_limited: 0,
+            records: 0,
+            bytes: 0,
+            token_requests: 0,
+            faults: BTreeMap::new(),
+            windows: WindowHistogram::new(rate_window, WindowHistogram::DEFAULT_CAP),
+        }
+    }
 }
 
 pub(super) struct State {
@@ -124,7 +142,7 @@ pub async fn start(cfg: Arc<SimConfig>) -> std::io::Result<RunningSim> {
         tokens: Mutex::new(HashMap::new()),
         limiter: Mutex::new(Limiter::new(cfg.rate_limit, cfg.rate_window)),
         token_limiter: Mutex::new(Limiter::new(cfg.token_rate_limit, cfg.token_rate_window)),
-        stats: Mutex::new(Stats::default()),
+        stats: Mutex::new(Stats::new(cfg.rate_window)),
         seq: AtomicU64::new(0),
         inflight: AtomicU64::new(0),
         peak: AtomicU64::new(0),
@@ -260,10 +278,15 @@ async fn v3(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body>
     let label = R::from_name(rest)
         .map(|r| r.name().to_string())
         .unwrap_or_else(|| "(unknown)".into());
-    let (resp, records, fault) = v3_inner(state, &req, rest, seq).await;
+    // One instant for the limiter and the histogram, so a request is counted in the window
+    // whose budget it was judged against.
+    let now = now_ms();
+    let (resp, served, fault) = v3_inner(state, &req, rest, seq, now).await;
     let mut st = state.stats.lock().unwrap_or_else(|e| e.into_inner());
     st.total += 1;
-    st.records += records as u64;
+    st.records += served.records as u64;
+    st.bytes += served.bytes as u64;
+    st.windows.record(now, resp.status().as_u16());
     if resp.status() == StatusCode::TOO_MANY_REQUESTS {
         st.rate_limited += 1;
     }
@@ -278,13 +301,20 @@ async fn v3(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body>
     resp
 }
 
+/// What a `/v3` response delivered, for the stats.
+#[derive(Default)]
+struct Served {
+    records: usize,
+    bytes: usize,
+}
+
 async fn v3_inner(
     state: &State,
     req: &Request<Incoming>,
     rest: &str,
     seq: u64,
-) -> (Response<Body>, usize, Option<FaultKind>) {
-    let now = now_ms();
+    now: i64,
+) -> (Response<Body>, Served, Option<FaultKind>) {
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -316,13 +346,13 @@ async fn v3_inner(
         r
     };
     if req.method() != Method::GET {
-        return (finish(not_found(), &d), 0, None);
+        return (finish(not_found(), &d), Served::default(), None);
     }
     let Some((_, site_admin)) = auth else {
         let body = json!({"message": "Unauthorized", "errors": ["missing, invalid or expired access token"]});
         return (
             finish(json_resp(StatusCode::UNAUTHORIZED, &body), &d),
-            0,
+            Served::default(),
             None,
         );
     };
@@ -335,21 +365,29 @@ async fn v3_inner(
                 ),
                 &d,
             ),
-            0,
+            Served::default(),
             None,
         );
     }
     let Some(r) = R::from_name(rest) else {
-        return (finish(not_found(), &d), 0, None);
+        return (finish(not_found(), &d), Served::default(), None);
     };
     if state.cfg.deny_scope.iter().any(|s| s == r.name()) {
         let body = json!({"message": "Forbidden", "errors": [format!("missing scope harvest:{}:list", r.name())]});
-        return (finish(json_resp(StatusCode::FORBIDDEN, &body), &d), 0, None);
+        return (
+            finish(json_resp(StatusCode::FORBIDDEN, &body), &d),
+            Served::default(),
+            None,
+        );
     }
     if !site_admin {
         let body =
             json!({"message": "Forbidden", "errors": ["the token's user is not a Site Admin"]});
-        return (finish(json_resp(StatusCode::FORBIDDEN, &body), &d), 0, None);
+        return (
+            finish(json_resp(StatusCode::FORBIDDEN, &body), &d),
+            Served::default(),
+            None,
+        );
     }
     let raw = req.uri().query().unwrap_or("");
     let parsed = {
@@ -361,7 +399,7 @@ async fn v3_inner(
         Err(body) => {
             return (
                 finish(json_resp(StatusCode::UNPROCESSABLE_ENTITY, &body), &d),
-                0,
+                Served::default(),
                 None,
             );
         }
@@ -374,7 +412,7 @@ async fn v3_inner(
         && state.cfg.cursor_ttl > 0
         && (now / 1000) as u64 > issued + state.cfg.cursor_ttl
     {
-        return (finish(expired_cursor(), &d), 0, None);
+        return (finish(expired_cursor(), &d), Served::default(), None);
     }
     let cfg = &state.cfg;
     let fault = faults::decide(
@@ -394,14 +432,14 @@ async fn v3_inner(
                     status_fault(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
                     &d,
                 ),
-                0,
+                Served::default(),
                 fault,
             );
         }
         Some(FaultKind::E502) => {
             return (
                 finish(status_fault(StatusCode::BAD_GATEWAY, "Bad Gateway"), &d),
-                0,
+                Served::default(),
                 fault,
             );
         }
@@ -411,11 +449,13 @@ async fn v3_inner(
                     status_fault(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
                     &d,
                 ),
-                0,
+                Served::default(),
                 fault,
             );
         }
-        Some(FaultKind::CursorExpired) => return (finish(expired_cursor(), &d), 0, fault),
+        Some(FaultKind::CursorExpired) => {
+            return (finish(expired_cursor(), &d), Served::default(), fault);
+        }
         _ => {}
     }
     let pg = {
@@ -473,5 +513,13 @@ async fn v3_inner(
             ),
         );
     }
-    (finish(resp, &d), pg.count, fault)
+    let served = Served {
+        records: pg.count,
+        // Reset and truncate faults send only the first half of the body.
+        bytes: match fault {
+            Some(FaultKind::Reset) | Some(FaultKind::Truncate) => body_len / 2,
+            _ => body_len,
+        },
+    };
+    (finish(resp, &d), served, fault)
 }
