@@ -11,9 +11,17 @@
 //! limit from the first response (it differs per account).
 //!
 //! Contract: `acquire` never lets more requests start in a window than the server said remain
-//! (minus requests of ours still in flight, which the server may not have counted yet), and
-//! before the first response it lets exactly one probe request through.
+//! (minus requests of ours still in flight that the server cannot have counted yet), and before
+//! the first response it lets exactly one probe request through.
+//!
+//! Which in-flight requests the server has counted: each request carries the sequence number of
+//! its start ([`Ticket`]). A response's `Remaining` counts every request that reached the server
+//! before it; requests of ours started *earlier* and still in flight (a bigger page, a slower
+//! answer) were sent first and so were counted already, while those started *later* may not have
+//! been. Subtracting only the later ones spends the whole window; subtracting every in-flight
+//! request would leave a few requests of each window unused.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,15 +43,25 @@ struct State {
     remaining: u32,
     /// End of the current window, epoch seconds.
     window_end: Option<f64>,
-    /// Requests started and not yet answered.
-    in_flight: u32,
+    /// Requests started and not yet answered, by start sequence number.
+    in_flight: BTreeSet<u64>,
+    /// The next start sequence number.
+    next_seq: u64,
     /// A probe request is out to learn the limit.
     probing: bool,
 }
 
+/// One request let through by [`RateBudget::acquire`]; hand it back to `observe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    seq: u64,
+    /// How long the request waited for the rate limit (zero when it did not).
+    pub waited: Duration,
+}
+
 /// What a task should do after asking the budget.
 enum Decision {
-    Go,
+    Go(u64),
     SleepUntil(f64),
     WaitForProbe,
 }
@@ -82,7 +100,8 @@ impl RateBudget {
                 limit: None,
                 remaining: 0,
                 window_end: None,
-                in_flight: 0,
+                in_flight: BTreeSet::new(),
+                next_seq: 0,
                 probing: false,
             }),
             cap,
@@ -120,17 +139,16 @@ impl RateBudget {
     }
 
     /// Waits until one more request may start, and counts it as started.
-    /// Returns how long it waited for the rate limit (zero when it did not).
-    pub async fn acquire(&self) -> Duration {
+    pub async fn acquire(&self) -> Ticket {
         let mut waited = Duration::ZERO;
         loop {
             let decision = self.decide();
             match decision {
-                Decision::Go => {
+                Decision::Go(seq) => {
                     if let Some(p) = self.progress.get() {
                         p.request();
                     }
-                    break;
+                    return Ticket { seq, waited };
                 }
                 Decision::SleepUntil(t) => {
                     let d = Duration::from_secs_f64((t - now_epoch()).max(0.0));
@@ -154,7 +172,14 @@ impl RateBudget {
                 }
             }
         }
-        waited
+    }
+
+    /// Counts a request as started and returns its sequence number.
+    fn start(s: &mut State) -> u64 {
+        let seq = s.next_seq;
+        s.next_seq += 1;
+        s.in_flight.insert(seq);
+        seq
     }
 
     fn decide(&self) -> Decision {
@@ -165,8 +190,7 @@ impl RateBudget {
                 return Decision::WaitForProbe;
             }
             s.probing = true;
-            s.in_flight += 1;
-            return Decision::Go;
+            return Decision::Go(Self::start(&mut s));
         };
         if let Some(end) = s.window_end
             && now >= end + RESET_MARGIN
@@ -179,8 +203,7 @@ impl RateBudget {
         }
         if s.remaining > 0 {
             s.remaining -= 1;
-            s.in_flight += 1;
-            Decision::Go
+            Decision::Go(Self::start(&mut s))
         } else {
             match s.window_end {
                 Some(end) => Decision::SleepUntil(end + RESET_MARGIN),
@@ -190,9 +213,9 @@ impl RateBudget {
         }
     }
 
-    /// Records the answer to a request started with `acquire` (any status, or none on a transport
-    /// error: pass an empty header map).
-    pub fn observe(&self, headers: &HeaderMap) {
+    /// Records the answer to the request of `ticket` (any status, or none on a transport error:
+    /// pass an empty header map).
+    pub fn observe(&self, ticket: Ticket, headers: &HeaderMap) {
         let num = |name: &str| -> Option<f64> {
             headers
                 .get(name)
@@ -203,14 +226,15 @@ impl RateBudget {
         let remaining = num("x-ratelimit-remaining");
         let reset = num("x-ratelimit-reset");
         let mut s = self.state.lock().expect("budget lock");
-        s.in_flight = s.in_flight.saturating_sub(1);
+        s.in_flight.remove(&ticket.seq);
+        // Requests started after this one may have reached the server after it: not counted.
+        let not_counted = s.in_flight.range(ticket.seq + 1..).count() as u32;
         let was_probing = s.probing;
         s.probing = false;
         if let (Some(limit), Some(remaining)) = (limit, remaining) {
             let limit = (limit.max(1.0) as u32).min(self.cap.unwrap_or(u32::MAX));
             let remaining = remaining.max(0.0) as u32;
-            // Requests of ours still in flight may not be counted in `remaining` yet.
-            let usable = remaining.saturating_sub(s.in_flight).min(limit);
+            let usable = remaining.saturating_sub(not_counted).min(limit);
             let first = s.limit.is_none();
             s.limit = Some(limit);
             match (reset, s.window_end) {
@@ -248,7 +272,7 @@ impl RateBudget {
             if reset.is_none() && limit.is_none() && !headers.is_empty() {
                 let l = self.cap.unwrap_or(10_000);
                 s.limit = Some(l);
-                s.remaining = l.saturating_sub(s.in_flight);
+                s.remaining = l.saturating_sub(s.in_flight.len() as u32);
                 s.window_end = Some(now_epoch() + WINDOW);
             }
         }
@@ -290,23 +314,26 @@ mod tests {
     #[tokio::test]
     async fn spends_what_the_server_reports_then_waits() {
         let b = RateBudget::new(None);
-        assert!(b.acquire().await.is_zero());
+        let t = b.acquire().await;
+        assert!(t.waited.is_zero());
         let reset = now_epoch() + 1.0;
-        b.observe(&headers(3, 2, reset));
-        assert!(b.acquire().await.is_zero());
-        b.observe(&headers(3, 1, reset));
-        assert!(b.acquire().await.is_zero());
-        b.observe(&headers(3, 0, reset));
+        b.observe(t, &headers(3, 2, reset));
+        let t = b.acquire().await;
+        assert!(t.waited.is_zero());
+        b.observe(t, &headers(3, 1, reset));
+        let t = b.acquire().await;
+        assert!(t.waited.is_zero());
+        b.observe(t, &headers(3, 0, reset));
         // The window is spent: the next acquire sleeps to the reset.
-        let waited = b.acquire().await;
+        let waited = b.acquire().await.waited;
         assert!(waited > Duration::ZERO);
     }
 
     #[tokio::test]
     async fn cap_limits_below_the_server_limit() {
         let b = RateBudget::new(Some(2));
-        b.acquire().await;
-        b.observe(&headers(75, 74, now_epoch() + 30.0));
+        let t = b.acquire().await;
+        b.observe(t, &headers(75, 74, now_epoch() + 30.0));
         assert_eq!(b.limit(), Some(2));
         let s = b.state.lock().unwrap();
         assert!(s.remaining <= 2);
@@ -315,11 +342,32 @@ mod tests {
     #[tokio::test]
     async fn a_429_blocks_until_retry_after() {
         let b = RateBudget::new(None);
-        b.acquire().await;
-        b.observe(&headers(5, 4, now_epoch() + 30.0));
+        let t = b.acquire().await;
+        b.observe(t, &headers(5, 4, now_epoch() + 30.0));
         b.observe_429(Duration::from_millis(300));
-        let waited = b.acquire().await;
+        let waited = b.acquire().await.waited;
         assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    }
+
+    #[tokio::test]
+    async fn only_requests_started_later_are_held_back_from_the_window() {
+        let b = RateBudget::new(None);
+        let probe = b.acquire().await;
+        let reset = now_epoch() + 30.0;
+        b.observe(probe, &headers(10, 9, reset));
+        // Three requests out; the first one's answer counted the first only, the last one's all.
+        let t1 = b.acquire().await;
+        let t2 = b.acquire().await;
+        let t3 = b.acquire().await;
+        b.observe(t3, &headers(10, 6, reset));
+        // t1 and t2 were sent before t3, so the server's 6 already counts them: 6 remain.
+        assert_eq!(b.state.lock().unwrap().remaining, 6);
+        b.observe(t1, &headers(10, 8, reset));
+        // An earlier answer says more remain, but the budget never grows inside a window.
+        assert_eq!(b.state.lock().unwrap().remaining, 6);
+        b.observe(t2, &headers(10, 7, reset));
+        assert_eq!(b.state.lock().unwrap().remaining, 6);
+        assert!(b.state.lock().unwrap().in_flight.is_empty());
     }
 
     #[tokio::test]
@@ -328,14 +376,14 @@ mod tests {
         let p = RunProgress::disabled();
         b.set_progress(p.clone());
         assert_eq!(b.rate_limit(), None);
-        b.acquire().await;
+        let t = b.acquire().await;
         let reset = now_epoch() + 1.0;
-        b.observe(&headers(2, 1, reset));
+        b.observe(t, &headers(2, 1, reset));
         let known = b.rate_limit().unwrap();
         assert_eq!((known.limit, known.remaining), (2, 1));
         assert!(known.resets_in.is_some());
-        b.acquire().await;
-        b.observe(&headers(2, 0, reset));
+        let t = b.acquire().await;
+        b.observe(t, &headers(2, 0, reset));
         let watcher = {
             let p = p.clone();
             tokio::spawn(async move {
@@ -348,7 +396,7 @@ mod tests {
                 false
             })
         };
-        assert!(b.acquire().await > Duration::ZERO);
+        assert!(b.acquire().await.waited > Duration::ZERO);
         assert!(watcher.await.unwrap(), "the wait was never shown");
         assert!(!p.run_line().contains("waiting"), "{}", p.run_line());
         assert_eq!(p.requests(), 3);

@@ -239,7 +239,7 @@ impl HarvestClient {
         let Ok(_slot) = self.in_flight.acquire().await else {
             return Attempt::Fail(FetchError::Fatal("request pool closed".into()));
         };
-        self.budget.acquire().await;
+        let ticket = self.budget.acquire().await;
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let sent = self
             .http
@@ -251,11 +251,11 @@ impl HarvestClient {
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
-                self.budget.observe(&HeaderMap::new());
+                self.budget.observe(ticket, &HeaderMap::new());
                 return Attempt::Transient(describe_reqwest(&e));
             }
         };
-        self.budget.observe(resp.headers());
+        self.budget.observe(ticket, resp.headers());
         let status = resp.status().as_u16();
         match status {
             200..=299 => {
