@@ -257,6 +257,11 @@ impl Leftovers {
                             self.null_seen(nullable);
                             b.append_null();
                         }
+                        Some(Json::Raw(raw)) if raw.get() == "null" => {
+                            self.null_seen(nullable);
+                            b.append_null();
+                        }
+                        Some(Json::Raw(raw)) => b.append_value(raw.get()),
                         Some(value) => {
                             text.clear();
                             serde_json::to_writer(&mut text, value)

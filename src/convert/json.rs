@@ -6,16 +6,22 @@
 //! order received, and numbers keep serde_json's three kinds. Parsing is still serde_json's.
 //!
 //! Objects keep duplicate keys as sent; lookups find the first.
+//!
+//! Top-level fields declared `json` (custom field maps: the bulkiest part of a record) are not
+//! parsed into a tree at all: [`PageSeed`] borrows their exact text as received ([`Json::Raw`]),
+//! which the JSON column stores as is. Parsing them into a tree and writing them back out cost
+//! about a fifth of a candidate page's conversion.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::value::RawValue;
 
 pub(crate) type Object<'a> = Vec<(Cow<'a, str>, Json<'a>)>;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Json<'a> {
     Null,
     Bool(bool),
@@ -27,6 +33,25 @@ pub(crate) enum Json<'a> {
     Str(Cow<'a, str>),
     Array(Vec<Json<'a>>),
     Object(Object<'a>),
+    /// A top-level JSON-typed field, kept as its text (see the module docs).
+    Raw(&'a RawValue),
+}
+
+impl PartialEq for Json<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Json::Null, Json::Null) => true,
+            (Json::Bool(a), Json::Bool(b)) => a == b,
+            (Json::I64(a), Json::I64(b)) => a == b,
+            (Json::U64(a), Json::U64(b)) => a == b,
+            (Json::F64(a), Json::F64(b)) => a == b,
+            (Json::Str(a), Json::Str(b)) => a == b,
+            (Json::Array(a), Json::Array(b)) => a == b,
+            (Json::Object(a), Json::Object(b)) => a == b,
+            (Json::Raw(a), Json::Raw(b)) => a.get() == b.get(),
+            _ => false,
+        }
+    }
 }
 
 impl<'a> Json<'a> {
@@ -56,6 +81,7 @@ impl<'a> Json<'a> {
             Json::F64(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
             Json::Str(s) => Value::String(s.to_string()),
             Json::Array(items) => Value::Array(items.iter().map(Json::to_value).collect()),
+            Json::Raw(raw) => serde_json::from_str(raw.get()).unwrap_or(Value::Null),
             Json::Object(pairs) => Value::Object(
                 pairs
                     .iter()
@@ -167,13 +193,74 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 }
 
-fn object<'de, A: MapAccess<'de>>(mut map: A, capacity: usize) -> Result<Object<'de>, A::Error> {
+fn object<'de, A: MapAccess<'de>>(map: A, capacity: usize) -> Result<Object<'de>, A::Error> {
+    object_with(map, capacity, &[])
+}
+
+/// An object whose keys named in `raw` keep their value's text ([`Json::Raw`]).
+fn object_with<'de, A: MapAccess<'de>>(
+    mut map: A,
+    capacity: usize,
+    raw: &[String],
+) -> Result<Object<'de>, A::Error> {
     let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(capacity).min(64));
     while let Some(Key(k)) = map.next_key()? {
-        let v: Json<'de> = map.next_value()?;
+        let v = if raw.iter().any(|r| *r == k) {
+            Json::Raw(map.next_value::<&'de RawValue>()?)
+        } else {
+            map.next_value::<Json<'de>>()?
+        };
         pairs.push((k, v));
     }
     Ok(pairs)
+}
+
+/// Deserializes a list page (a JSON array of records), keeping the text of the top-level keys
+/// in `raw` (the stream's JSON-typed fields). Needs a borrowing reader (`from_str`/`from_slice`).
+pub(crate) struct PageSeed<'s> {
+    pub(crate) raw: &'s [String],
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = Vec<Record<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct PageVisitor<'s>(&'s [String]);
+        impl<'de> Visitor<'de> for PageVisitor<'_> {
+            type Value = Vec<Record<'de>>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON array of records")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(500));
+                while let Some(r) = seq.next_element_seed(RecordSeed(self.0))? {
+                    out.push(r);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(PageVisitor(self.raw))
+    }
+}
+
+struct RecordSeed<'s>(&'s [String]);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = Record<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        struct RecordVisitor<'s>(&'s [String]);
+        impl<'de> Visitor<'de> for RecordVisitor<'_> {
+            type Value = Record<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object (one record)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Record<'de>, A::Error> {
+                object_with(map, 32, self.0).map(Record)
+            }
+        }
+        d.deserialize_map(RecordVisitor(self.0))
+    }
 }
 
 /// An object key, borrowed when it has no escapes (serde's `Cow<str>` always copies).
@@ -224,6 +311,7 @@ impl Serialize for Json<'_> {
                 }
                 map.end()
             }
+            Json::Raw(raw) => raw.serialize(s),
         }
     }
 }
