@@ -57,7 +57,7 @@ pub const MIN_UPLOAD_BUFFER_BYTES: usize = 5 << 20;
 /// The encoder flushes a row group early once its in-progress estimate passes this, whatever
 /// `row_group_rows` says: wide records (long notes, big custom-field blobs) must not grow one
 /// row group without bound.
-pub const MAX_IN_PROGRESS_BYTES: usize = 64 << 20;
+pub const MAX_IN_PROGRESS_BYTES: usize = 16 << 20;
 
 /// How files are cut and uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +69,9 @@ pub struct SinkConfig {
     /// ZSTD level, 1–22 (default 3).
     pub zstd_level: i32,
     /// Upload buffer: objects up to this size go up in one PUT, larger ones as a multipart upload
-    /// with parts of exactly this size (default 10 MiB; at least 5 MiB, S3's minimum part size;
-    /// S3's 10,000-part limit makes ×10,000 the largest possible file).
+    /// with parts of exactly this size (default and minimum 5 MiB, S3's minimum part size, since
+    /// every open file holds one such buffer; S3's 10,000-part limit makes ×10,000 the largest
+    /// possible file, far above the target file size).
     pub upload_buffer_bytes: usize,
 }
 
@@ -80,7 +81,7 @@ impl Default for SinkConfig {
             target_file_bytes: 128 << 20,
             row_group_rows: 50_000,
             zstd_level: 3,
-            upload_buffer_bytes: 10 << 20,
+            upload_buffer_bytes: MIN_UPLOAD_BUFFER_BYTES,
         }
     }
 }
