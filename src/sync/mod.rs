@@ -388,7 +388,11 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
     let mut report = StreamReport::new(&stream.name, window.clone());
     let io = StreamIo {
         stats: Arc::new(RequestStats::default()),
-        progress: ctx.opts.progress.stream(&stream.name, &window.label()),
+        line: std::sync::OnceLock::new(),
+        run: &ctx.opts.progress,
+        name: &stream.name,
+        window: window.label(),
+        resumed: progress.is_some(),
     };
     if let Output::Messages(sink) = &ctx.output
         && let Err(e) = sink.stream_started(stream, sel.fields.as_ref())
@@ -396,13 +400,6 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         report.status = StreamStatus::Failed(format!("writing messages failed: {e}"));
         return report;
     }
-    tracing::info!(
-        event = "stream_started",
-        stream = %stream.name,
-        window = %window.label(),
-        resumed_slices = progress.is_some(),
-        "Stream started"
-    );
     let outcome = read_stream(ctx, sel, &window, progress, &io, &mut report).await;
     let (requests, retries, rate_limited, bytes) = io.stats.snapshot();
     report.requests = requests;
@@ -444,7 +441,9 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         }
     }
     report.duration = started.elapsed();
-    io.progress.done(report.status.label());
+    if let Some(line) = io.line.get() {
+        line.done(report.status.label());
+    }
     if let Output::Messages(sink) = &ctx.output
         && let Err(e) = sink.stream_finished(stream, &report)
     {
@@ -499,9 +498,31 @@ impl From<FetchError> for StreamFailure {
 }
 
 /// Per-stream counters and progress line, shared by the stream's units.
-struct StreamIo {
+struct StreamIo<'a> {
     stats: Arc<RequestStats>,
-    progress: StreamProgress,
+    /// The progress line, drawn from the moment the stream's first unit gets to run (every
+    /// stream is scheduled at once; most wait for a slot).
+    line: std::sync::OnceLock<StreamProgress>,
+    run: &'a RunProgress,
+    name: &'a str,
+    window: String,
+    resumed: bool,
+}
+
+impl StreamIo<'_> {
+    /// The stream's progress line; the first call also logs that the stream started.
+    fn progress(&self) -> &StreamProgress {
+        self.line.get_or_init(|| {
+            tracing::info!(
+                event = "stream_started",
+                stream = %self.name,
+                window = %self.window,
+                resumed_slices = self.resumed,
+                "Stream started"
+            );
+            self.run.stream(self.name, &self.window)
+        })
+    }
 }
 
 /// What one unit of work added to its stream.
@@ -541,7 +562,7 @@ async fn read_stream(
     sel: &Selected<'_>,
     window: &Window,
     progress: Option<Slices>,
-    io: &StreamIo,
+    io: &StreamIo<'_>,
     report: &mut StreamReport,
 ) -> Result<(), StreamFailure> {
     let stream = sel.stream;
@@ -582,7 +603,7 @@ async fn read_stream(
         pending = pending.len(),
         "Reading the window as slices"
     );
-    io.progress
+    io.progress()
         .set_window(&format!("{} ({} slices)", window.label(), report.slices));
     let plan = &plan;
     let results: Vec<(Tally, Result<(), StreamFailure>)> =
@@ -700,7 +721,7 @@ async fn read_unit(
     window: &Window,
     tag: Option<&str>,
     probe: bool,
-    io: &StreamIo,
+    io: &StreamIo<'_>,
     tally: &mut Tally,
 ) -> Result<UnitEnd, StreamFailure> {
     let Ok(_slot) = ctx.units.acquire().await else {
@@ -709,6 +730,7 @@ async fn read_unit(
     if ctx.cancel.load(Ordering::SeqCst) {
         return Err(StreamFailure::Interrupted);
     }
+    io.progress();
     let mut writer = unit_writer(ctx, sel, tag)?;
     let result = read_partitions(ctx, sel, range, window, probe, io, &mut writer, tally).await;
     match result {
@@ -739,7 +761,7 @@ async fn read_partitions(
     range: Range,
     window: &Window,
     probe: bool,
-    io: &StreamIo,
+    io: &StreamIo<'_>,
     writer: &mut UnitWriter,
     tally: &mut Tally,
 ) -> Result<Option<Slices>, StreamFailure> {
@@ -774,7 +796,7 @@ async fn read_chain(
     stream: &Stream,
     first: url::Url,
     mut head: Option<(url::Url, Page)>,
-    io: &StreamIo,
+    io: &StreamIo<'_>,
     writer: &mut UnitWriter,
     tally: &mut Tally,
 ) -> Result<(), StreamFailure> {
@@ -844,7 +866,7 @@ async fn read_chain(
                     }
                     tally.pages += 1;
                     tally.rows += out.rows;
-                    io.progress.page(out.rows);
+                    io.progress().page(out.rows);
                     tally.extra_fields += out.extra_fields;
                     tally.type_mismatches += out.type_mismatches;
                     tally.null_violations += out.null_violations;
