@@ -87,6 +87,10 @@ pub struct ConfigFile {
     /// interrupted backfill resumes from the slices that are done. 1 disables slicing.
     /// Default: 8.
     pub backfill_slices: Option<usize>,
+    /// Slice a backfill window only when it is estimated at more than this many pages per slice
+    /// (and at least two slices). Smaller windows are read as one chain, which costs no extra
+    /// request. Default: 200.
+    pub backfill_slice_pages: Option<u64>,
     /// Upper bound on requests in flight at once across all streams (hides API latency).
     /// Default: 8.
     pub max_in_flight: Option<usize>,
@@ -166,6 +170,7 @@ pub struct Config {
     pub include_sensitive: bool,
     pub concurrency: usize,
     pub backfill_slices: usize,
+    pub backfill_slice_pages: u64,
     pub max_in_flight: usize,
     pub max_requests_per_window: Option<u32>,
     pub per_page: u32,
@@ -323,6 +328,14 @@ impl ConfigFile {
                 "backfill_slices must be between 1 and 64 (1 disables slicing)",
             ));
         }
+        let backfill_slice_pages = self
+            .backfill_slice_pages
+            .unwrap_or(crate::sync::slicing::DEFAULT_PAGES_PER_SLICE);
+        if backfill_slice_pages == 0 {
+            return Err(Error::config(
+                "backfill_slice_pages must be at least 1 (use backfill_slices = 1 to turn slicing off)",
+            ));
+        }
         let max_in_flight = self.max_in_flight.unwrap_or(8);
         if max_in_flight == 0 || max_in_flight > 256 {
             return Err(Error::config("max_in_flight must be between 1 and 256"));
@@ -356,6 +369,7 @@ impl ConfigFile {
             include_sensitive,
             concurrency,
             backfill_slices,
+            backfill_slice_pages,
             max_in_flight,
             max_requests_per_window: self.max_requests_per_window,
             per_page,

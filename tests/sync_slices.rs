@@ -15,7 +15,7 @@ use support::Sim;
 
 const STREAMS: [&str; 3] = ["applications", "candidates", "notes"];
 /// Small pages turn scale 1 into hundreds of pages: enough to slice.
-const SMALL_PAGES: &str = r#"{"per_page": 20, "backfill_slices": 6}"#;
+const SMALL_PAGES: &str = r#"{"per_page": 20, "backfill_slices": 6, "backfill_slice_pages": 50}"#;
 
 fn manifest(dest: &std::path::Path) -> Value {
     let runs = std::fs::read_dir(dest.join("_runs")).unwrap();
@@ -78,7 +78,8 @@ async fn a_sliced_backfill_equals_the_truth_at_a_bounded_overhead() {
         assert!(entry.slices.is_none(), "{name}: slice progress left");
     }
 
-    // With slicing off, the same backfill is one chain per stream and the minimum of requests.
+    // Below the per-slice minimum (the default, 200 pages) or with slicing off, the same backfill
+    // is one chain per stream and the minimum of requests.
     let dest2 = dir.path().join("out2");
     let cfg2 = dir.path().join("c2.json");
     std::fs::write(&cfg2, r#"{"per_page": 20, "backfill_slices": 1}"#).unwrap();
@@ -106,7 +107,7 @@ async fn a_killed_backfill_resumes_from_its_completed_slices() {
     let env = sim_env(&sim.base_url);
     let cfg = write_config(
         dir.path(),
-        r#"{"per_page": 20, "backfill_slices": 6, "concurrency": 1}"#,
+        r#"{"per_page": 20, "backfill_slices": 6, "backfill_slice_pages": 40, "concurrency": 1}"#,
     );
     let mut cmd = Command::new(EXTRACT);
     cmd.args([

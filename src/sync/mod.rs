@@ -907,17 +907,19 @@ async fn plan_slices(
     let stream = sel.stream;
     let to = window.to?;
     let sample = slicing::sample(body, stream.cursor_field()?)?;
-    let max = ctx.config.backfill_slices;
+    let (max, per_slice) = (ctx.config.backfill_slices, ctx.config.backfill_slice_pages);
+    let worth_slicing =
+        |lower| slicing::slice_count(slicing::estimate_pages(&sample, lower), per_slice, max) >= 2;
     // Even from the earliest plausible start the window would not fill two slices: one chain.
     let floor = window.from.unwrap_or_else(slicing::search_floor);
-    if slicing::slice_count(slicing::estimate_pages(&sample, floor), max) < 2 {
+    if !worth_slicing(floor) {
         return None;
     }
     let lower = match window.from {
         Some(from) => from,
-        None => search_lower_bound(ctx, stream, params, sample.oldest, stats).await,
+        None => search_lower_bound(ctx, stream, params, &sample, &worth_slicing, stats).await?,
     };
-    let n = slicing::slice_count(slicing::estimate_pages(&sample, lower), max);
+    let n = slicing::slice_count(slicing::estimate_pages(&sample, lower), per_slice, max);
     let cuts = slicing::cuts(lower, to, n);
     if cuts.is_empty() {
         return None;
@@ -931,20 +933,21 @@ async fn plan_slices(
     })
 }
 
-/// Finds roughly where the oldest record of a window without a lower bound is, with
+/// Finds roughly where the oldest record of a window without a lower bound is, with at most
 /// [`slicing::SEARCH_STEPS`] one-row requests (`per_page=1&fields=id`), bisecting between the
-/// search floor and the probe page's oldest cursor. A failed request ends the search early.
+/// search floor and the probe page's oldest cursor. No record before `lo` means the window is no
+/// larger than the estimate from `lo`: once that no longer `qualifies` for slicing, the search
+/// stops and returns `None` (read one chain). A failed request ends the search early.
 async fn search_lower_bound(
     ctx: &RunCtx<'_>,
     stream: &Stream,
     params: &BTreeMap<String, String>,
-    known: DateTime<Utc>,
+    sample: &slicing::Sample,
+    qualifies: &dyn Fn(DateTime<Utc>) -> bool,
     stats: &Arc<RequestStats>,
-) -> DateTime<Utc> {
-    let Some(filter) = stream.window_filter() else {
-        return slicing::search_floor();
-    };
-    let (mut lo, mut hi) = (slicing::search_floor(), known);
+) -> Option<DateTime<Utc>> {
+    let filter = stream.window_filter()?;
+    let (mut lo, mut hi) = (slicing::search_floor(), sample.oldest);
     for _ in 0..slicing::SEARCH_STEPS {
         if hi - lo <= chrono::Duration::days(1) {
             break;
@@ -961,14 +964,19 @@ async fn search_lower_bound(
         let url = ctx.client.first_page_url(&stream.resource, &p, Some(1));
         match ctx.client.get_page(&url, stats).await {
             Ok(page) if page.body.contains(&b'{') => hi = mid,
-            Ok(_) => lo = mid,
+            Ok(_) => {
+                lo = mid;
+                if !qualifies(lo) {
+                    return None;
+                }
+            }
             Err(e) => {
                 tracing::debug!(stream = %stream.name, error = %e, "Lower-bound search stopped");
                 break;
             }
         }
     }
-    lo
+    Some(lo)
 }
 
 /// What a commit records.

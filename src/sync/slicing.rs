@@ -13,11 +13,18 @@
 //! lower-bound search when the window has no lower bound ([`SEARCH_STEPS`] one-row requests),
 //! and at most one partly filled last page per slice.
 //!
+//! When slicing pays: one chain at a page latency `L` spends `1/L` requests per second, so a
+//! stream's chain is the run's bottleneck only when it is long compared with everything else, and
+//! at the start of a run many streams share the budget anyway. Slicing is therefore reserved for
+//! windows estimated at more than two slices of `backfill_slice_pages` pages each (default
+//! [`DEFAULT_PAGES_PER_SLICE`]): a first sync of a large account, where one stream can hold
+//! thousands of pages. Smaller windows are one chain and cost nothing extra.
+//!
 //! How large is large: the probe page holds `per_page` rows whose cursor values span
 //! `[oldest, newest]`; at that density the window `[lower, newest]` would hold about
 //! `per_page × (newest − lower) / (newest − oldest)` rows. The probe page is the newest-created
 //! rows, which on a growing account are denser in time than older ones, so this overestimates;
-//! [`PAGES_PER_SLICE`] keeps the slicing overhead near 1 % even so. The estimate only decides how
+//! the per-slice minimum keeps the slicing overhead near 1 % even so. The estimate only decides how
 //! many slices to cut; correctness never depends on it (the slices cover the window exactly).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -25,9 +32,10 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 /// Slice only windows that reach back at least this far (backfills, long gaps); an hourly
 /// incremental window is one chain.
 pub const MIN_BACKFILL_SPAN: Duration = Duration::days(7);
-/// Aim for at least this many pages per slice: the last page of each slice is partly filled, so
-/// this bounds the overhead at about 1 / PAGES_PER_SLICE.
-pub const PAGES_PER_SLICE: u64 = 50;
+/// Aim for at least this many pages per slice by default: the last page of each slice is partly
+/// filled and a sliced window costs up to 5 more requests, so this keeps the overhead of a sliced
+/// window under about 1 %.
+pub const DEFAULT_PAGES_PER_SLICE: u64 = 200;
 /// One-row requests spent searching the oldest record of a window without a lower bound.
 pub const SEARCH_STEPS: u32 = 4;
 
@@ -73,9 +81,9 @@ pub fn estimate_pages(sample: &Sample, lower: DateTime<Utc>) -> u64 {
     (span / page_span).ceil().max(1.0) as u64
 }
 
-/// How many slices an estimated `pages` deserves, at most `max_slices`.
-pub fn slice_count(pages: u64, max_slices: usize) -> usize {
-    ((pages / PAGES_PER_SLICE) as usize).clamp(1, max_slices.max(1))
+/// How many slices an estimated `pages` deserves at `per_slice` pages each, at most `max_slices`.
+pub fn slice_count(pages: u64, per_slice: u64, max_slices: usize) -> usize {
+    ((pages / per_slice.max(1)) as usize).clamp(1, max_slices.max(1))
 }
 
 /// `n − 1` cut points splitting `[lower, to]` into `n` equal slices, on whole milliseconds (the
@@ -125,9 +133,10 @@ mod tests {
             oldest: t(10),
         };
         assert_eq!(estimate_pages(&s, t(1)), 10);
-        assert_eq!(slice_count(10, 8), 1);
-        assert_eq!(slice_count(400, 8), 8);
-        assert_eq!(slice_count(120, 8), 2);
+        assert_eq!(slice_count(10, 50, 8), 1);
+        assert_eq!(slice_count(400, 50, 8), 8);
+        assert_eq!(slice_count(120, 50, 8), 2);
+        assert_eq!(slice_count(399, DEFAULT_PAGES_PER_SLICE, 8), 1);
     }
 
     #[test]
