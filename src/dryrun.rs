@@ -163,7 +163,7 @@ async fn plan_stream(
     let mut probe_rows = 0u64;
     let mut partitions = 0u64;
     let mut with_more = 0u64;
-    for params in window::first_page_params(stream, &window) {
+    for params in window::first_page_params(stream, &window::Range::whole(&window)) {
         partitions += 1;
         let url = client.first_page_url(&stream.resource, &params, None);
         match client.get_page(&url, &RequestStats::default()).await {

@@ -766,10 +766,10 @@ async fn read_partitions(
     tally: &mut Tally,
 ) -> Result<Option<Slices>, StreamFailure> {
     let stream = sel.stream;
-    for (index, mut params) in stream.partition_params().into_iter().enumerate() {
-        if let (Some(filter), Some(value)) = (stream.window_filter(), range.filter_value()) {
-            params.insert(filter.to_string(), value);
-        }
+    for (index, params) in window::first_page_params(stream, &range)
+        .into_iter()
+        .enumerate()
+    {
         let first = ctx.client.first_page_url(&stream.resource, &params, None);
         // The probe's first page is fetched on its own: the pipeline below reads ahead, and a
         // chain that is abandoned for slices must not cost more than this one request.

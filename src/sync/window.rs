@@ -94,11 +94,11 @@ impl Range {
     }
 }
 
-/// The first-page parameters of each read of `stream` in `window`: one map per partition, with
-/// the window filter added where the stream declares one.
-pub fn first_page_params(stream: &Stream, window: &Window) -> Vec<BTreeMap<String, String>> {
+/// The first-page parameters of each read of `stream` in `range` (a whole window, or one slice):
+/// one map per partition, with the range's filter added where the stream declares one.
+pub fn first_page_params(stream: &Stream, range: &Range) -> Vec<BTreeMap<String, String>> {
     let mut reads = stream.partition_params();
-    if let (Some(filter), Some(value)) = (stream.window_filter(), window.filter_value()) {
+    if let (Some(filter), Some(value)) = (stream.window_filter(), range.filter_value()) {
         for params in &mut reads {
             params.insert(filter.to_string(), value.clone());
         }
@@ -191,14 +191,14 @@ mod tests {
     #[test]
     fn first_pages_carry_the_window_filter() {
         let w = plan(&stream(true), Some(t(10)), None, Duration::ZERO, t(12));
-        let reads = first_page_params(&stream(true), &w);
+        let reads = first_page_params(&stream(true), &Range::whole(&w));
         assert_eq!(reads.len(), 1);
         assert_eq!(
             reads[0].get("updated_at").map(String::as_str),
             Some("gte|2026-11-01T10:00:00.000Z|lte|2026-11-01T12:00:00.000Z")
         );
         let full = plan(&stream(false), None, None, Duration::ZERO, t(12));
-        assert!(first_page_params(&stream(false), &full)[0].is_empty());
+        assert!(first_page_params(&stream(false), &Range::whole(&full))[0].is_empty());
     }
 
     #[test]
