@@ -14,16 +14,16 @@ VENV_AIRBYTE := .venv-airbyte
 all: build
 
 build:
-	$(CARGO) build --bins
+	$(CARGO) build --workspace --bins
 
 ## Everything CI runs: formatting, lints, generated-file drift, unit and end-to-end tests.
 test: tools lint
-	$(CARGO) test --all-targets
+	$(CARGO) test --workspace --all-targets
 
 ## Format and lint (no warnings allowed).
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -35,7 +35,7 @@ demo:
 ## Benchmark against the simulator (README "Performance"): ~25 min; BENCH_ARGS=--quick for a
 ## few-minute trial, BENCH_ARGS=--skip-rate-limited to leave out the long rate-limited run.
 bench:
-	$(CARGO) build --release --bins
+	$(CARGO) build --workspace --release --bins
 	python3 scripts/bench.py $(BENCH_ARGS)
 
 ## Regenerate catalog.json and the README stream table from the declarations.

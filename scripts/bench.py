@@ -549,7 +549,7 @@ def main(argv=None) -> int:
     bins = {"sim": a.bin_dir / "harvest-sim", "extract": a.bin_dir / "greenhouse-extract"}
     for b in bins.values():
         if not os.access(b, os.X_OK):
-            print(f"bench: {b} is missing; run `cargo build --release --bins` (or `make bench`)", file=sys.stderr)
+            print(f"bench: {b} is missing; run `cargo build --workspace --release --bins` (or `make bench`)", file=sys.stderr)
             return 2
     params = {
         "quick": a.quick,

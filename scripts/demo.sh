@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --bins
+cargo build --quiet --workspace --bins
 bin=target/debug
 dest=${GREENHOUSE_DESTINATION:-./greenhouse-data}
 work=$(mktemp -d)

@@ -8,8 +8,8 @@
 //! [`protocol`] runs the same engine as a Singer tap or an Airbyte source: records and state go
 //! to stdout as protocol messages instead of Parquet and state objects.
 //!
-//! [`sim`] is an independent model of Harvest v3 (the `harvest-sim` binary) used by the tests,
-//! the benchmarks and the offline demo; it never reads the stream declarations.
+//! The Harvest v3 simulator used by the tests, the benchmarks and the offline demo is a crate of
+//! its own (`crates/harvest-sim`); this library neither contains nor depends on it.
 
 pub mod catalog;
 pub mod check;
@@ -25,7 +25,6 @@ pub mod privacy;
 pub mod progress;
 pub mod protocol;
 pub mod registry;
-pub mod sim;
 pub mod sink;
 pub mod state;
 pub mod storage;

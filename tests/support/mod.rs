@@ -1,227 +1,50 @@
-//! Shared helper for integration tests that talk to a real `harvest-sim` process.
+//! Shared helper for the extractor's integration tests: a Harvest v3 simulator to sync from.
 //!
-//! `Sim::start(&[...])` spawns the built binary with `--port 0` plus the given flags, reads
-//! the base URL from its first stdout line (20 s timeout) and kills the process on drop.
-//! The async helpers obtain tokens, GET pages and read the `/_sim` control API.
+//! `Sim::start(&[...])` takes the `harvest-sim` command-line flags and starts the simulator
+//! **in-process**, through its library (a dev-dependency), on a thread with its own Tokio
+//! runtime ([`harvest_sim::Background`]); dropping the handle stops it. Why in-process rather
+//! than spawning the `harvest-sim` binary: the binary belongs to another package of the
+//! workspace, so Cargo neither builds it for these tests nor tells them its path; the library
+//! needs neither, starts in milliseconds, and its own runtime keeps it serving while a test
+//! blocks on an extractor child process. The simulator's own tests (crates/harvest-sim/tests)
+//! spawn the binary, because some of them test the process itself.
+//!
+//! Everything else — tokens, pages, the `/_sim` control API — is
+//! [`harvest_sim::client::SimClient`], reached through `Deref`.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use clap::Parser;
+use harvest_sim::{Background, SimConfig};
 
-use serde_json::Value;
+#[allow(unused_imports)]
+pub use harvest_sim::client::{Resp, SimClient, ids};
 
 pub struct Sim {
-    pub base_url: String,
-    child: Child,
-    pub client: reqwest::Client,
+    client: SimClient,
+    // Declared after the client: the server outlives every use of it.
+    _server: Background,
 }
 
-/// One page: status, headers and raw body.
-pub struct Resp {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
-
-impl Resp {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", self.body))
-    }
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    }
-    /// The `rel="next"` URL of the Link header, if any.
-    pub fn next_link(&self) -> Option<String> {
-        let l = self.header("link")?;
-        let start = l.find('<')? + 1;
-        let end = l.find('>')?;
-        Some(l[start..end].to_string())
+impl std::ops::Deref for Sim {
+    type Target = SimClient;
+    fn deref(&self) -> &SimClient {
+        &self.client
     }
 }
 
 impl Sim {
-    /// Spawns `harvest-sim --port 0 <args>` and waits for its base URL.
+    /// Starts a simulator as `harvest-sim --port 0 <args>` would, and waits until it listens.
     pub fn start(args: &[&str]) -> Sim {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harvest-sim"))
-            .arg("--port")
-            .arg("0")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn harvest-sim");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let mut r = BufReader::new(stdout);
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep draining so the child never blocks on a full pipe.
-            let mut sink = String::new();
-            while r.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-                sink.clear();
-            }
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("harvest-sim did not print its URL within 20 s");
-            }
-        };
-        let base_url = line.trim().to_string();
-        assert!(
-            base_url.starts_with("http://127.0.0.1:"),
-            "unexpected first line: {base_url:?}"
-        );
+        let argv = ["harvest-sim", "--port", "0"]
+            .into_iter()
+            .chain(args.iter().copied());
+        let config = SimConfig::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("harvest-sim flags {args:?}: {e}"));
+        let server = Background::start(config)
+            .unwrap_or_else(|e| panic!("harvest-sim {args:?} did not start: {e}"));
         Sim {
-            base_url,
-            child,
-            client: reqwest::Client::new(),
+            client: SimClient::new(server.base_url()),
+            _server: server,
         }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends SIGTERM and waits (up to 10 s) for the exit code.
-    pub fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// POST /token with the default credentials (and an optional `sub`).
-    pub async fn token_with(&self, id: &str, secret: &str, sub: Option<&str>) -> Resp {
-        let mut form = vec![("grant_type", "client_credentials")];
-        if let Some(s) = sub {
-            form.push(("sub", s));
-        }
-        let r = self
-            .client
-            .post(format!("{}/token", self.base_url))
-            .basic_auth(id, Some(secret))
-            .form(&form)
-            .send()
-            .await
-            .expect("POST /token");
-        to_resp(r).await
-    }
-
-    /// A valid access token for the default client.
-    pub async fn token(&self) -> String {
-        let r = self.token_with("sim-client", "sim-secret", None).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        r.json()["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string()
-    }
-
-    /// GET `path_and_query` (relative, e.g. `/v3/candidates?per_page=5`, or an absolute URL).
-    pub async fn get(&self, token: Option<&str>, path: &str) -> Resp {
-        let url = if path.starts_with("http") {
-            path.to_string()
-        } else {
-            format!("{}{}", self.base_url, path)
-        };
-        let mut req = self.client.get(url);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        to_resp(req.send().await.expect("GET")).await
-    }
-
-    /// Follows Link headers from `first` to the end; returns all records and the page count.
-    pub async fn get_all(&self, token: &str, first: &str) -> (Vec<Value>, usize) {
-        let mut out = Vec::new();
-        let mut pages = 0;
-        let mut next = Some(first.to_string());
-        while let Some(url) = next {
-            let r = self.get(Some(token), &url).await;
-            assert_eq!(r.status, 200, "{url}: {}", r.body);
-            out.extend(r.json().as_array().expect("array").iter().cloned());
-            pages += 1;
-            next = r.next_link();
-        }
-        (out, pages)
-    }
-
-    pub async fn post(&self, path: &str) -> Resp {
-        let r = self
-            .client
-            .post(format!("{}{}", self.base_url, path))
-            .send()
-            .await
-            .expect("POST");
-        to_resp(r).await
-    }
-
-    /// `/_sim/truth/<resource>` parsed.
-    pub async fn truth(&self, resource: &str) -> Vec<Value> {
-        let r = self.get(None, &format!("/_sim/truth/{resource}")).await;
-        assert_eq!(r.status, 200);
-        r.body
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("truth line"))
-            .collect()
-    }
-
-    /// `/_sim/deleted/<resource>` ids.
-    pub async fn deleted(&self, resource: &str) -> Vec<i64> {
-        let r = self.get(None, &format!("/_sim/deleted/{resource}")).await;
-        r.body
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["id"]
-                    .as_i64()
-                    .unwrap()
-            })
-            .collect()
-    }
-
-    pub async fn stats(&self) -> Value {
-        self.get(None, "/_sim/stats").await.json()
-    }
-}
-
-async fn to_resp(r: reqwest::Response) -> Resp {
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r.text().await.unwrap_or_default();
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// Ids of a list of records.
-pub fn ids(rows: &[Value]) -> Vec<i64> {
-    rows.iter().map(|r| r["id"].as_i64().expect("id")).collect()
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -234,7 +234,7 @@ pub fn truth(db: &Db, r: R) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::query;
+    use crate::query;
 
     /// Rendering throughput without HTTP (run with `--release -- --ignored --nocapture`).
     #[test]

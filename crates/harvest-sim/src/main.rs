@@ -1,9 +1,9 @@
-//! `harvest-sim`: runs the Harvest v3 simulator (see `docs/simulator.md`).
+//! `harvest-sim`: runs the Harvest v3 simulator (see `crates/harvest-sim/README.md`).
 //!
 //! Prints its base URL as the first stdout line, logs to stderr, exits 0 on SIGINT/SIGTERM.
 
 use clap::Parser;
-use greenhouse_extract::sim::{SimConfig, run};
+use harvest_sim::{SimConfig, run};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

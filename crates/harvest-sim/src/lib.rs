@@ -1,16 +1,21 @@
 //! `harvest-sim`: a faithful local simulator of the Greenhouse Harvest v3 API.
 //!
 //! Contract: an independent model of Harvest v3 built from `shared/ref/harvest-v3.md`
-//! (§13 "Local simulator contract") and `harvest-v3-fields.txt` — it never reads the stream
-//! declarations or `crate::registry`.  It serves `POST /token`, `GET /v3/<resource>` for 67
+//! (§13 "Local simulator contract") and `harvest-v3-fields.txt` — it never reads the extractor's
+//! stream declarations and depends on no code of the extractor (it is its own crate, so that it
+//! cannot start to).  It serves `POST /token`, `GET /v3/<resource>` for 67
 //! list resources, and a loopback control API under `/_sim`.  Data is deterministic in
 //! (seed, scale) and generated on demand, so large scales start in seconds.
 //!
 //! Embedding: `start(SimConfig) → RunningSim` (bound to 127.0.0.1), `RunningSim::base_url`,
-//! `RunningSim::shutdown`.  The `harvest-sim` binary is a thin wrapper around [`run`].
+//! `RunningSim::shutdown`; [`Background`] runs one on its own thread and runtime (for callers that
+//! are not async, such as tests); [`client::SimClient`] drives one over HTTP (tokens, pages, the
+//! control API).  The `harvest-sim` binary is a thin wrapper around [`run`].
 
 mod auth;
+mod background;
 mod cf;
+pub mod client;
 mod control;
 pub mod data;
 mod faults;
@@ -34,6 +39,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+pub use background::Background;
 pub use faults::FaultKind;
 pub use model::R as Resource;
 pub use server::RunningSim;
