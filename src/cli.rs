@@ -7,6 +7,8 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -219,7 +221,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                     state: state.clone(),
                 },
             };
-            airbyte::run(&action, cli.config.as_ref(), Out::stdout()).await
+            airbyte::run(
+                &action,
+                cli.config.as_ref(),
+                Out::stdout(),
+                cancel_on_signals(),
+            )
+            .await
         }
         Command::Spec { markdown } => {
             if *markdown {
@@ -255,7 +263,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 cli.log_format == LogFormat::Text,
                 cli.quiet,
             ));
-            let cancel = crate::sync::cancel_on_signals();
+            let cancel = cancel_on_signals();
             let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await;
             // The bars go before anything else is printed (the summary, or main's error).
             opts.progress.finish();
@@ -290,10 +298,46 @@ async fn run_singer(cli: &Cli) -> Result<ExitCode, Error> {
     }
     match &cli.catalog {
         Some(catalog) => {
-            singer::sync(cli.config.as_ref(), catalog, cli.state.as_deref(), out).await
+            singer::sync(
+                cli.config.as_ref(),
+                catalog,
+                cli.state.as_deref(),
+                out,
+                cancel_on_signals(),
+            )
+            .await
         }
         None => Err(Error::config(
             "no command given. Use a subcommand (`greenhouse-extract --help`), or run as a Singer tap with --discover, --catalog CATALOG [--state STATE] or --about.",
         )),
     }
+}
+
+/// A flag set by the first SIGINT or SIGTERM: the run stops reading, aborts in-flight files and
+/// exits with the interrupted code. A second signal exits at once. Only the CLI owns the
+/// process's signals; the engine just watches the flag.
+fn cancel_on_signals() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+        for _ in 0..2 {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(ExitCode::Interrupted.code());
+            }
+            tracing::warn!(
+                event = "interrupted",
+                "Interrupted: finishing in-flight requests, aborting open files"
+            );
+        }
+    });
+    flag
 }

@@ -330,7 +330,7 @@ impl ConfigFile {
         }
         let backfill_slice_pages = self
             .backfill_slice_pages
-            .unwrap_or(crate::sync::slicing::DEFAULT_PAGES_PER_SLICE);
+            .unwrap_or(crate::sync::slices::DEFAULT_PAGES_PER_SLICE);
         if backfill_slice_pages == 0 {
             return Err(Error::config(
                 "backfill_slice_pages must be at least 1 (use backfill_slices = 1 to turn slicing off)",

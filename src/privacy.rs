@@ -137,6 +137,40 @@ impl ColumnPolicy {
     }
 }
 
+/// A record as the protocol outputs carry it: top-level keys sorted, values kept as their exact
+/// JSON text.
+pub type JsonRecord = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+
+impl ColumnPolicy {
+    /// The policy on one JSON record (protocol outputs), with the same digests as on batches:
+    /// string columns as their UTF-8 value, integers as decimal text, JSON columns (`is_json`)
+    /// as their compact text as received.
+    pub fn apply_json(&self, is_json: impl Fn(&str) -> bool, record: &mut JsonRecord) {
+        if self.is_noop() {
+            return;
+        }
+        record.retain(|k, _| !self.exclude.contains(k));
+        for col in &self.hash {
+            let Some(raw) = record.get_mut(col) else {
+                continue;
+            };
+            let text = raw.get();
+            if text == "null" {
+                continue;
+            }
+            let digest = match serde_json::from_str::<String>(text) {
+                Ok(s) if !is_json(col) => self.digest(s.as_bytes()),
+                _ => self.digest(text.as_bytes()),
+            };
+            if let Ok(v) = serde_json::value::RawValue::from_string(
+                serde_json::Value::String(digest).to_string(),
+            ) {
+                *raw = v;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +240,21 @@ mod tests {
         let mut b = policy();
         b.salt = Some(Secret::new("other"));
         assert_ne!(a.digest(b"x"), b.digest(b"x"));
+    }
+
+    #[test]
+    fn json_policy_matches_the_batch_digests() {
+        let policy = ColumnPolicy {
+            exclude: ["phone".to_string()].into(),
+            hash: ["email".to_string(), "n".to_string()].into(),
+            salt: Some(Secret::new("pepper")),
+        };
+        let mut r: JsonRecord =
+            serde_json::from_str(r#"{"id":1,"email":"a@b.c","n":42,"phone":"555"}"#).unwrap();
+        policy.apply_json(|_| false, &mut r);
+        assert!(!r.contains_key("phone"));
+        assert_eq!(r["email"].get(), format!("\"{}\"", policy.digest(b"a@b.c")));
+        assert_eq!(r["n"].get(), format!("\"{}\"", policy.digest(b"42")));
+        assert_eq!(r["id"].get(), "1");
     }
 }

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -449,13 +450,15 @@ pub enum Action {
     },
 }
 
-/// Runs one Airbyte command, printing every outcome (errors included) as messages.
+/// Runs one Airbyte command, printing every outcome (errors included) as messages; `cancel`
+/// (the CLI's signal flag) stops a `read` early.
 pub async fn run(
     action: &Action,
     config_path: Option<&PathBuf>,
     out: Out,
+    cancel: Arc<AtomicBool>,
 ) -> Result<ExitCode, Error> {
-    let result = dispatch(action, config_path, &out).await;
+    let result = dispatch(action, config_path, &out, cancel).await;
     if let Err(e) = &result {
         let _ = out.line(&error_message(e));
     }
@@ -467,6 +470,7 @@ async fn dispatch(
     action: &Action,
     config_path: Option<&PathBuf>,
     out: &Out,
+    cancel: Arc<AtomicBool>,
 ) -> Result<ExitCode, Error> {
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     let write = |v: &Value| {
@@ -499,7 +503,16 @@ async fn dispatch(
             Ok(ExitCode::Success)
         }
         Action::Read { catalog, state } => {
-            read(&registry, require_config()?, catalog, state.as_deref(), out).await
+            let config_path = require_config()?;
+            read(
+                &registry,
+                config_path,
+                catalog,
+                state.as_deref(),
+                out,
+                cancel,
+            )
+            .await
         }
     }
 }
@@ -510,6 +523,7 @@ async fn read(
     catalog_path: &Path,
     state_path: Option<&Path>,
     out: &Out,
+    cancel: Arc<AtomicBool>,
 ) -> Result<ExitCode, Error> {
     let config = super::load_config(Some(config_path), registry)?;
     let origin = format!("the catalog {}", catalog_path.display());
@@ -524,7 +538,7 @@ async fn read(
         None => State::empty(),
     };
     let sink = Arc::new(AirbyteSink::new(out.clone()));
-    let report = super::run(&config, registry, &choices, state, sink).await?;
+    let report = super::run(&config, registry, &choices, state, sink, cancel).await?;
     Ok(report.exit_code())
 }
 

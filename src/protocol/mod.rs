@@ -312,13 +312,15 @@ pub(crate) fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Binds choices to the registry and runs the engine with `sink`.
+/// Binds choices to the registry and runs the engine with `sink`; `cancel` (the CLI's signal
+/// flag) stops it early.
 pub async fn run(
     config: &Config,
     registry: &Registry,
     choices: &[Choice],
     state: State,
     sink: Arc<dyn crate::sync::output::MessageSink>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<RunReport, Error> {
     let selected: Vec<Selected> = choices
         .iter()
@@ -334,7 +336,6 @@ pub async fn run(
         })
         .collect::<Result<_, Error>>()?;
     let opts = SyncOptions::new();
-    let cancel = crate::sync::cancel_on_signals();
     crate::sync::run_messages(config, &selected, state, sink, &opts, cancel).await
 }
 

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -323,6 +324,7 @@ pub async fn sync(
     catalog_path: &Path,
     state_path: Option<&Path>,
     out: Out,
+    cancel: Arc<AtomicBool>,
 ) -> Result<ExitCode, Error> {
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     let config = super::load_config(config_path, &registry)?;
@@ -338,7 +340,7 @@ pub async fn sync(
         None => State::empty(),
     };
     let sink = Arc::new(SingerSink::new(out.clone(), &registry, &config));
-    let report = super::run(&config, &registry, &choices, state, sink).await;
+    let report = super::run(&config, &registry, &choices, state, sink, cancel).await;
     out.flush()
         .map_err(|e| Error::Fatal(format!("writing messages failed: {e}")))?;
     let report = report?;

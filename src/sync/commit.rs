@@ -1,0 +1,74 @@
+//! Commits: what a durably written unit of work records in the run's state, serialised through
+//! one lock and handed to the output ([`super::output::Output::commit`]).
+//!
+//! Contract: called only after the unit's writer closed (its output is durable). A completed
+//! slice is added to the stream's slice progress; a completed window moves the bookmark to the
+//! run's signpost (incremental streams) and clears the slice progress. Commits of concurrent
+//! units never interleave, so each new state contains every earlier commit of the run.
+
+use chrono::Utc;
+
+use super::read::Tally;
+use super::run::RunCtx;
+use super::summary::StreamReport;
+use crate::error::Error;
+use crate::registry::Stream;
+use crate::state::{Slice, Slices, StateError};
+
+/// What a commit records.
+pub(super) enum Commit<'a> {
+    /// One slice of a sliced window is durably written.
+    Slice {
+        plan: &'a Slices,
+        done: Slice,
+        tally: &'a Tally,
+    },
+    /// The whole window is durably written: the bookmark moves to the signpost.
+    Window { report: &'a StreamReport },
+}
+
+/// Records progress in a new state (see the module contract).
+pub(super) async fn commit(
+    ctx: &RunCtx<'_>,
+    stream: &Stream,
+    what: Commit<'_>,
+) -> Result<(), Error> {
+    let mut state = ctx.state.lock().await;
+    let mut next = state.clone();
+    let entry = next.streams.entry(stream.name.clone()).or_default();
+    match what {
+        Commit::Slice { plan, done, tally } => {
+            let slices = entry.slices.get_or_insert_with(|| plan.clone());
+            if slices.window_to != plan.window_to || slices.cuts != plan.cuts {
+                *slices = plan.clone();
+            }
+            slices.mark_done(done.from, done.to);
+            entry.rows += tally.rows;
+            entry.files += tally.files.len() as u64;
+        }
+        Commit::Window { report } => {
+            if stream.is_incremental() {
+                entry.bookmark = Some(ctx.signpost);
+            }
+            entry.slices = None;
+            entry.rows = report.rows;
+            entry.files = report.files.len() as u64;
+        }
+    }
+    entry.run_id = Some(ctx.opts.run_id.clone());
+    entry.committed_at = Some(Utc::now());
+    next.last_run_id = Some(ctx.opts.run_id.clone());
+    next.updated_at = Some(Utc::now());
+    *state = ctx.output.commit(stream, next).await?;
+    Ok(())
+}
+
+/// A state-store failure as the run reports it, with what to check.
+pub fn state_error(e: StateError) -> Error {
+    match e {
+        StateError::Store(m) => Error::Destination(format!(
+            "{m}. Check that the destination is reachable and writable with these credentials (URL, AWS_ENDPOINT and region, network, permissions); `greenhouse-extract check` probes it"
+        )),
+        other => other.into_error(),
+    }
+}
