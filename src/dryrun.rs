@@ -104,7 +104,10 @@ pub async fn run(
             format!("state file {}", path.display()),
         ),
         (_, Some(store)) => (
-            store.load().await.map_err(crate::sync::state_error)?,
+            store
+                .load()
+                .await
+                .map_err(crate::state::StateError::into_error)?,
             dest.as_ref().map(|d| d.url.clone()).unwrap_or_default(),
         ),
         (_, None) => (

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::error::{Error, ExitCode};
 use crate::registry::{Registry, Stream};
 use crate::state::State;
-use crate::sync::output::{MessageSink, Record};
+use crate::sync::output::messages::{MessageSink, Record};
 use crate::sync::summary::{StreamReport, StreamStatus};
 
 const CATALOG_FIX: &str = "Give a ConfiguredAirbyteCatalog built from `greenhouse-extract airbyte discover` (the Airbyte platform writes it for you).";

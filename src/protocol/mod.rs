@@ -319,7 +319,7 @@ pub async fn run(
     registry: &Registry,
     choices: &[Choice],
     state: State,
-    sink: Arc<dyn crate::sync::output::MessageSink>,
+    sink: Arc<dyn crate::sync::output::messages::MessageSink>,
     cancel: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<RunReport, Error> {
     let selected: Vec<Selected> = choices

@@ -21,7 +21,7 @@ use crate::error::{Error, ExitCode};
 use crate::privacy::ColumnPolicy;
 use crate::registry::{Registry, Stream};
 use crate::state::State;
-use crate::sync::output::{MessageSink, Record};
+use crate::sync::output::messages::{MessageSink, Record};
 use crate::sync::summary::StreamReport;
 
 const CATALOG_FIX: &str = "Give the catalog printed by `greenhouse-extract --discover` (Meltano writes it for you), with streams selected in its metadata.";

@@ -89,14 +89,18 @@ pub enum StateError {
 
 impl StateError {
     /// Maps to the crate's error groups (and so to the process exit codes):
-    /// Conflict → `Conflict` (6); Corrupt / Incompatible / Store → `Destination` (5).
+    /// Conflict → `Conflict` (6); Corrupt / Incompatible / Store → `Destination` (5). A store
+    /// failure says what to check.
     pub fn into_error(self) -> crate::error::Error {
         use crate::error::Error;
         match self {
             StateError::Conflict(m) => Error::Conflict(m),
-            e @ (StateError::Corrupt { .. }
-            | StateError::Incompatible(_)
-            | StateError::Store(_)) => Error::Destination(e.to_string()),
+            StateError::Store(m) => Error::Destination(format!(
+                "{m}. Check that the destination is reachable and writable with these credentials (URL, AWS_ENDPOINT and region, network, permissions); `greenhouse-extract check` probes it"
+            )),
+            e @ (StateError::Corrupt { .. } | StateError::Incompatible(_)) => {
+                Error::Destination(e.to_string())
+            }
         }
     }
 }

@@ -8,12 +8,11 @@
 
 use chrono::Utc;
 
-use super::read::Tally;
-use super::run::RunCtx;
+use super::context::RunCtx;
 use super::summary::StreamReport;
 use crate::error::Error;
 use crate::registry::Stream;
-use crate::state::{Slice, Slices, StateError};
+use crate::state::{Slice, Slices};
 
 /// What a commit records.
 pub(super) enum Commit<'a> {
@@ -21,7 +20,8 @@ pub(super) enum Commit<'a> {
     Slice {
         plan: &'a Slices,
         done: Slice,
-        tally: &'a Tally,
+        rows: u64,
+        files: usize,
     },
     /// The whole window is durably written: the bookmark moves to the signpost.
     Window { report: &'a StreamReport },
@@ -37,14 +37,19 @@ pub(super) async fn commit(
     let mut next = state.clone();
     let entry = next.streams.entry(stream.name.clone()).or_default();
     match what {
-        Commit::Slice { plan, done, tally } => {
+        Commit::Slice {
+            plan,
+            done,
+            rows,
+            files,
+        } => {
             let slices = entry.slices.get_or_insert_with(|| plan.clone());
             if slices.window_to != plan.window_to || slices.cuts != plan.cuts {
                 *slices = plan.clone();
             }
             slices.mark_done(done.from, done.to);
-            entry.rows += tally.rows;
-            entry.files += tally.files.len() as u64;
+            entry.rows += rows;
+            entry.files += files as u64;
         }
         Commit::Window { report } => {
             if stream.is_incremental() {
@@ -61,14 +66,4 @@ pub(super) async fn commit(
     next.updated_at = Some(Utc::now());
     *state = ctx.output.commit(stream, next).await?;
     Ok(())
-}
-
-/// A state-store failure as the run reports it, with what to check.
-pub fn state_error(e: StateError) -> Error {
-    match e {
-        StateError::Store(m) => Error::Destination(format!(
-            "{m}. Check that the destination is reachable and writable with these credentials (URL, AWS_ENDPOINT and region, network, permissions); `greenhouse-extract check` probes it"
-        )),
-        other => other.into_error(),
-    }
 }

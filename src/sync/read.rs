@@ -19,10 +19,10 @@ use std::sync::atomic::Ordering;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::Selected;
 use super::commit::{Commit, commit};
+use super::context::RunCtx;
+use super::options::Selected;
 use super::output::{UnitWriter, WriteError};
-use super::run::RunCtx;
 use super::slices::{self, SliceLimits};
 use super::summary::StreamReport;
 use super::window::{self, Range, Window};
@@ -133,7 +133,7 @@ impl<'a> StreamIo<'a> {
 
 /// What one unit of work added to its stream.
 #[derive(Debug, Default)]
-pub(super) struct Tally {
+struct Tally {
     pub rows: u64,
     pub pages: u64,
     pub extra_fields: u64,
@@ -250,7 +250,8 @@ impl StreamRead<'_> {
                             let what = Commit::Slice {
                                 plan,
                                 done: slice,
-                                tally: &tally,
+                                rows: tally.rows,
+                                files: tally.files.len(),
                             };
                             commit(ctx, stream, what)
                                 .await

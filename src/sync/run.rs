@@ -3,36 +3,88 @@
 //!
 //! Contract: a stream that fails or lacks its scope is reported and skipped; the others still
 //! commit. An authentication failure fails the whole run (every stream would fail the same way).
-//! Nothing here knows where records go: that is the [`Output`]'s business.
+//! Nothing here knows where records go beyond choosing the output for an entry point
+//! ([`run`]: Parquet under the destination's lease; [`run_messages`]: protocol messages).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, Semaphore};
 
+use super::commit;
+use super::context::RunCtx;
+use super::options::{RunReport, Selected, SyncOptions};
 use super::output::Output;
+use super::output::messages::{MessageOutput, MessageSink};
+use super::output::parquet::ParquetOutput;
 use super::read::{MISSING_SCOPE, StreamFailure, StreamIo, StreamRead};
 use super::summary::{StreamReport, StreamStatus};
-use super::{RunReport, Selected, SyncOptions, commit, window};
+use super::window;
 use crate::config::Config;
 use crate::error::Error;
 use crate::harvest::{FetchError, HarvestClient};
-use crate::state::State;
+use crate::registry::Registry;
+use crate::state::{State, StateError, StateStore};
+use crate::storage::Destination;
 
-/// Shared by every stream of one run.
-pub(super) struct RunCtx<'a> {
-    pub config: &'a Config,
-    pub opts: &'a SyncOptions,
-    pub client: &'a HarvestClient,
-    pub signpost: DateTime<Utc>,
-    /// The committed state; commits are serialised through this lock.
-    pub state: Mutex<State>,
-    pub output: &'a dyn Output,
-    pub cancel: Arc<AtomicBool>,
-    /// Units of work (a whole window, or one slice) running at once, across all streams.
-    pub units: Semaphore,
+/// Runs a sync into Parquet on `dest`, holding the destination's lease for the whole run.
+/// `cancel` is set by the caller (the CLI's signal handler) to stop early.
+pub async fn run(
+    config: &Config,
+    registry: &Registry,
+    dest: &Destination,
+    opts: &SyncOptions,
+    cancel: Arc<AtomicBool>,
+) -> Result<RunReport, Error> {
+    let started = Instant::now();
+    let streams: Vec<Selected> = config
+        .selected(registry)?
+        .into_iter()
+        .map(Selected::all)
+        .collect();
+    let store = StateStore::new(dest.store.clone(), dest.prefix.clone());
+    let lease = store
+        .acquire_lease(&opts.run_id, opts.lease_ttl)
+        .await
+        .map_err(StateError::into_error)?;
+    let heartbeat = lease.spawn_heartbeat(opts.lease_ttl / 4);
+    let result = async {
+        let state = match &opts.state_file {
+            Some(path) if path.exists() => crate::state::load_file(path)
+                .map_err(|e| Error::Config(format!("state file {}: {e}", path.display())))?,
+            _ => store.load().await.map_err(StateError::into_error)?,
+        };
+        let output = ParquetOutput {
+            dest,
+            store: &store,
+            lease: &lease,
+            opts,
+            policies: &config.policies,
+        };
+        tracing::info!(event = "sync_started", run_id = %opts.run_id, streams = streams.len(), destination = %dest.url, "Sync started");
+        run_with(config, &streams, state, &output, opts, cancel, started).await
+    }
+    .await;
+    heartbeat.abort();
+    lease.release().await;
+    result
+}
+
+/// Runs a sync whose records go to `sink` as protocol messages (Singer tap, Airbyte source),
+/// starting from `state` (read from the protocol's state input). Same windows, slices, retries
+/// and rate budget as [`run`]; nothing is written to a destination.
+pub async fn run_messages(
+    config: &Config,
+    streams: &[Selected<'_>],
+    state: State,
+    sink: Arc<dyn MessageSink>,
+    opts: &SyncOptions,
+    cancel: Arc<AtomicBool>,
+) -> Result<RunReport, Error> {
+    let started = Instant::now();
+    let output = MessageOutput::new(sink, config.policies.clone(), opts.started_at);
+    run_with(config, streams, state, &output, opts, cancel, started).await
 }
 
 /// Runs `streams` from `state` into `output`; `cancel` stops the run early. `started` is when

@@ -11,9 +11,10 @@ use harvest_sim::client::SimClient;
 use harvest_sim::{Background, SimConfig};
 use serde_json::Value;
 
+use super::options::{RunReport, Selected, SyncOptions};
 use super::output::memory::MemoryOutput;
+use super::run::run_with;
 use super::summary::StreamStatus;
-use super::{RunReport, Selected, SyncOptions, run_with};
 use crate::config::{ConfigFile, Overrides};
 use crate::registry::Registry;
 use crate::state::State;

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::registry::Stream;
 use crate::sink::WrittenFile;
 use crate::state::State;
-use crate::sync::Selected;
+use crate::sync::options::Selected;
 
 /// What a [`MemoryOutput`] received.
 #[derive(Debug, Default, Clone)]

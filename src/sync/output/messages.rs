@@ -18,7 +18,7 @@ use crate::privacy::ColumnPolicy;
 use crate::registry::{FieldType, Stream};
 use crate::sink::WrittenFile;
 use crate::state::State;
-use crate::sync::Selected;
+use crate::sync::options::Selected;
 use crate::sync::summary::StreamReport;
 
 /// One record as received, top-level keys sorted, values kept as their exact JSON text.

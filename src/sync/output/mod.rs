@@ -25,15 +25,12 @@ pub mod memory;
 
 use async_trait::async_trait;
 
+use super::options::{RunReport, Selected};
 use super::summary::StreamReport;
-use super::{RunReport, Selected};
 use crate::error::Error;
 use crate::registry::Stream;
 use crate::sink::WrittenFile;
 use crate::state::State;
-
-pub use messages::{MessageOutput, MessageSink, Record};
-pub use parquet::ParquetOutput;
 
 /// What one page contributed.
 #[derive(Debug, Default)]

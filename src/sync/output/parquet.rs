@@ -20,10 +20,9 @@ use crate::error::{Error, ExitCode};
 use crate::privacy::ColumnPolicy;
 use crate::registry::Stream;
 use crate::sink::{RollingWriter, WrittenFile};
-use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateStore};
+use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateError, StateStore};
 use crate::storage::Destination;
-use crate::sync::commit::state_error;
-use crate::sync::{RunReport, Selected, SyncOptions};
+use crate::sync::options::{RunReport, Selected, SyncOptions};
 
 /// Parquet on `dest`, state in `store` under `lease`.
 pub struct ParquetOutput<'a> {
@@ -79,7 +78,7 @@ impl Output for ParquetOutput<'_> {
                 .store
                 .generations()
                 .await
-                .map_err(state_error)?
+                .map_err(StateError::into_error)?
                 .last()
                 .copied()
                 .unwrap_or(0);
@@ -88,7 +87,7 @@ impl Output for ParquetOutput<'_> {
             .store
             .commit(self.lease, next)
             .await
-            .map_err(state_error)?;
+            .map_err(StateError::into_error)?;
         if let Some(path) = &self.opts.state_file {
             crate::state::save_file(path, &committed).map_err(|e| {
                 Error::Fatal(format!(

@@ -1,0 +1,111 @@
+//! What a run is given and what it returns: run options, the selected streams, the report, and
+//! the signpost every window ends at.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::summary::{StreamReport, StreamStatus};
+use crate::error::ExitCode;
+use crate::progress::RunProgress;
+use crate::registry::Stream;
+use crate::sink::SinkConfig;
+
+/// How far behind "now" the signpost sits: records committed by Greenhouse in the last moments
+/// before the run started may not be visible yet.
+const SIGNPOST_SKEW: Duration = Duration::from_secs(5);
+
+/// Run-level options that are not part of the user's configuration file.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub lease_ttl: Duration,
+    pub sink: SinkConfig,
+    /// Singer-style state file: read instead of the destination's state, rewritten after every
+    /// commit (the destination's state generations are still written).
+    pub state_file: Option<std::path::PathBuf>,
+    /// Live progress (drawn only on a terminal; see [`crate::progress`]).
+    pub progress: Arc<RunProgress>,
+}
+
+impl SyncOptions {
+    pub fn new() -> Self {
+        let started_at = Utc::now();
+        SyncOptions {
+            run_id: uuid::Uuid::now_v7().to_string(),
+            started_at,
+            lease_ttl: Duration::from_secs(120),
+            sink: SinkConfig::default(),
+            state_file: None,
+            progress: RunProgress::disabled(),
+        }
+    }
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct RunReport {
+    pub run_id: String,
+    pub streams: Vec<StreamReport>,
+    pub manifest_key: Option<String>,
+    pub interrupted: bool,
+    pub duration: Duration,
+}
+
+impl RunReport {
+    pub fn exit_code(&self) -> ExitCode {
+        if self.interrupted {
+            ExitCode::Interrupted
+        } else if self
+            .streams
+            .iter()
+            .all(|s| s.status == StreamStatus::Committed)
+        {
+            ExitCode::Success
+        } else {
+            ExitCode::Partial
+        }
+    }
+}
+
+impl SyncOptions {
+    /// This run's signpost (see [`signpost`]).
+    pub fn signpost(&self) -> DateTime<Utc> {
+        signpost(self.started_at)
+    }
+}
+
+/// One stream as a run reads it.
+#[derive(Debug, Clone)]
+pub struct Selected<'r> {
+    pub stream: &'r Stream,
+    /// The selected fields (protocol modes); `None` = every field.
+    pub fields: Option<BTreeSet<String>>,
+    /// Ignore the saved bookmark and read the whole history (a full-refresh sync of an
+    /// incremental stream, as an Airbyte catalog may ask).
+    pub full_refresh: bool,
+}
+
+impl<'r> Selected<'r> {
+    pub fn all(stream: &'r Stream) -> Self {
+        Selected {
+            stream,
+            fields: None,
+            full_refresh: false,
+        }
+    }
+}
+
+/// The run's signpost: the upper bound of every incremental window, fixed once at run start.
+pub fn signpost(started_at: DateTime<Utc>) -> DateTime<Utc> {
+    started_at - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration")
+}
