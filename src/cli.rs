@@ -262,7 +262,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let report = report?;
             let summary =
                 crate::sync::summary::render(&report.streams, &report.run_id, report.duration);
-            print!("{}", crate::logging::scrub(&summary));
+            print!("{}", crate::secrets::scrub(&summary));
             if let Some(key) = &report.manifest_key {
                 println!("Manifest: {key}");
             }

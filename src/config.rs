@@ -8,7 +8,6 @@
 //! `Debug`/`Display` never show the value.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use url::Url;
 use crate::error::Error;
 use crate::privacy::ColumnPolicy;
 use crate::registry::{FieldType, Registry, Stream};
+use crate::secrets::Secret;
 
 pub const DEFAULT_API_URL: &str = "https://harvest.greenhouse.io";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.greenhouse.io/token";
@@ -110,31 +110,6 @@ pub struct ConfigFile {
     /// Salt for `hash_columns` (required with them). Keep it secret and stable: a new salt changes
     /// every digest. Environment: `GREENHOUSE_HASH_SALT`.
     pub hash_salt: Option<String>,
-}
-
-/// A secret value that never prints itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
 }
 
 /// How requests are authenticated.
@@ -245,7 +220,7 @@ impl ConfigFile {
     }
 
     /// Registers every secret this file holds with the output scrubber
-    /// ([`crate::logging::register_secret`]): the client secret, the HTTP Basic encoding it is
+    /// ([`crate::secrets::register`]): the client secret, the HTTP Basic encoding it is
     /// sent in, the access token and the hash salt. Called as soon as values are read, before
     /// anything can fail and print a message that might quote one of them.
     pub fn register_secrets(&self) {
@@ -254,11 +229,11 @@ impl ConfigFile {
             .into_iter()
             .flatten()
         {
-            crate::logging::register_secret(s);
+            crate::secrets::register(s);
         }
         if let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) {
             for id in [id.as_str(), id.trim()] {
-                crate::logging::register_secret(
+                crate::secrets::register(
                     &base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")),
                 );
             }

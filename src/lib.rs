@@ -25,6 +25,7 @@ pub mod privacy;
 pub mod progress;
 pub mod protocol;
 pub mod registry;
+pub mod secrets;
 pub mod sim;
 pub mod sink;
 pub mod state;

@@ -13,8 +13,8 @@ use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
 use crate::convert::EXTRA_COLUMN;
+use crate::secrets::Secret;
 
 /// Field metadata marking a hashed column in the Parquet schema.
 pub const HASHED_METADATA_KEY: &str = "greenhouse.hashed";

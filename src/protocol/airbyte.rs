@@ -550,7 +550,7 @@ impl std::io::Write for LogLine {
 impl Drop for LogLine {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.buf);
-        let text = crate::logging::scrub(&text);
+        let text = crate::secrets::scrub(&text);
         let message = text.trim_end();
         if message.is_empty() {
             return;

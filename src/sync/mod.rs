@@ -353,7 +353,7 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
                         error: r
                             .status
                             .error()
-                            .map(|e| crate::logging::scrub(e).into_owned()),
+                            .map(|e| crate::secrets::scrub(e).into_owned()),
                     },
                 )
             })

@@ -227,7 +227,7 @@ fn apply_policy(policy: &ColumnPolicy, stream: &Stream, record: &mut Record) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::secrets::Secret;
 
     #[test]
     fn json_policy_matches_the_parquet_digests() {
