@@ -9,10 +9,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::catalog;
 use crate::config::{ConfigFile, Overrides};
 use crate::error::{Error, ExitCode};
+use crate::logging::{LogFormat, LogTarget};
 use crate::progress::RunProgress;
 use crate::protocol::{Out, airbyte, singer};
 use crate::registry::Registry;
@@ -55,18 +57,14 @@ pub struct Cli {
 
 impl Cli {
     /// Where this invocation's log lines go: Airbyte wants them as LOG messages on stdout.
-    pub fn log_target(&self) -> crate::logging::LogTarget {
+    pub fn log_target(&self) -> LogTarget {
         match self.command {
-            Some(Command::Airbyte { .. }) => crate::logging::LogTarget::AirbyteLog,
-            _ => crate::logging::LogTarget::Stderr(self.log_format),
+            Some(Command::Airbyte { .. }) => {
+                LogTarget::Messages(BoxMakeWriter::new(airbyte::LogLines))
+            }
+            _ => LogTarget::Stderr(self.log_format),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]

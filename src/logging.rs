@@ -17,9 +17,16 @@ use std::sync::RwLock;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use crate::cli::LogFormat;
 use crate::secrets::scrub;
+
+/// The format of log lines on stderr.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Progress bars currently drawn on stderr; log events are written with them suspended.
 static BARS: RwLock<Option<indicatif::MultiProgress>> = RwLock::new(None);
@@ -94,11 +101,13 @@ impl<F: Fn(&[u8])> Drop for EventBuffer<F> {
 }
 
 /// Where log lines go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum LogTarget {
     Stderr(LogFormat),
-    /// Airbyte LOG messages on stdout (plain text inside, no timestamps: the platform adds them).
-    AirbyteLog,
+    /// Plain message text (no timestamp, level or target: the writer and the platform add
+    /// them) handed to a protocol's writer, e.g. Airbyte LOG messages on stdout. The writer
+    /// scrubs each message itself: it may need the event's level to build the message.
+    Messages(BoxMakeWriter),
 }
 
 /// Installs the global subscriber and the scrubbing panic hook. `RUST_LOG` overrides the level
@@ -120,11 +129,10 @@ pub fn init(target: LogTarget, verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let format = match target {
         LogTarget::Stderr(f) => f,
-        LogTarget::AirbyteLog => {
-            // LogLines scrubs each message itself (it needs the event's level for the message).
+        LogTarget::Messages(writer) => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
-                .with_writer(crate::protocol::airbyte::LogLines)
+                .with_writer(writer)
                 .with_ansi(false)
                 .without_time()
                 .with_level(false)
