@@ -184,6 +184,32 @@ impl ConfigFile {
         }
     }
 
+    /// Loads the config file (if any) and applies the process environment: what every command
+    /// starts from.
+    pub fn load_with_env(path: Option<&Path>) -> Result<ConfigFile, Error> {
+        let env = |k: &str| std::env::var(k).ok();
+        // Secrets from the environment are registered before the file is even read, so an error
+        // about the file (or a variable) can never quote them.
+        let mut from_env = ConfigFile::default();
+        for (key, slot) in [
+            (ENV_CLIENT_ID, &mut from_env.client_id),
+            (ENV_CLIENT_SECRET, &mut from_env.client_secret),
+            (ENV_ACCESS_TOKEN, &mut from_env.access_token),
+            (ENV_HASH_SALT, &mut from_env.hash_salt),
+        ] {
+            *slot = env(key);
+        }
+        from_env.register_secrets();
+        let mut file = match path {
+            Some(p) => ConfigFile::load(p)?,
+            None => ConfigFile::default(),
+        };
+        file.register_secrets();
+        file.apply_env(&env)?;
+        file.register_secrets();
+        Ok(file)
+    }
+
     /// Fills unset values from `GREENHOUSE_*` environment variables (read through `env`, so tests
     /// need not touch the process environment). An environment variable overrides the file.
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
