@@ -7,7 +7,7 @@
 //! that schema, so the comments are user documentation. Secrets are wrapped in [`Secret`], whose
 //! `Debug`/`Display` never show the value.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::Error;
-use crate::privacy::ColumnPolicy;
 use crate::registry::{FieldType, Registry, Stream};
 use crate::secrets::Secret;
 
@@ -128,6 +127,15 @@ pub enum Credentials {
         sub: Option<u64>,
     },
     AccessToken(Secret),
+}
+
+/// One stream's column policy: columns never written, and columns replaced by a salted digest
+/// (what applying it to batches and records means is the `privacy` module's).
+#[derive(Debug, Clone, Default)]
+pub struct ColumnPolicy {
+    pub exclude: BTreeSet<String>,
+    pub hash: BTreeSet<String>,
+    pub salt: Option<Secret>,
 }
 
 /// Values given on the command line; they override the file and the environment.
