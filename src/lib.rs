@@ -31,3 +31,4 @@ pub mod sink;
 pub mod state;
 pub mod storage;
 pub mod sync;
+pub mod table;
