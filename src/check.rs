@@ -125,7 +125,7 @@ pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error
     println!();
     print!(
         "{}",
-        crate::docs::text_table(
+        crate::table::text_table(
             &["stream", "scope", "status", "permission group"],
             &rows,
             &[]

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::catalog;
 use crate::config::{ConfigFile, Overrides};
 use crate::error::{Error, ExitCode};
+use crate::logging::{LogFormat, LogTarget};
 use crate::progress::RunProgress;
 use crate::protocol::{Out, airbyte, singer};
 use crate::registry::Registry;
@@ -57,18 +59,14 @@ pub struct Cli {
 
 impl Cli {
     /// Where this invocation's log lines go: Airbyte wants them as LOG messages on stdout.
-    pub fn log_target(&self) -> crate::logging::LogTarget {
+    pub fn log_target(&self) -> LogTarget {
         match self.command {
-            Some(Command::Airbyte { .. }) => crate::logging::LogTarget::AirbyteLog,
-            _ => crate::logging::LogTarget::Stderr(self.log_format),
+            Some(Command::Airbyte { .. }) => {
+                LogTarget::Messages(BoxMakeWriter::new(airbyte::LogLines))
+            }
+            _ => LogTarget::Stderr(self.log_format),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,34 +167,6 @@ impl Selection {
     }
 }
 
-/// Loads the config file (if any) and applies the process environment.
-pub fn load_config_file(path: Option<&PathBuf>) -> Result<ConfigFile, Error> {
-    let env = |k: &str| std::env::var(k).ok();
-    // Secrets from the environment are registered before the file is even read, so an error
-    // about the file (or a variable) can never quote them.
-    let mut from_env = ConfigFile::default();
-    for (key, slot) in [
-        (crate::config::ENV_CLIENT_ID, &mut from_env.client_id),
-        (
-            crate::config::ENV_CLIENT_SECRET,
-            &mut from_env.client_secret,
-        ),
-        (crate::config::ENV_ACCESS_TOKEN, &mut from_env.access_token),
-        (crate::config::ENV_HASH_SALT, &mut from_env.hash_salt),
-    ] {
-        *slot = env(key);
-    }
-    from_env.register_secrets();
-    let mut file = match path {
-        Some(p) => ConfigFile::load(p)?,
-        None => ConfigFile::default(),
-    };
-    file.register_secrets();
-    file.apply_env(&env)?;
-    file.register_secrets();
-    Ok(file)
-}
-
 /// Runs a parsed command and returns the exit code to use.
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let Some(command) = &cli.command else {
@@ -250,7 +220,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::Success)
         }
         Command::Sync(args) => {
-            let file = load_config_file(cli.config.as_ref())?;
+            let file = ConfigFile::load_with_env(cli.config.as_deref())?;
             let config = file.validate(&args.selection.overrides(), &registry)?;
             if args.dry_run {
                 return crate::dryrun::run(&config, &registry, args.state_file.as_deref()).await;
@@ -270,14 +240,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let report = report?;
             let summary =
                 crate::sync::summary::render(&report.streams, &report.run_id, report.duration);
-            print!("{}", crate::logging::scrub(&summary));
+            print!("{}", crate::secrets::scrub(&summary));
             if let Some(key) = &report.manifest_key {
                 println!("Manifest: {key}");
             }
             Ok(report.exit_code())
         }
         Command::Check(sel) => {
-            let file = load_config_file(cli.config.as_ref())?;
+            let file = ConfigFile::load_with_env(cli.config.as_deref())?;
             let config = file.validate(&sel.overrides(), &registry)?;
             crate::check::run(&config, &registry).await
         }

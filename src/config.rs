@@ -7,8 +7,7 @@
 //! that schema, so the comments are user documentation. Secrets are wrapped in [`Secret`], whose
 //! `Debug`/`Display` never show the value.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -19,12 +18,19 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::Error;
-use crate::privacy::ColumnPolicy;
 use crate::registry::{FieldType, Registry, Stream};
+use crate::secrets::Secret;
 
 pub const DEFAULT_API_URL: &str = "https://harvest.greenhouse.io";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.greenhouse.io/token";
 pub const DEFAULT_DESTINATION: &str = "./greenhouse-data";
+/// At most this many slices per backfill window by default (`backfill_slices`).
+pub const DEFAULT_BACKFILL_SLICES: usize = 8;
+/// Aim for at least this many pages per slice by default (`backfill_slice_pages`): the last page
+/// of each slice is partly filled and a sliced window costs up to 5 more requests, so this keeps
+/// the overhead of a sliced window under about 1 %. Owned here, with the other defaults, so the
+/// configuration never reaches up into the engine for a value.
+pub const DEFAULT_BACKFILL_SLICE_PAGES: u64 = 200;
 
 /// Environment variables read by every command (fixed names: scripts rely on them).
 pub const ENV_CLIENT_ID: &str = "GREENHOUSE_CLIENT_ID";
@@ -112,31 +118,6 @@ pub struct ConfigFile {
     pub hash_salt: Option<String>,
 }
 
-/// A secret value that never prints itself.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
 /// How requests are authenticated.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -146,6 +127,15 @@ pub enum Credentials {
         sub: Option<u64>,
     },
     AccessToken(Secret),
+}
+
+/// One stream's column policy: columns never written, and columns replaced by a salted digest
+/// (what applying it to batches and records means is the `privacy` module's).
+#[derive(Debug, Clone, Default)]
+pub struct ColumnPolicy {
+    pub exclude: BTreeSet<String>,
+    pub hash: BTreeSet<String>,
+    pub salt: Option<Secret>,
 }
 
 /// Values given on the command line; they override the file and the environment.
@@ -209,6 +199,32 @@ impl ConfigFile {
         }
     }
 
+    /// Loads the config file (if any) and applies the process environment: what every command
+    /// starts from.
+    pub fn load_with_env(path: Option<&Path>) -> Result<ConfigFile, Error> {
+        let env = |k: &str| std::env::var(k).ok();
+        // Secrets from the environment are registered before the file is even read, so an error
+        // about the file (or a variable) can never quote them.
+        let mut from_env = ConfigFile::default();
+        for (key, slot) in [
+            (ENV_CLIENT_ID, &mut from_env.client_id),
+            (ENV_CLIENT_SECRET, &mut from_env.client_secret),
+            (ENV_ACCESS_TOKEN, &mut from_env.access_token),
+            (ENV_HASH_SALT, &mut from_env.hash_salt),
+        ] {
+            *slot = env(key);
+        }
+        from_env.register_secrets();
+        let mut file = match path {
+            Some(p) => ConfigFile::load(p)?,
+            None => ConfigFile::default(),
+        };
+        file.register_secrets();
+        file.apply_env(&env)?;
+        file.register_secrets();
+        Ok(file)
+    }
+
     /// Fills unset values from `GREENHOUSE_*` environment variables (read through `env`, so tests
     /// need not touch the process environment). An environment variable overrides the file.
     pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), Error> {
@@ -245,7 +261,7 @@ impl ConfigFile {
     }
 
     /// Registers every secret this file holds with the output scrubber
-    /// ([`crate::logging::register_secret`]): the client secret, the HTTP Basic encoding it is
+    /// ([`crate::secrets::register`]): the client secret, the HTTP Basic encoding it is
     /// sent in, the access token and the hash salt. Called as soon as values are read, before
     /// anything can fail and print a message that might quote one of them.
     pub fn register_secrets(&self) {
@@ -254,11 +270,11 @@ impl ConfigFile {
             .into_iter()
             .flatten()
         {
-            crate::logging::register_secret(s);
+            crate::secrets::register(s);
         }
         if let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) {
             for id in [id.as_str(), id.trim()] {
-                crate::logging::register_secret(
+                crate::secrets::register(
                     &base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")),
                 );
             }
@@ -322,7 +338,7 @@ impl ConfigFile {
         if concurrency == 0 || concurrency > 64 {
             return Err(Error::config("concurrency must be between 1 and 64"));
         }
-        let backfill_slices = self.backfill_slices.unwrap_or(8);
+        let backfill_slices = self.backfill_slices.unwrap_or(DEFAULT_BACKFILL_SLICES);
         if backfill_slices == 0 || backfill_slices > 64 {
             return Err(Error::config(
                 "backfill_slices must be between 1 and 64 (1 disables slicing)",
@@ -330,7 +346,7 @@ impl ConfigFile {
         }
         let backfill_slice_pages = self
             .backfill_slice_pages
-            .unwrap_or(crate::sync::slices::DEFAULT_PAGES_PER_SLICE);
+            .unwrap_or(DEFAULT_BACKFILL_SLICE_PAGES);
         if backfill_slice_pages == 0 {
             return Err(Error::config(
                 "backfill_slice_pages must be at least 1 (use backfill_slices = 1 to turn slicing off)",

@@ -294,7 +294,7 @@ pub fn render(plans: &[StreamPlan], rate: Option<RateLimit>) -> String {
             ]
         })
         .collect();
-    let mut out = crate::docs::text_table(
+    let mut out = crate::table::text_table(
         &[
             "stream",
             "window from",

@@ -2,6 +2,10 @@
 //!
 //! The exit codes are part of the public interface (cron jobs and Airflow tasks branch on them);
 //! they are documented in the README and must not change meaning.
+//!
+//! A leaf: it imports nothing from the crate. Each module that has its own error type maps it
+//! to these groups beside its definition (e.g. `From<StorageError>` in `storage`), so the lower
+//! modules never depend on the error types of the higher ones.
 
 use std::fmt;
 
@@ -73,12 +77,3 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl From<crate::storage::StorageError> for Error {
-    fn from(e: crate::storage::StorageError) -> Self {
-        match e {
-            crate::storage::StorageError::Config(m) => Error::Config(format!("destination: {m}")),
-            other => Error::Destination(other.to_string()),
-        }
-    }
-}

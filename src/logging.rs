@@ -1,72 +1,37 @@
 //! Log set-up: human-readable lines on stderr, or one JSON object per line with
 //! `--log-format json` (for Airflow and log shippers). Stdout is reserved for command output;
-//! as an Airbyte source (where stdout carries messages only) log lines become LOG messages.
+//! where stdout carries protocol messages only (an Airbyte source), the caller hands [`init`] a
+//! writer that turns each line into a message ([`LogTarget::Messages`]): this module never knows
+//! a protocol.
 //!
 //! Contract — secrets never reach an output stream, even by mistake:
-//! - Secrets are kept out by construction ([`crate::config::Secret`] never prints, URLs are
-//!   redacted). As defence in depth, every secret string the process learns (client secret, its
-//!   HTTP Basic encoding, access tokens, the hash salt) is put in a process-wide registry with
-//!   [`register_secret`], and every output path — both log formats, the error `main` prints, the
-//!   panic hook, the run summary — passes through [`scrub`], which replaces each occurrence
-//!   with `***`.
+//! - Every log line and the panic message pass through [`crate::secrets::scrub`], which masks
+//!   each secret the process registered (see [`crate::secrets`]).
 //! - The log writer buffers one whole event, scrubs it, then writes it in one call, so a secret
 //!   can never straddle two writes and slip through half-replaced.
-//! - While live progress bars are drawn ([`crate::progress`]), log lines are written with the
-//!   bars suspended, so a line never lands in the middle of a bar.
+//! - While live progress bars are drawn (the `progress` module calls [`draw_above`]), log lines
+//!   are written with the bars suspended, so a line never lands in the middle of a bar.
 
-use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::RwLock;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use crate::cli::LogFormat;
+use crate::secrets::scrub;
 
-/// Strings shorter than this are not registered: replacing a 3-letter "secret" everywhere would
-/// mangle ordinary log text while protecting nothing (such a value is guessable anyway).
-pub const MIN_SECRET_LEN: usize = 6;
-
-/// What a secret is replaced with.
-pub const MASK: &str = "***";
-
-/// The registered secrets, longest first (so a secret containing another is masked whole).
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// The format of log lines on stderr.
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Progress bars currently drawn on stderr; log events are written with them suspended.
 static BARS: RwLock<Option<indicatif::MultiProgress>> = RwLock::new(None);
 
-/// Adds `secret` to the strings masked on every output path. Very short strings are ignored
-/// (see [`MIN_SECRET_LEN`]); registering the same string twice is harmless.
-pub fn register_secret(secret: &str) {
-    if secret.chars().count() < MIN_SECRET_LEN {
-        return;
-    }
-    let mut list = SECRETS.write().unwrap_or_else(|p| p.into_inner());
-    if list.iter().any(|s| s == secret) {
-        return;
-    }
-    list.push(secret.to_string());
-    list.sort_by_key(|s| std::cmp::Reverse(s.len()));
-}
-
-/// `text` with every registered secret replaced by [`MASK`].
-pub fn scrub(text: &str) -> Cow<'_, str> {
-    let list = SECRETS.read().unwrap_or_else(|p| p.into_inner());
-    scrub_with(text, &list)
-}
-
-fn scrub_with<'t>(text: &'t str, secrets: &[String]) -> Cow<'t, str> {
-    let mut out = Cow::Borrowed(text);
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = Cow::Owned(out.replace(s.as_str(), MASK));
-        }
-    }
-    out
-}
-
-/// Routes log output around the progress bars while `bars` is set (by [`crate::progress`]).
+/// Routes log output around the progress bars while `bars` is set (by the `progress` module).
 pub(crate) fn draw_above(bars: Option<indicatif::MultiProgress>) {
     *BARS.write().unwrap_or_else(|p| p.into_inner()) = bars;
 }
@@ -136,11 +101,13 @@ impl<F: Fn(&[u8])> Drop for EventBuffer<F> {
 }
 
 /// Where log lines go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum LogTarget {
     Stderr(LogFormat),
-    /// Airbyte LOG messages on stdout (plain text inside, no timestamps: the platform adds them).
-    AirbyteLog,
+    /// Plain message text (no timestamp, level or target: the writer and the platform add
+    /// them) handed to a protocol's writer, e.g. Airbyte LOG messages on stdout. The writer
+    /// scrubs each message itself: it may need the event's level to build the message.
+    Messages(BoxMakeWriter),
 }
 
 /// Installs the global subscriber and the scrubbing panic hook. `RUST_LOG` overrides the level
@@ -162,11 +129,10 @@ pub fn init(target: LogTarget, verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let format = match target {
         LogTarget::Stderr(f) => f,
-        LogTarget::AirbyteLog => {
-            // LogLines scrubs each message itself (it needs the event's level for the message).
+        LogTarget::Messages(writer) => {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
-                .with_writer(crate::protocol::airbyte::LogLines)
+                .with_writer(writer)
                 .with_ansi(false)
                 .without_time()
                 .with_level(false)
@@ -208,49 +174,12 @@ fn panic_message(thread: &str, info: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::register;
     use std::sync::{Arc, Mutex};
-
-    fn list(items: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = items.iter().map(|s| s.to_string()).collect();
-        v.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        v
-    }
-
-    #[test]
-    fn every_occurrence_is_masked_and_other_text_kept() {
-        let secrets = list(&["hunter2-secret"]);
-        assert_eq!(
-            scrub_with("a hunter2-secret b hunter2-secret", &secrets),
-            "a *** b ***"
-        );
-        assert!(matches!(
-            scrub_with("nothing here", &secrets),
-            Cow::Borrowed(_)
-        ));
-    }
-
-    #[test]
-    fn a_secret_containing_another_is_masked_whole() {
-        // The Basic encoding case: a longer registered string that contains a shorter one.
-        let secrets = list(&["abcdef", "xx-abcdef-yy"]);
-        assert_eq!(scrub_with("[xx-abcdef-yy]", &secrets), "[***]");
-        assert_eq!(scrub_with("[abcdef]", &secrets), "[***]");
-    }
-
-    #[test]
-    fn short_strings_are_not_registered() {
-        register_secret("abc");
-        assert_eq!(scrub("abc abcabc"), "abc abcabc");
-        register_secret("registered-in-a-test-0c1d");
-        assert_eq!(
-            scrub("x registered-in-a-test-0c1d y"),
-            format!("x {MASK} y")
-        );
-    }
 
     #[test]
     fn the_writer_scrubs_a_whole_event_split_across_writes() {
-        register_secret("split-secret-9f8e7d");
+        register("split-secret-9f8e7d");
         let seen = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink = {
             let seen = seen.clone();
@@ -277,7 +206,7 @@ mod tests {
 
     #[test]
     fn tracing_events_in_both_formats_are_scrubbed() {
-        register_secret("event-secret-77aa");
+        register("event-secret-77aa");
         for json in [false, true] {
             let seen = Arc::new(Mutex::new(String::new()));
             let sink = {
@@ -303,7 +232,7 @@ mod tests {
 
     #[test]
     fn panic_messages_are_scrubbed() {
-        register_secret("panic-secret-1234");
+        register("panic-secret-1234");
         let m = panic_message("main", "panicked at x.rs:1:1:\nbad panic-secret-1234");
         assert!(m.contains("bad ***"), "{m}");
         assert!(!m.contains("panic-secret-1234"));

@@ -1,7 +1,7 @@
 //! The `greenhouse-extract` command: parse arguments, run, map the outcome to an exit code.
 
 use clap::Parser;
-use greenhouse_extract::{cli, error::ExitCode, logging};
+use greenhouse_extract::{cli, error::ExitCode, logging, secrets};
 
 fn main() {
     let args = cli::Cli::parse();
@@ -17,7 +17,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             // Defence in depth: a secret that found its way into a message is masked here.
-            eprintln!("error: {}", logging::scrub(&e.to_string()));
+            eprintln!("error: {}", secrets::scrub(&e.to_string()));
             e.exit_code()
         }
     };

@@ -5,27 +5,26 @@
 //! integers as decimal text), null stays null. Values of those columns that the converter kept in
 //! `_extra` (type mismatches) are removed from `_extra` too, so nothing leaks around the policy.
 //! The primary key and the cursor can be neither excluded nor hashed (config validation).
+//!
+//! The policy itself, [`ColumnPolicy`], is a validated configuration value and so is defined in
+//! `config` (which validates it against the declarations); this module adds what applying it
+//! means to Arrow batches and JSON values. Defining the struct here instead would make `config`
+//! depend on `privacy` and, through it, on `convert` and Arrow — above the layer it belongs to.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
 use crate::convert::EXTRA_COLUMN;
+
+/// Re-exported so that code applying a policy names this module (and the graph of module
+/// dependencies shows it does).
+pub use crate::config::ColumnPolicy;
 
 /// Field metadata marking a hashed column in the Parquet schema.
 pub const HASHED_METADATA_KEY: &str = "greenhouse.hashed";
-
-/// One stream's column policy.
-#[derive(Debug, Clone, Default)]
-pub struct ColumnPolicy {
-    pub exclude: BTreeSet<String>,
-    pub hash: BTreeSet<String>,
-    pub salt: Option<Secret>,
-}
 
 impl ColumnPolicy {
     pub fn is_noop(&self) -> bool {
@@ -174,6 +173,7 @@ impl ColumnPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::Secret;
 
     fn batch() -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![

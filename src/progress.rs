@@ -187,6 +187,19 @@ impl RunProgress {
     }
 }
 
+/// The HTTP client's requests and rate-limit waits, as the run line shows them.
+impl crate::harvest::Observer for RunProgress {
+    fn request_started(&self) {
+        self.request();
+    }
+    fn rate_wait_began(&self, until: Instant) {
+        self.rate_wait(Some(until));
+    }
+    fn rate_wait_ended(&self) {
+        self.rate_wait(None);
+    }
+}
+
 impl std::fmt::Debug for RunProgress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunProgress")
@@ -435,6 +448,54 @@ mod tests {
         );
         run.rate_wait(None);
         assert!(!run.run_line().contains("waiting"), "{}", run.run_line());
+    }
+
+    #[tokio::test]
+    async fn progress_sees_requests_and_waits() {
+        use crate::harvest::budget::RateBudget;
+        use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+        let headers = |limit: u32, remaining: u32, reset: u64| {
+            let mut h = HeaderMap::new();
+            for (k, v) in [
+                ("x-ratelimit-limit", limit.to_string()),
+                ("x-ratelimit-remaining", remaining.to_string()),
+                ("x-ratelimit-reset", reset.to_string()),
+            ] {
+                h.insert(
+                    HeaderName::from_static(k),
+                    HeaderValue::from_str(&v).unwrap(),
+                );
+            }
+            h
+        };
+        let b = RateBudget::new(None);
+        let p = RunProgress::disabled();
+        b.set_observer(p.clone());
+        let t = b.acquire().await;
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            + 1.0;
+        b.observe(t, &headers(2, 1, reset as u64));
+        let t = b.acquire().await;
+        b.observe(t, &headers(2, 0, reset as u64));
+        let watcher = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    if p.run_line().contains("waiting for the rate-limit window") {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            })
+        };
+        assert!(b.acquire().await.waited > Duration::ZERO);
+        assert!(watcher.await.unwrap(), "the wait was never shown");
+        assert!(!p.run_line().contains("waiting"), "{}", p.run_line());
+        assert_eq!(p.requests(), 3);
     }
 
     #[test]

@@ -48,6 +48,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use url::Url;
 
+use crate::error::Error;
+
 /// Which kind of store a destination is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -82,6 +84,15 @@ pub enum StorageError {
         #[source]
         source: Option<object_store::Error>,
     },
+}
+
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Config(m) => Error::Config(format!("destination: {m}")),
+            other => Error::Destination(other.to_string()),
+        }
+    }
 }
 
 /// How long [`probe_writable`] waits in total: object_store retries transport errors for up to

@@ -232,6 +232,6 @@ impl Converter {
 }
 
 #[cfg(test)]
-mod bench;
+pub(crate) mod bench;
 #[cfg(test)]
 pub(crate) mod tests;

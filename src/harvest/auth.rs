@@ -4,7 +4,7 @@
 //! a cached token is reused until shortly before it expires; after a 401 the caller invalidates
 //! the token it used and the next caller fetches a fresh one. Token values and the client secret
 //! never appear in errors or logs: they are wrapped in `Secret`, and every token is registered
-//! with the output scrubber (`logging::register_secret`) as soon as it is minted.
+//! with the output scrubber (`secrets::register`) as soon as it is minted.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,8 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::FetchError;
-use crate::config::{Credentials, Secret};
+use crate::config::Credentials;
+use crate::secrets::Secret;
 
 /// Refresh this long before the reported expiry, so a token never expires mid-request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -66,7 +67,7 @@ impl TokenSource {
         let generation = guard.1 + 1;
         let token = match &self.credentials {
             Credentials::AccessToken(secret) => {
-                crate::logging::register_secret(secret.expose());
+                crate::secrets::register(secret.expose());
                 if generation > 1 {
                     return Err(FetchError::Auth(
                         "the pre-minted access token was refused (expired or revoked). Provide a new token, or configure client_id/client_secret so tokens can be refreshed.".into(),
@@ -171,7 +172,7 @@ impl TokenSource {
                         Some(Instant::now() + Duration::from_secs(secs))
                     });
                 // Masked on every output path from the moment it exists (see `logging`).
-                crate::logging::register_secret(&parsed.access_token);
+                crate::secrets::register(&parsed.access_token);
                 return Ok((Secret::new(parsed.access_token), expires));
             }
             // 400/401/403: the grant itself was refused; retrying will not help.

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use reqwest::header::HeaderMap;
 use tokio::sync::Notify;
 
-use crate::progress::RunProgress;
+use super::Observer;
 
 /// The window length Greenhouse documents; used to predict the next window's end.
 const WINDOW: f64 = 30.0;
@@ -71,7 +71,7 @@ pub struct RateBudget {
     cap: Option<u32>,
     probe_done: Notify,
     /// Told about every request started and every wait for the window (live progress).
-    progress: OnceLock<Arc<RunProgress>>,
+    observer: OnceLock<Arc<dyn Observer>>,
 }
 
 /// What the budget knows about the current rate-limit window.
@@ -106,13 +106,13 @@ impl RateBudget {
             }),
             cap,
             probe_done: Notify::new(),
-            progress: OnceLock::new(),
+            observer: OnceLock::new(),
         }
     }
 
-    /// Reports requests and rate-limit waits to `progress` from now on (set once per run).
-    pub fn set_progress(&self, progress: Arc<RunProgress>) {
-        let _ = self.progress.set(progress);
+    /// Reports requests and rate-limit waits to `observer` from now on (set once per run).
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
+        let _ = self.observer.set(observer);
     }
 
     /// The current window as far as responses have told (`None` before the first response).
@@ -145,8 +145,8 @@ impl RateBudget {
             let decision = self.decide();
             match decision {
                 Decision::Go(seq) => {
-                    if let Some(p) = self.progress.get() {
-                        p.request();
+                    if let Some(o) = self.observer.get() {
+                        o.request_started();
                     }
                     return Ticket { seq, waited };
                 }
@@ -154,13 +154,13 @@ impl RateBudget {
                     let d = Duration::from_secs_f64((t - now_epoch()).max(0.0));
                     waited += d;
                     // Shown as a wait for the window, so a quiet terminal does not look stuck.
-                    let progress = self.progress.get();
-                    if let Some(p) = progress {
-                        p.rate_wait(Some(Instant::now() + d));
+                    let observer = self.observer.get();
+                    if let Some(o) = observer {
+                        o.rate_wait_began(Instant::now() + d);
                     }
                     tokio::time::sleep(d).await;
-                    if let Some(p) = progress {
-                        p.rate_wait(None);
+                    if let Some(o) = observer {
+                        o.rate_wait_ended();
                     }
                 }
                 Decision::WaitForProbe => {
@@ -370,11 +370,34 @@ mod tests {
         assert!(b.state.lock().unwrap().in_flight.is_empty());
     }
 
+    /// Records what the budget reports, as live progress would show it.
+    #[derive(Default)]
+    struct Recorder {
+        requests: std::sync::atomic::AtomicU64,
+        waiting: Mutex<Option<Instant>>,
+        waits: std::sync::atomic::AtomicU64,
+    }
+
+    impl Observer for Recorder {
+        fn request_started(&self) {
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn rate_wait_began(&self, until: Instant) {
+            self.waits
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            *self.waiting.lock().unwrap() = Some(until);
+        }
+        fn rate_wait_ended(&self) {
+            *self.waiting.lock().unwrap() = None;
+        }
+    }
+
     #[tokio::test]
-    async fn progress_sees_requests_and_waits() {
+    async fn the_observer_sees_requests_and_waits() {
         let b = RateBudget::new(None);
-        let p = RunProgress::disabled();
-        b.set_progress(p.clone());
+        let o = Arc::new(Recorder::default());
+        b.set_observer(o.clone());
         assert_eq!(b.rate_limit(), None);
         let t = b.acquire().await;
         let reset = now_epoch() + 1.0;
@@ -385,10 +408,10 @@ mod tests {
         let t = b.acquire().await;
         b.observe(t, &headers(2, 0, reset));
         let watcher = {
-            let p = p.clone();
+            let o = o.clone();
             tokio::spawn(async move {
                 for _ in 0..100 {
-                    if p.run_line().contains("waiting for the rate-limit window") {
+                    if o.waiting.lock().unwrap().is_some() {
                         return true;
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -397,8 +420,9 @@ mod tests {
             })
         };
         assert!(b.acquire().await.waited > Duration::ZERO);
-        assert!(watcher.await.unwrap(), "the wait was never shown");
-        assert!(!p.run_line().contains("waiting"), "{}", p.run_line());
-        assert_eq!(p.requests(), 3);
+        assert!(watcher.await.unwrap(), "the wait was never reported");
+        assert!(o.waiting.lock().unwrap().is_none(), "the wait never ended");
+        assert_eq!(o.waits.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(o.requests.load(std::sync::atomic::Ordering::Relaxed), 3);
     }
 }

@@ -19,7 +19,7 @@ pub mod link;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
@@ -35,6 +35,19 @@ use budget::RateBudget;
 const MAX_TRANSIENT_RETRIES: usize = 8;
 /// How many 429s in a row a page survives before giving up (each waits `Retry-After`).
 const MAX_RATE_LIMITED: usize = 50;
+
+/// Told what the client does as it happens, for live progress. The client knows nothing of
+/// terminals or bars: whoever draws them implements this (the `progress` module does) and hands
+/// it to [`HarvestClient::set_observer`]. Calls come from the request tasks, so an
+/// implementation must be cheap and never block.
+pub trait Observer: Send + Sync {
+    /// A request was let through the rate budget and is about to be sent.
+    fn request_started(&self);
+    /// A request waits for the rate-limit window, which reopens at `until`.
+    fn rate_wait_began(&self, until: Instant);
+    /// That wait is over.
+    fn rate_wait_ended(&self);
+}
 
 /// Why a page could not be fetched, grouped by what the caller does next.
 #[derive(Debug, thiserror::Error)]
@@ -130,9 +143,9 @@ impl HarvestClient {
         })
     }
 
-    /// Reports requests and rate-limit waits of this client to `progress` (live progress).
-    pub fn set_progress(&self, progress: Arc<crate::progress::RunProgress>) {
-        self.budget.set_progress(progress);
+    /// Reports requests and rate-limit waits of this client to `observer` (live progress).
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
+        self.budget.set_observer(observer);
     }
 
     /// The rate-limit window as the last responses reported it (`None` before any response).

@@ -542,8 +542,9 @@ async fn read(
     Ok(report.exit_code())
 }
 
-/// Turns formatted log lines into Airbyte LOG messages on the shared stdout (see
-/// [`crate::logging`]): one event is one `make_writer_for` call, written whole on drop.
+/// Turns formatted log lines into Airbyte LOG messages on the shared stdout (the `airbyte`
+/// command hands it to [`crate::logging::init`] as [`crate::logging::LogTarget::Messages`]): one
+/// event is one `make_writer_for` call, scrubbed and written whole on drop.
 pub struct LogLines;
 
 pub struct LogLine {
@@ -564,7 +565,7 @@ impl std::io::Write for LogLine {
 impl Drop for LogLine {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.buf);
-        let text = crate::logging::scrub(&text);
+        let text = crate::secrets::scrub(&text);
         let message = text.trim_end();
         if message.is_empty() {
             return;

@@ -195,7 +195,7 @@ pub fn read_json(path: &Path, what: &str, fix: &str) -> Result<Value, Error> {
 /// Loads the configuration for a protocol run. The catalog selects the streams, so a
 /// `streams` list in the file is only validated, and the destination is not used.
 pub fn load_config(path: Option<&PathBuf>, registry: &Registry) -> Result<Config, Error> {
-    let file = crate::cli::load_config_file(path)?;
+    let file = crate::config::ConfigFile::load_with_env(path.map(PathBuf::as_path))?;
     let config = file.validate(&crate::config::Overrides::default(), registry)?;
     if config.streams.is_some() {
         tracing::warn!(

@@ -310,7 +310,7 @@ pub fn about() -> Value {
 pub fn discover(config: Option<&std::path::PathBuf>, out: &Out) -> Result<ExitCode, Error> {
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     if config.is_some() {
-        crate::cli::load_config_file(config)?;
+        crate::config::ConfigFile::load_with_env(config.map(std::path::PathBuf::as_path))?;
     }
     out.line(&crate::catalog::singer_catalog(&registry))
         .and_then(|()| out.flush())

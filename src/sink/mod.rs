@@ -365,4 +365,6 @@ impl RollingWriter {
 }
 
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod tests;

@@ -213,8 +213,8 @@ pub struct Slice {
     pub to: DateTime<Utc>,
 }
 
-// The range algebra of `Slices` (cover, merge, resume) lives with the slice planning, in
-// `crate::sync::slices`.
+// The range algebra of `Slices` (cover, merge, resume) lives with the engine's slice planning
+// (`sync/slices.rs`): the state document only holds the data.
 
 /// What one run did; written to `P/_runs/<run_id>/manifest.json` (with a `"version"` key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -99,7 +99,7 @@ pub async fn run_with(
     started: Instant,
 ) -> Result<RunReport, Error> {
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
-    client.set_progress(opts.progress.clone());
+    client.set_observer(opts.progress.clone());
     client.authenticate().await.map_err(fetch_to_run_error)?;
     let signpost = opts.signpost();
     tracing::debug!(event = "signpost", signpost = %signpost.to_rfc3339(), "Windows end at the signpost");

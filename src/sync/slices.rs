@@ -19,7 +19,7 @@
 //! stream's chain is the run's bottleneck only when it is long compared with everything else, and
 //! at the start of a run many streams share the budget anyway. Slicing is therefore reserved for
 //! windows estimated at more than two slices of `backfill_slice_pages` pages each (default
-//! [`DEFAULT_PAGES_PER_SLICE`]): a first sync of a large account, where one stream can hold
+//! [`crate::config::DEFAULT_BACKFILL_SLICE_PAGES`]): a first sync of a large account, where one stream can hold
 //! thousands of pages. Smaller windows are one chain and cost nothing extra.
 //!
 //! How large is large: the probe page holds `per_page` rows whose cursor values span
@@ -42,10 +42,6 @@ use crate::state::{BEGINNING, Slice, Slices};
 /// Slice only windows that reach back at least this far (backfills, long gaps); an hourly
 /// incremental window is one chain.
 pub const MIN_BACKFILL_SPAN: Duration = Duration::days(7);
-/// Aim for at least this many pages per slice by default: the last page of each slice is partly
-/// filled and a sliced window costs up to 5 more requests, so this keeps the overhead of a sliced
-/// window under about 1 %.
-pub const DEFAULT_PAGES_PER_SLICE: u64 = 200;
 /// One-row requests spent searching the oldest record of a window without a lower bound.
 pub const SEARCH_STEPS: u32 = 4;
 
@@ -347,7 +343,10 @@ mod tests {
         assert_eq!(slice_count(10, 50, 8), 1);
         assert_eq!(slice_count(400, 50, 8), 8);
         assert_eq!(slice_count(120, 50, 8), 2);
-        assert_eq!(slice_count(399, DEFAULT_PAGES_PER_SLICE, 8), 1);
+        assert_eq!(
+            slice_count(399, crate::config::DEFAULT_BACKFILL_SLICE_PAGES, 8),
+            1
+        );
     }
 
     #[test]

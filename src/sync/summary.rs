@@ -135,7 +135,7 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
             ]
         })
         .collect();
-    let mut out = crate::docs::text_table(&header, &rows, &[2, 3, 4, 5, 6, 7]);
+    let mut out = crate::table::text_table(&header, &rows, &[2, 3, 4, 5, 6, 7]);
     let committed = reports
         .iter()
         .filter(|r| r.status == StreamStatus::Committed)

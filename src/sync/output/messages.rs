@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Output, PageOut, UnitWriter, WriteError};
+use crate::config::ColumnPolicy;
 use crate::error::Error;
-use crate::privacy::ColumnPolicy;
 use crate::registry::{FieldType, Stream};
 use crate::sink::WrittenFile;
 use crate::state::State;

@@ -15,9 +15,9 @@ use chrono::Utc;
 use object_store::ObjectStoreExt;
 
 use super::{Output, PageOut, UnitWriter, WriteError};
+use crate::config::ColumnPolicy;
 use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
-use crate::privacy::ColumnPolicy;
 use crate::registry::Stream;
 use crate::sink::{RollingWriter, WrittenFile};
 use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateError, StateStore};
@@ -219,7 +219,7 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
                         error: r
                             .status
                             .error()
-                            .map(|e| crate::logging::scrub(e).into_owned()),
+                            .map(|e| crate::secrets::scrub(e).into_owned()),
                     },
                 )
             })
