@@ -47,6 +47,11 @@ use window::{Range, Window};
 /// How far behind "now" the signpost sits: records committed by Greenhouse in the last moments
 /// before the run started may not be visible yet.
 const SIGNPOST_SKEW: Duration = Duration::from_secs(5);
+/// Test hook, not for production: overrides [`SIGNPOST_SKEW`] (milliseconds), so end-to-end
+/// tests that change the simulator and sync again need not wait five seconds. An environment
+/// variable rather than a CLI flag because the Singer and Airbyte invocations have fixed
+/// command lines; a skew smaller than Greenhouse's commit lag can miss records for good.
+pub const ENV_SIGNPOST_SKEW_MS: &str = "GREENHOUSE_SIGNPOST_SKEW_MS";
 /// Pages buffered between the fetcher and the writer of one stream (bounds memory).
 const PAGE_BUFFER: usize = 2;
 /// Times a window is restarted after its cursor expired.
@@ -60,6 +65,8 @@ pub struct SyncOptions {
     pub run_id: String,
     pub started_at: DateTime<Utc>,
     pub lease_ttl: Duration,
+    /// How far before `started_at` the signpost sits ([`signpost_skew`]).
+    pub signpost_skew: Duration,
     pub sink: SinkConfig,
     /// Singer-style state file: read instead of the destination's state, rewritten after every
     /// commit (the destination's state generations are still written).
@@ -75,6 +82,7 @@ impl SyncOptions {
             run_id: uuid::Uuid::now_v7().to_string(),
             started_at,
             lease_ttl: Duration::from_secs(120),
+            signpost_skew: signpost_skew(),
             sink: SinkConfig::default(),
             state_file: None,
             progress: RunProgress::disabled(),
@@ -190,8 +198,22 @@ struct RunCtx<'a> {
 }
 
 /// The run's signpost: the upper bound of every incremental window, fixed once at run start.
-pub fn signpost(started_at: DateTime<Utc>) -> DateTime<Utc> {
-    started_at - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration")
+pub fn signpost(started_at: DateTime<Utc>, skew: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(skew)
+        .ok()
+        .and_then(|d| started_at.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The signpost skew: [`SIGNPOST_SKEW`], unless the test hook [`ENV_SIGNPOST_SKEW_MS`] is set.
+pub fn signpost_skew() -> Duration {
+    match std::env::var(ENV_SIGNPOST_SKEW_MS) {
+        Err(_) => SIGNPOST_SKEW,
+        Ok(v) => v.trim().parse().map(Duration::from_millis).unwrap_or_else(|_| {
+            tracing::warn!(variable = ENV_SIGNPOST_SKEW_MS, value = %v, "Ignoring a signpost skew that is not a number of milliseconds");
+            SIGNPOST_SKEW
+        }),
+    }
 }
 
 /// Runs a sync into Parquet on `dest`. `cancel` is set by the signal handler to stop early.
@@ -278,7 +300,7 @@ async fn run_streams(
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
     client.set_progress(opts.progress.clone());
     client.authenticate().await.map_err(fetch_to_run_error)?;
-    let signpost = signpost(opts.started_at);
+    let signpost = signpost(opts.started_at, opts.signpost_skew);
     tracing::debug!(event = "signpost", signpost = %signpost.to_rfc3339(), "Windows end at the signpost");
     // Largest streams first (by what their last run wrote), so the longest chains start early
     // and the end of the run is not one big stream read alone.
