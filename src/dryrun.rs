@@ -120,7 +120,7 @@ pub async fn run(
         FetchError::Auth(m) => Error::Auth(m),
         other => Error::Fatal(format!("could not obtain a token: {other}")),
     })?;
-    let signpost = crate::sync::signpost(Utc::now());
+    let signpost = crate::sync::signpost(Utc::now(), crate::sync::signpost_skew());
 
     let mut plans: Vec<StreamPlan> = futures::stream::iter(streams)
         .map(|stream| {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use greenhouse_extract::state::{
-    self, KEEP_GENERATIONS, Manifest, ManifestFile, ManifestStream, Slices, State, StateError,
-    StateStore,
+    self, Clock, KEEP_GENERATIONS, Manifest, ManifestFile, ManifestStream, ManualClock, Slices,
+    State, StateError, StateStore,
 };
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, local::LocalFileSystem, path::Path};
@@ -17,17 +17,20 @@ const TTL: Duration = Duration::from_secs(60);
 /// Runs the async test body once per backend.
 macro_rules! both_backends {
     ($name:ident, |$store:ident, $ss:ident| $body:block) => {
+        both_backends!(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] $name, |$store, $ss| $body);
+    };
+    (#[$test:meta] $name:ident, |$store:ident, $ss:ident| $body:block) => {
         mod $name {
             use super::*;
             async fn run($store: Arc<dyn ObjectStore>, $ss: StateStore) $body
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[$test]
             async fn in_memory() {
                 let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
                 run(store.clone(), StateStore::new(store, Path::from("dest/prefix"))).await;
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[$test]
             async fn local_fs() {
                 let dir = tempfile::tempdir().unwrap();
                 let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
@@ -178,11 +181,18 @@ both_backends!(racing_commits_parallel, |store, ss| {
 });
 
 both_backends!(expired_lease_taken_over, |store, ss| {
-    let old = ss
-        .acquire_lease("run-old", Duration::from_millis(150))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    let clock = Arc::new(ManualClock::new(ts(9)));
+    let ss = ss.with_clock(clock.clone());
+    let old = ss.acquire_lease("run-old", TTL).await.unwrap();
+    // Live until its ttl has passed…
+    clock.advance(TTL - Duration::from_secs(1));
+    let err = ss.acquire_lease("run-new", TTL).await.unwrap_err();
+    assert!(
+        matches!(err, StateError::Conflict(ref m) if m.contains("run-old")),
+        "{err}"
+    );
+    // …then taken over.
+    clock.advance(Duration::from_secs(2));
     let new = ss.acquire_lease("run-new", TTL).await.unwrap();
     assert_eq!(ss.read_lease().await.unwrap().unwrap().run_id, "run-new");
 
@@ -216,13 +226,12 @@ both_backends!(expired_lease_taken_over, |store, ss| {
 
 both_backends!(racing_takeovers_one_wins, |store, ss| {
     let _ = store;
+    let clock = Arc::new(ManualClock::new(ts(9)));
+    let ss = ss.with_clock(clock.clone());
     for i in 0..5 {
-        let old = ss
-            .acquire_lease(&format!("run-old{i}"), Duration::from_millis(20))
-            .await
-            .unwrap();
+        let old = ss.acquire_lease(&format!("run-old{i}"), TTL).await.unwrap();
         drop(old);
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        clock.advance(TTL + Duration::from_secs(1));
         let (a, b) = (ss.clone(), ss.clone());
         let a = tokio::spawn(async move { a.acquire_lease(&format!("run-a{i}"), TTL).await });
         let b = tokio::spawn(async move { b.acquire_lease(&format!("run-b{i}"), TTL).await });
@@ -240,27 +249,53 @@ both_backends!(racing_takeovers_one_wins, |store, ss| {
     }
 });
 
-both_backends!(heartbeat_keeps_lease_alive, |store, ss| {
-    let _ = store;
-    let lease = ss
-        .acquire_lease("run-a", Duration::from_millis(300))
-        .await
-        .unwrap();
-    let hb = lease.spawn_heartbeat(Duration::from_millis(50));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let err = ss.acquire_lease("run-b", TTL).await.unwrap_err();
-    assert!(
-        matches!(err, StateError::Conflict(ref m) if m.contains("run-a")),
-        "{err}"
-    );
-    assert!(!lease.lost());
-    lease.release().await;
-    tokio::time::timeout(Duration::from_secs(2), hb)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(ss.read_lease().await.unwrap().is_none());
-});
+/// Reads "now" from tokio's clock, so that with paused time (`start_paused`) the lease's
+/// expiry and the heartbeat's timer move together, and only when the runtime is idle.
+struct TokioClock {
+    base: chrono::DateTime<Utc>,
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    fn new() -> Self {
+        TokioClock {
+            base: ts(9),
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> chrono::DateTime<Utc> {
+        self.base + self.origin.elapsed()
+    }
+}
+
+// Paused time: the 10 min "wait" (tokio auto-advances an idle runtime from timer to timer, and
+// not while a LocalFileSystem call runs on the blocking pool) takes as long as its 20 renewals.
+both_backends!(
+    #[tokio::test(start_paused = true)]
+    heartbeat_keeps_lease_alive,
+    |store, ss| {
+        let _ = store;
+        let ss = ss.with_clock(Arc::new(TokioClock::new()));
+        let lease = ss.acquire_lease("run-a", TTL).await.unwrap();
+        let hb = lease.spawn_heartbeat(TTL / 2);
+        tokio::time::sleep(TTL * 10).await;
+        let err = ss.acquire_lease("run-b", TTL).await.unwrap_err();
+        assert!(
+            matches!(err, StateError::Conflict(ref m) if m.contains("run-a")),
+            "{err}"
+        );
+        assert!(!lease.lost());
+        lease.release().await;
+        tokio::time::timeout(Duration::from_secs(2), hb)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ss.read_lease().await.unwrap().is_none());
+    }
+);
 
 both_backends!(heartbeat_notices_takeover, |store, ss| {
     let lease = ss.acquire_lease("run-a", TTL).await.unwrap();

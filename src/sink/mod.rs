@@ -17,8 +17,12 @@
 //! - A file is finished once its written plus in-progress bytes reach
 //!   [`SinkConfig::target_file_bytes`]; the next non-empty batch opens the next file. The
 //!   in-progress size is the encoder's estimate, so files land near, not exactly at, the target.
-//! - Data files are created, never overwritten: the key holds the run id and sequence, and a `head`
-//!   before opening a file turns an existing object into [`SinkError::AlreadyExists`].
+//! - Data files are created, never overwritten, even by two writers racing for one key: the key
+//!   holds the run id and sequence, and the upload is a conditional create (`PutMode::Create`,
+//!   or for multipart files a staging upload published with `copy_if_not_exists`; per backend,
+//!   see `sink/upload.rs`). A taken key is [`SinkError::AlreadyExists`], and the object there
+//!   is left alone. A `head` before opening a file reports the common case (a re-used run id)
+//!   before anything is uploaded; it is a courtesy, not the guarantee.
 //! - Files are ZSTD-compressed, row groups hold at most [`SinkConfig::row_group_rows`] rows, and
 //!   the encoder flushes a row group early once it estimates [`MAX_IN_PROGRESS_BYTES`], bounding
 //!   memory to about one row group plus the upload buffers (`upload_buffer_bytes` × up to 8 parts
@@ -31,16 +35,17 @@
 //!   successful close**, so the writer cleans up after itself on every other path:
 //!   [`RollingWriter::abort`] aborts the in-flight upload (multipart abort / temp file removal)
 //!   *and deletes the files this writer already completed*; a failing `close` does the same before
-//!   returning its error. The one thing that can survive is an incomplete multipart upload whose
-//!   completion itself failed (object_store cannot abort a writer that is already shutting down);
-//!   on S3, an `AbortIncompleteMultipartUpload` lifecycle rule removes those.
+//!   returning its error. What a crash can leave behind is an incomplete multipart upload (on S3,
+//!   an `AbortIncompleteMultipartUpload` lifecycle rule removes those) or a staging object that no
+//!   reader picks up (`sink/upload.rs`).
+
+mod upload;
 
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use chrono::{DateTime, Utc};
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::AsyncArrowWriter;
@@ -50,6 +55,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::registry::Stream;
+use upload::CreateUpload;
 
 /// S3's minimum multipart part size (all parts but the last).
 pub const MIN_UPLOAD_BUFFER_BYTES: usize = 5 << 20;
@@ -141,7 +147,7 @@ pub struct RollingWriter {
 
 struct OpenFile {
     key: Path,
-    writer: AsyncArrowWriter<BufWriter>,
+    writer: AsyncArrowWriter<CreateUpload>,
 }
 
 impl RollingWriter {
@@ -323,7 +329,7 @@ impl RollingWriter {
             Ok(_) => return Err(SinkError::AlreadyExists { key }),
             Err(source) => return Err(SinkError::Store { key, source }),
         }
-        let upload = BufWriter::with_capacity(
+        let upload = CreateUpload::new(
             self.store.clone(),
             key.clone(),
             self.config.upload_buffer_bytes,
@@ -352,8 +358,15 @@ impl RollingWriter {
                 Ok(())
             }
             Err(source) => {
-                // The writer may be mid-shutdown, where BufWriter::abort would panic: drop it and
-                // remember the key in case the object got completed after all.
+                let mut upload = file.writer.into_inner();
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(key = %file.key, error = %e, "Could not abort a failed upload");
+                }
+                if upload.taken() {
+                    // Another writer's object: never delete it.
+                    return Err(SinkError::AlreadyExists { key: file.key });
+                }
+                // Remember the key in case the object got created after all.
                 self.failed.push(file.key.clone());
                 Err(SinkError::Parquet {
                     key: file.key,

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use tokio::sync::{Mutex, watch};
 
-use super::{StateError, check_run_id, store_err};
+use super::{Clock, StateError, check_run_id, store_err};
 
 /// The content of `lease.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,9 +171,10 @@ pub(super) async fn acquire(
     key: Path,
     run_id: &str,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
 ) -> Result<Lease, StateError> {
     check_run_id(run_id)?;
-    let started = Utc::now();
+    let started = clock.now();
     let mut rec = LeaseRecord {
         run_id: run_id.to_string(),
         host: hostname(),
@@ -189,7 +190,7 @@ pub(super) async fn acquire(
             .put_opts(&key, body(&rec), PutOptions::from(PutMode::Create))
             .await
         {
-            Ok(r) => return Ok(Lease::new(store, key, ttl, rec, r.into())),
+            Ok(r) => return Ok(Lease::new(store, key, ttl, clock, rec, r.into())),
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(store_err("create", &key, e)),
         }
@@ -198,9 +199,9 @@ pub(super) async fn acquire(
         };
         if existing.same_holder(&rec) {
             // Our own create succeeded but its response was lost and the retry saw it.
-            return Ok(Lease::new(store, key, ttl, existing, version));
+            return Ok(Lease::new(store, key, ttl, clock, existing, version));
         }
-        let now = Utc::now();
+        let now = clock.now();
         if existing.is_live(now) && !existing.holder_is_gone() {
             return Err(live_conflict(&key, &existing));
         }
@@ -232,7 +233,7 @@ pub(super) async fn acquire(
                     expired_at = %ts(existing.expires_at),
                     "took over an expired run lease (the previous run crashed or stopped heartbeating)"
                 );
-                return Ok(Lease::new(store, key, ttl, rec, v));
+                return Ok(Lease::new(store, key, ttl, clock, rec, v));
             }
             TakeOver::Changed => continue,
         }
@@ -318,6 +319,7 @@ struct Inner {
     store: Arc<dyn ObjectStore>,
     key: Path,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     run_id: String,
     /// Serializes renewals (heartbeat task vs commit), so each uses the etag of the previous one.
     held: Mutex<Held>,
@@ -356,6 +358,7 @@ impl Lease {
         store: Arc<dyn ObjectStore>,
         key: Path,
         ttl: Duration,
+        clock: Arc<dyn Clock>,
         record: LeaseRecord,
         version: UpdateVersion,
     ) -> Self {
@@ -364,6 +367,7 @@ impl Lease {
                 store,
                 key,
                 ttl,
+                clock,
                 run_id: record.run_id.clone(),
                 held: Mutex::new(Held { record, version }),
                 lost: watch::Sender::new(None),
@@ -431,7 +435,7 @@ impl Lease {
                     }
                     Err(e) => {
                         let expires = inner.held.lock().await.record.expires_at;
-                        if Utc::now() >= expires {
+                        if inner.clock.now() >= expires {
                             let reason = format!(
                                 "the run lease `{}` of run {} expired at {} because it could not be \
                                  renewed ({e}); another run may take it over, so this run stops.",
@@ -486,7 +490,7 @@ async fn renew(inner: &Inner) -> Result<(), StateError> {
         return Err(StateError::Conflict(reason));
     }
     let mut held = inner.held.lock().await;
-    let now = Utc::now();
+    let now = inner.clock.now();
     let mut next = held.record.clone();
     next.heartbeat_at = now;
     next.expires_at = now + ttl_delta(inner.ttl);

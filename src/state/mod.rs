@@ -26,8 +26,10 @@
 //! [`StateError::Incompatible`], a malformed one with [`StateError::Corrupt`] — never treated as
 //! empty, because an empty state means "re-extract everything".
 
+mod clock;
 mod lease;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use lease::{Lease, LeaseRecord};
 
 use std::collections::BTreeMap;
@@ -356,6 +358,7 @@ pub(crate) fn check_run_id(run_id: &str) -> Result<(), StateError> {
 pub struct StateStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -369,7 +372,16 @@ impl std::fmt::Debug for StateStore {
 
 impl StateStore {
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        StateStore { store, prefix }
+        StateStore {
+            store,
+            prefix,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same store reading "now" from `clock` (for leases and `updated_at`; see [`Clock`]).
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        StateStore { clock, ..self }
     }
 
     pub fn prefix(&self) -> &Path {
@@ -477,6 +489,7 @@ impl StateStore {
             self.lease_key(),
             run_id,
             ttl,
+            self.clock.clone(),
         )
         .await
     }
@@ -527,7 +540,7 @@ impl StateStore {
         let doc = State {
             version: STATE_VERSION,
             generation: new_gen,
-            updated_at: Some(Utc::now()),
+            updated_at: Some(self.clock.now()),
             last_run_id: Some(lease.run_id().to_string()),
             streams: next.streams,
         };

@@ -34,5 +34,7 @@ pub mod window;
 #[cfg(test)]
 mod tests;
 
-pub use options::{RunReport, Selected, SyncOptions, signpost};
+pub use options::{
+    ENV_SIGNPOST_SKEW_MS, RunReport, Selected, SyncOptions, signpost, signpost_skew,
+};
 pub use run::{run, run_messages, run_with};

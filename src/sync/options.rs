@@ -16,6 +16,11 @@ use crate::sink::SinkConfig;
 /// How far behind "now" the signpost sits: records committed by Greenhouse in the last moments
 /// before the run started may not be visible yet.
 const SIGNPOST_SKEW: Duration = Duration::from_secs(5);
+/// Test hook, not for production: overrides [`SIGNPOST_SKEW`] (milliseconds), so end-to-end
+/// tests that change the simulator and sync again need not wait five seconds. An environment
+/// variable rather than a CLI flag because the Singer and Airbyte invocations have fixed
+/// command lines; a skew smaller than Greenhouse's commit lag can miss records for good.
+pub const ENV_SIGNPOST_SKEW_MS: &str = "GREENHOUSE_SIGNPOST_SKEW_MS";
 
 /// Run-level options that are not part of the user's configuration file.
 #[derive(Debug, Clone)]
@@ -23,6 +28,8 @@ pub struct SyncOptions {
     pub run_id: String,
     pub started_at: DateTime<Utc>,
     pub lease_ttl: Duration,
+    /// How far before `started_at` the signpost sits ([`signpost_skew`]).
+    pub signpost_skew: Duration,
     pub sink: SinkConfig,
     /// Singer-style state file: read instead of the destination's state, rewritten after every
     /// commit (the destination's state generations are still written).
@@ -38,6 +45,7 @@ impl SyncOptions {
             run_id: uuid::Uuid::now_v7().to_string(),
             started_at,
             lease_ttl: Duration::from_secs(120),
+            signpost_skew: signpost_skew(),
             sink: SinkConfig::default(),
             state_file: None,
             progress: RunProgress::disabled(),
@@ -80,7 +88,7 @@ impl RunReport {
 impl SyncOptions {
     /// This run's signpost (see [`signpost`]).
     pub fn signpost(&self) -> DateTime<Utc> {
-        signpost(self.started_at)
+        signpost(self.started_at, self.signpost_skew)
     }
 }
 
@@ -106,6 +114,20 @@ impl<'r> Selected<'r> {
 }
 
 /// The run's signpost: the upper bound of every incremental window, fixed once at run start.
-pub fn signpost(started_at: DateTime<Utc>) -> DateTime<Utc> {
-    started_at - chrono::Duration::from_std(SIGNPOST_SKEW).expect("small constant duration")
+pub fn signpost(started_at: DateTime<Utc>, skew: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(skew)
+        .ok()
+        .and_then(|d| started_at.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// The signpost skew: [`SIGNPOST_SKEW`], unless the test hook [`ENV_SIGNPOST_SKEW_MS`] is set.
+pub fn signpost_skew() -> Duration {
+    match std::env::var(ENV_SIGNPOST_SKEW_MS) {
+        Err(_) => SIGNPOST_SKEW,
+        Ok(v) => v.trim().parse().map(Duration::from_millis).unwrap_or_else(|_| {
+            tracing::warn!(variable = ENV_SIGNPOST_SKEW_MS, value = %v, "Ignoring a signpost skew that is not a number of milliseconds");
+            SIGNPOST_SKEW
+        }),
+    }
 }

@@ -35,6 +35,18 @@ pub fn sim_env(base_url: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// The extractor's test hook that puts the signpost at the run's start instead of a few seconds
+/// before it, for tests that change the simulator and sync again at once: the simulator stamps a
+/// change with its wall clock in milliseconds, the next run starts (same clock) after the change
+/// was acknowledged, and its window's end is inclusive, so the change lies inside that window
+/// without waiting out the production skew.
+pub fn no_signpost_skew() -> (String, String) {
+    (
+        greenhouse_extract::sync::ENV_SIGNPOST_SKEW_MS.into(),
+        "0".into(),
+    )
+}
+
 /// Runs `greenhouse-extract` with `args` and extra environment (the process environment's
 /// GREENHOUSE_* and AWS_* variables are cleared so the host cannot leak into a test).
 pub fn extract(args: &[&str], env: &[(String, String)]) -> Output {
