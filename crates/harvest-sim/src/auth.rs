@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::model::{self, R};
 use super::rng::hash;
-use super::server::{Body, State, TokenInfo, json_resp, now_ms, rate_headers};
+use super::server::{Body, State, TokenInfo, json_resp, rate_headers};
 
 pub(super) async fn token(state: &State, req: Request<Incoming>) -> Response<Body> {
     state
@@ -75,7 +75,7 @@ pub(super) async fn token(state: &State, req: Request<Incoming>) -> Response<Bod
         .token_limiter
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .check(&key, now_ms());
+        .check(&key, state.now_ms());
     if !d.allowed {
         let mut r = json_resp(
             StatusCode::TOO_MANY_REQUESTS,
@@ -122,7 +122,7 @@ pub(super) async fn token(state: &State, req: Request<Incoming>) -> Response<Bod
             }
         }
     };
-    let now = now_ms();
+    let now = state.now_ms();
     let exp = now + cfg.token_ttl as i64 * 1000;
     let n = state.minted.fetch_add(1, Ordering::Relaxed);
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);

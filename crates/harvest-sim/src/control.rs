@@ -23,7 +23,7 @@ use super::model::R;
 use super::mutate::{self, MutateSpec};
 use super::page;
 use super::query;
-use super::server::{Body, State, Stats, json_resp, not_found, now_ms, text_resp};
+use super::server::{Body, State, Stats, json_resp, not_found, text_resp};
 
 pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
     let params: HashMap<String, String> =
@@ -38,6 +38,21 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
     };
     let method = req.method().clone();
     match (method, rest) {
+        (Method::POST, "clock") => {
+            // Moves the simulator's clock forward (tokens expire, rate windows pass, mutations
+            // are stamped later) without anyone waiting.
+            if let Some(k) = params.keys().find(|k| k.as_str() != "advance_ms") {
+                return bad(format!("Invalid query params: {k}"));
+            }
+            let Some(Ok(ms)) = params.get("advance_ms").map(|v| v.parse::<u32>()) else {
+                return bad("advance_ms: give a non-negative number of milliseconds".into());
+            };
+            let offset = state
+                .clock_offset_ms
+                .fetch_add(i64::from(ms), std::sync::atomic::Ordering::SeqCst)
+                + i64::from(ms);
+            json_resp(StatusCode::OK, &json!({ "offset_ms": offset }))
+        }
         (Method::POST, "mutate") => {
             let num = |k: &str| -> Result<u64, String> {
                 params
@@ -81,7 +96,7 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
             match spec {
                 Ok(spec) => {
                     let mut db = state.db.write().unwrap_or_else(|e| e.into_inner());
-                    let rep = mutate::apply(&mut db, &spec, now_ms());
+                    let rep = mutate::apply(&mut db, &spec, state.now_ms());
                     json_resp(StatusCode::OK, &rep)
                 }
                 Err(m) => bad(m),

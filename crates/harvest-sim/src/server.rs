@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -89,6 +89,16 @@ pub(super) struct State {
     pub(super) inflight: AtomicU64,
     pub(super) peak: AtomicU64,
     pub(super) minted: AtomicU64,
+    /// Added to the wall clock (`POST /_sim/clock?advance_ms=`), so tests can let tokens expire
+    /// and rate windows pass without waiting.
+    pub(super) clock_offset_ms: AtomicI64,
+}
+
+impl State {
+    /// The simulator's "now": the wall clock plus the offset tests advanced it by.
+    pub(super) fn now_ms(&self) -> i64 {
+        now_ms() + self.clock_offset_ms.load(Ordering::SeqCst)
+    }
 }
 
 /// A running simulator.
@@ -147,6 +157,7 @@ pub async fn start(cfg: Arc<SimConfig>) -> std::io::Result<RunningSim> {
         inflight: AtomicU64::new(0),
         peak: AtomicU64::new(0),
         minted: AtomicU64::new(0),
+        clock_offset_ms: AtomicI64::new(0),
         cfg,
     });
     let (stop, stop_rx) = watch::channel(false);
@@ -280,7 +291,7 @@ async fn v3(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body>
         .unwrap_or_else(|| "(unknown)".into());
     // One instant for the limiter and the histogram, so a request is counted in the window
     // whose budget it was judged against.
-    let now = now_ms();
+    let now = state.now_ms();
     let (resp, served, fault) = v3_inner(state, &req, rest, seq, now).await;
     let mut st = state.stats.lock().unwrap_or_else(|e| e.into_inner());
     st.total += 1;

@@ -62,9 +62,12 @@ async fn token_endpoint_and_bearer_checks() {
     let r = sim.get(Some(&tok), "/v3/candidates").await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("harvest:candidates:list"), "{}", r.body);
-    // Token expiry (ttl 1 s).
-    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    // Token expiry (ttl 1 s), on the simulator's clock: advanced, not waited for.
+    assert_eq!(sim.post("/_sim/clock?advance_ms=900").await.status, 200);
+    assert_eq!(sim.get(Some(&tok), "/v3/jobs").await.status, 200);
+    assert_eq!(sim.post("/_sim/clock?advance_ms=400").await.status, 200);
     assert_eq!(sim.get(Some(&tok), "/v3/jobs").await.status, 401);
+    assert_eq!(sim.post("/_sim/clock?advance_ms=-1").await.status, 422);
 
     // A non-admin `sub` gets 403 everywhere; an admin `sub` works.
     let users = sim.truth("users").await;

@@ -122,7 +122,8 @@ async fn stats_windows_are_sorted_and_sum_to_the_totals() {
     let tok = sim.token().await;
     for _ in 0..6 {
         assert_eq!(sim.get(Some(&tok), "/v3/offices").await.status, 200);
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // 300 ms on the simulator's clock, not the wall's.
+        assert_eq!(sim.post("/_sim/clock?advance_ms=300").await.status, 200);
     }
     let st = sim.stats().await;
     let w = st["windows"].as_array().expect("windows");
