@@ -303,10 +303,7 @@ fn cancel_on_signals() -> Arc<AtomicBool> {
             if f.swap(true, Ordering::SeqCst) {
                 std::process::exit(ExitCode::Interrupted.code());
             }
-            tracing::warn!(
-                event = "interrupted",
-                "Interrupted: finishing in-flight requests, aborting open files"
-            );
+            crate::events::interrupted();
         }
     });
     flag

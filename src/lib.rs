@@ -19,6 +19,7 @@ pub mod convert;
 pub mod docs;
 pub mod dryrun;
 pub mod error;
+pub mod events;
 pub mod harvest;
 pub mod logging;
 pub mod privacy;

@@ -1,4 +1,5 @@
-//! The extractor's top-level modules form no import cycle.
+//! The extractor's top-level modules form no import cycle; neither do the files of the engine
+//! (`src/sync/`); and no module but `events` writes a log event inline.
 //!
 //! Reads every `crate::…` path in `src/**/*.rs` (the simulator in `src/sim` and the binaries are
 //! not the extractor and are left out), builds the graph "module A names module B" between
@@ -10,7 +11,7 @@
 //! read on purpose: std only, and a mention in any form is enough to be suspicious of.
 //!
 //! The intended layers, bottom → top (see each module's `//!` for why it sits where it does):
-//! secrets, error, table → logging, registry → config → storage, state, convert, harvest →
+//! secrets, error, table, events → logging, registry → config → storage, state, convert, harvest →
 //! sink, privacy, progress → sync, dryrun, check, catalog, docs → protocol → cli.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 const NOT_THE_EXTRACTOR: &[&str] = &["sim", "bin", "lib.rs", "main.rs"];
 
 /// Modules documented as leaves: they import nothing from the crate.
-const LEAVES: &[&str] = &["secrets", "error", "table"];
+const LEAVES: &[&str] = &["secrets", "error", "table", "events"];
 
 /// Where an edge comes from: `file:line: text`.
 type Evidence = String;
@@ -268,4 +269,145 @@ fn a_cycle_is_found_and_shown_with_its_lines() {
     assert!(text.contains("src/c.rs:1: use crate::a;"), "{text}");
     g.get_mut("c").unwrap().remove("a");
     assert_eq!(find_cycle(&g), None);
+}
+
+/// The engine's files as module paths relative to `src/sync` (`read`, `output/parquet`;
+/// `output` for `output/mod.rs`), each with its source up to its unit tests.
+fn engine_files() -> BTreeMap<String, String> {
+    let root = src().join("sync");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut out = BTreeMap::new();
+    for f in files {
+        let rel = f.strip_prefix(&root).unwrap().with_extension("");
+        let mut name = rel.to_string_lossy().into_owned();
+        if name == "mod" || name == "tests" || name.ends_with("/tests") {
+            continue;
+        }
+        if let Some(dir) = name.strip_suffix("/mod") {
+            name = dir.to_string();
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap()
+            .to_string();
+        out.insert(name, code);
+    }
+    out
+}
+
+/// Every `crate::sync::…` and `super::…` path of one engine file, resolved to the engine file it
+/// names (the longest module prefix of the path), with the line it is on.
+fn engine_edges(from: &str, text: &str, files: &BTreeMap<String, String>) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let parent: Vec<&str> = from.split('/').collect();
+    for (prefix, base) in [
+        ("crate::sync::", vec![]),
+        ("super::", parent[..parent.len() - 1].to_vec()),
+    ] {
+        let mut at = 0;
+        while let Some(i) = text[at..].find(prefix).map(|i| i + at) {
+            at = i + prefix.len();
+            if text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| is_ident(c) || c == ':')
+            {
+                continue;
+            }
+            let rest = &text[at..];
+            // Segments up to the first non-path character; a group `{a, b::c}` names each item.
+            let path: String = rest
+                .chars()
+                .take_while(|c| is_ident(*c) || *c == ':')
+                .collect();
+            let mut candidates = vec![path.clone()];
+            if let Some(group) = rest[path.len()..].strip_prefix('{') {
+                let inner = &group[..group.find('}').unwrap_or(group.len())];
+                candidates = inner
+                    .split(',')
+                    .map(|it| format!("{path}{}", it.trim()))
+                    .collect();
+            }
+            for c in candidates {
+                let mut segs: Vec<&str> = base.clone();
+                segs.extend(c.split("::").filter(|s| !s.is_empty() && *s != "self"));
+                for n in (1..=segs.len()).rev() {
+                    let name = segs[..n].join("/");
+                    if files.contains_key(&name) {
+                        if name != from {
+                            out.push((name, text[..i].matches('\n').count() + 1));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_engine_files_form_no_import_cycle() {
+    let files = engine_files();
+    let mut graph = Graph::new();
+    for (from, text) in &files {
+        for (to, line) in engine_edges(from, text, &files) {
+            let quote = text
+                .lines()
+                .nth(line - 1)
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            graph
+                .entry(from.clone())
+                .or_default()
+                .entry(to)
+                .or_insert_with(|| format!("src/sync/{from}.rs:{line}: {quote}"));
+        }
+    }
+    assert!(
+        graph
+            .get("run")
+            .is_some_and(|e| e.contains_key("read") && e.contains_key("commit")),
+        "the graph misses run → read/commit; is the parser broken? {graph:?}"
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!(
+            "{}The engine's rooms must not import each other in a circle: move the shared item \
+             into the lower one (options, context, output).",
+            describe(&cycle, &graph)
+        );
+    }
+}
+
+#[test]
+fn log_events_are_written_only_in_the_events_module() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut inline = Vec::new();
+    for f in files {
+        if f.ends_with("events.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (n, line) in code.lines().enumerate() {
+            let macros = ["info!(", "warn!(", "error!(", "debug!(", "trace!("];
+            if line.contains("event = \"")
+                || macros
+                    .iter()
+                    .any(|m| line.contains(&format!("tracing::{m}")))
+            {
+                inline.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        inline.is_empty(),
+        "log events belong in src/events.rs (name, level, wording, fields), not inline:\n{}",
+        inline.join("\n")
+    );
 }

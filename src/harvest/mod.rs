@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::Config;
+use crate::events;
 use auth::TokenSource;
 use budget::RateBudget;
 
@@ -205,7 +206,7 @@ impl HarvestClient {
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Transient(why) => match backoff.next() {
                     Some(d) => {
-                        tracing::warn!(event = "request_retried", url = %redact_url(url), error = %why, delay_ms = d.as_millis() as u64, "Request failed, retrying");
+                        events::request_retried(&redact_url(url), &why, d.as_millis() as u64);
                         tokio::time::sleep(d).await;
                     }
                     None => {
@@ -225,7 +226,7 @@ impl HarvestClient {
                             redact_url(url)
                         )));
                     }
-                    tracing::info!(event = "rate_limited", url = %redact_url(url), wait_ms = wait.as_millis() as u64, "Rate limited (429), waiting");
+                    events::rate_limited(&redact_url(url), wait.as_millis() as u64);
                 }
                 Attempt::Unauthorized => {
                     self.tokens.invalidate(token.generation).await;

@@ -198,10 +198,7 @@ pub fn load_config(path: Option<&PathBuf>, registry: &Registry) -> Result<Config
     let file = crate::config::ConfigFile::load_with_env(path.map(PathBuf::as_path))?;
     let config = file.validate(&crate::config::Overrides::default(), registry)?;
     if config.streams.is_some() {
-        tracing::warn!(
-            event = "config_streams_ignored",
-            "The config's `streams` list is ignored here: the catalog selects the streams"
-        );
+        crate::events::config_streams_ignored();
     }
     Ok(config)
 }

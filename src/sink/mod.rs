@@ -292,7 +292,7 @@ impl RollingWriter {
             // An upload still buffering has created nothing; a multipart one is aborted (S3:
             // AbortMultipartUpload; LocalFileSystem: its staging file is removed).
             if let Err(e) = upload.abort().await {
-                tracing::warn!(key = %key, error = %e, "Could not abort an in-flight upload");
+                crate::events::upload_abort_failed(&key, &e);
             }
         }
         self.cleanup().await;
@@ -308,9 +308,7 @@ impl RollingWriter {
         for key in keys {
             match self.store.delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(key = %key, error = %e, "Could not delete an abandoned data file")
-                }
+                Err(e) => crate::events::file_delete_failed(&key, "abandoned", &e),
             }
         }
     }
@@ -360,7 +358,7 @@ impl RollingWriter {
             Err(source) => {
                 let mut upload = file.writer.into_inner();
                 if let Err(e) = upload.abort().await {
-                    tracing::warn!(key = %file.key, error = %e, "Could not abort a failed upload");
+                    crate::events::upload_abort_failed(&file.key, &e);
                 }
                 if upload.taken() {
                     // Another writer's object: never delete it.

@@ -136,7 +136,7 @@ impl CreateUpload {
                 };
                 let published = self.publish(&staging).await;
                 if let Err(e) = self.abort().await {
-                    tracing::warn!(key = %staging, error = %e, "Could not delete a staging object");
+                    crate::events::staging_delete_failed(&staging, &e);
                 }
                 published
             }

@@ -39,6 +39,8 @@ use tokio::sync::{Mutex, watch};
 
 use super::{Clock, StateError, check_run_id, store_err};
 
+use crate::events;
+
 /// The content of `lease.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRecord {
@@ -227,12 +229,7 @@ pub(super) async fn acquire(
         };
         match taken {
             TakeOver::Took(v) => {
-                tracing::warn!(
-                    lease = %key,
-                    previous = %existing.describe(),
-                    expired_at = %ts(existing.expires_at),
-                    "took over an expired run lease (the previous run crashed or stopped heartbeating)"
-                );
+                events::lease_taken_over(&key, &existing.describe(), &ts(existing.expires_at));
                 return Ok(Lease::new(store, key, ttl, clock, rec, v));
             }
             TakeOver::Changed => continue,
@@ -282,7 +279,7 @@ async fn take_over_by_claim(
     }
     let out = delete_then_create(store, key, rec).await;
     if let Err(e) = store.delete(&claim).await {
-        tracing::debug!(claim = %claim, error = %e, "could not delete the take-over claim");
+        events::lease_claim_delete_failed(&claim, &e);
     }
     out
 }
@@ -430,7 +427,7 @@ impl Lease {
                 match renew(&inner).await {
                     Ok(()) => {}
                     Err(StateError::Conflict(reason)) => {
-                        tracing::error!(lease = %inner.key, run_id = %inner.run_id, "{reason}");
+                        events::lease_lost(&inner.key, &inner.run_id, &reason);
                         return;
                     }
                     Err(e) => {
@@ -443,11 +440,11 @@ impl Lease {
                                 inner.run_id,
                                 ts(expires)
                             );
-                            tracing::error!("{reason}");
+                            events::lease_lost(&inner.key, &inner.run_id, &reason);
                             inner.lost.send_replace(Some(reason));
                             return;
                         }
-                        tracing::warn!(lease = %inner.key, error = %e, "lease renewal failed; retrying at the next heartbeat");
+                        events::lease_renew_failed(&inner.key, &e);
                     }
                 }
             }
@@ -465,20 +462,14 @@ impl Lease {
                 // No conditional delete in object_store: a read-check-delete (see module comment).
                 match inner.store.delete(&inner.key).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {
-                        tracing::debug!(lease = %inner.key, "lease released")
+                        events::lease_released(&inner.key)
                     }
-                    Err(e) => {
-                        tracing::warn!(lease = %inner.key, error = %e, "could not release the lease; it will expire")
-                    }
+                    Err(e) => events::lease_release_failed(&inner.key, &e),
                 }
             }
-            Ok(Some((rec, _, _))) => {
-                tracing::warn!(lease = %inner.key, holder = %rec.describe(), "not releasing the lease: it belongs to another run")
-            }
+            Ok(Some((rec, _, _))) => events::lease_not_ours(&inner.key, &rec.describe()),
             Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(lease = %inner.key, error = %e, "could not read the lease to release it; it will expire")
-            }
+            Err(e) => events::lease_release_failed(&inner.key, &e),
         }
         drop(held);
         // Drop (of `self`) sends stop again: harmless.

@@ -568,7 +568,7 @@ impl StateStore {
             }
             Err(e) => return Err(store_err("write", &key, e)),
         }
-        tracing::debug!(generation = new_gen, key = %key, "state committed");
+        crate::events::state_committed(new_gen, &key);
 
         // Best-effort pruning: keep the newest KEEP_GENERATIONS (including the one just written).
         let mut all = gens;
@@ -579,9 +579,7 @@ impl StateStore {
                 let old = self.generation_key(*g);
                 match self.store.delete(&old).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => {
-                        tracing::warn!(key = %old, error = %e, "could not delete an old state generation")
-                    }
+                    Err(e) => crate::events::state_prune_failed(&old, &e),
                 }
             }
         }

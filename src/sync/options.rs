@@ -125,9 +125,13 @@ pub fn signpost(started_at: DateTime<Utc>, skew: Duration) -> DateTime<Utc> {
 pub fn signpost_skew() -> Duration {
     match std::env::var(ENV_SIGNPOST_SKEW_MS) {
         Err(_) => SIGNPOST_SKEW,
-        Ok(v) => v.trim().parse().map(Duration::from_millis).unwrap_or_else(|_| {
-            tracing::warn!(variable = ENV_SIGNPOST_SKEW_MS, value = %v, "Ignoring a signpost skew that is not a number of milliseconds");
-            SIGNPOST_SKEW
-        }),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Duration::from_millis)
+            .unwrap_or_else(|_| {
+                crate::events::signpost_skew_ignored(ENV_SIGNPOST_SKEW_MS, &v);
+                SIGNPOST_SKEW
+            }),
     }
 }

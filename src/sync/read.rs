@@ -26,6 +26,7 @@ use super::output::{UnitWriter, WriteError};
 use super::slices::{self, SliceLimits};
 use super::summary::StreamReport;
 use super::window::{self, Range, Window};
+use crate::events;
 use crate::harvest::{FetchError, Forbidden, Page, RequestStats};
 use crate::progress::{RunProgress, StreamProgress};
 use crate::sink::WrittenFile;
@@ -112,13 +113,7 @@ impl<'a> StreamIo<'a> {
     /// The stream's progress line; the first call also logs that the stream started.
     fn progress(&self) -> &StreamProgress {
         self.line.get_or_init(|| {
-            tracing::info!(
-                event = "stream_started",
-                stream = %self.name,
-                window = %self.window,
-                resumed_slices = self.resumed,
-                "Stream started"
-            );
+            events::stream_started(self.name, &self.window, self.resumed);
             self.run.stream(self.name, &self.window)
         })
     }
@@ -223,13 +218,7 @@ impl StreamRead<'_> {
         let (ctx, stream) = (self.ctx, self.sel.stream);
         let pending = plan.pending();
         report.slices = plan.ranges().len();
-        tracing::info!(
-            event = "stream_sliced",
-            stream = %stream.name,
-            slices = report.slices,
-            pending = pending.len(),
-            "Reading the window as slices"
-        );
+        events::stream_sliced(&stream.name, report.slices, pending.len());
         self.io.progress().set_window(&format!(
             "{} ({} slices)",
             self.window.label(),
@@ -425,7 +414,7 @@ impl StreamRead<'_> {
                                     if refetches < MAX_BAD_BODY_REFETCHES =>
                                 {
                                     refetches += 1;
-                                    tracing::warn!(event = "page_refetched", stream = %stream.name, error = %e, "Unreadable page, fetching it again");
+                                    events::page_refetched(&stream.name, &e);
                                     page = ctx.client.get_page(&url, &io.stats).await?;
                                 }
                                 Err(WriteError::Unreadable(e)) => {
@@ -467,7 +456,7 @@ impl StreamRead<'_> {
                     "the pagination cursor expired {restarts} times; the window could not be read"
                 )));
             }
-            tracing::warn!(event = "window_restarted", stream = %stream.name, restarts, "Cursor expired, restarting the window");
+            events::window_restarted(&stream.name, restarts);
         }
     }
 }

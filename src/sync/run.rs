@@ -23,6 +23,7 @@ use super::summary::{StreamReport, StreamStatus};
 use super::window;
 use crate::config::Config;
 use crate::error::Error;
+use crate::events;
 use crate::harvest::{FetchError, HarvestClient};
 use crate::registry::Registry;
 use crate::state::{State, StateError, StateStore};
@@ -62,7 +63,7 @@ pub async fn run(
             opts,
             policies: &config.policies,
         };
-        tracing::info!(event = "sync_started", run_id = %opts.run_id, streams = streams.len(), destination = %dest.url, "Sync started");
+        events::sync_started(&opts.run_id, streams.len(), &dest.url);
         run_with(config, &streams, state, &output, opts, cancel, started).await
     }
     .await;
@@ -102,7 +103,7 @@ pub async fn run_with(
     client.set_observer(opts.progress.clone());
     client.authenticate().await.map_err(fetch_to_run_error)?;
     let signpost = opts.signpost();
-    tracing::debug!(event = "signpost", signpost = %signpost.to_rfc3339(), "Windows end at the signpost");
+    events::signpost(&signpost.to_rfc3339());
     // Largest streams first (by what their last run wrote), so the longest chains start early
     // and the end of the run is not one big stream read alone.
     let mut order: Vec<&Selected> = streams.iter().collect();
@@ -189,7 +190,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         Ok(()) => {
             match commit::commit(ctx, stream, commit::Commit::Window { report: &report }).await {
                 Ok(()) => {
-                    tracing::info!(event = "bookmark_advanced", stream = %stream.name, rows = report.rows, files = report.files.len(), "Bookmark advanced");
+                    events::bookmark_advanced(&stream.name, report.rows, report.files.len());
                     StreamStatus::Committed
                 }
                 Err(e) => StreamStatus::Failed(format!("commit failed: {e}")),
@@ -202,7 +203,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
             } else {
                 reason
             };
-            tracing::warn!(event = "stream_skipped", stream = %stream.name, reason = %reason, "Stream skipped");
+            events::stream_skipped(&stream.name, &reason);
             StreamStatus::Skipped(reason)
         }
         Err(StreamFailure::Failed {
@@ -210,7 +211,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
             auth,
             transient,
         }) => {
-            tracing::error!(event = "stream_failed", stream = %stream.name, error = %message, "Stream failed");
+            events::stream_failed(&stream.name, &message);
             report.auth_failure = auth;
             report.transient_failure = transient;
             StreamStatus::Failed(message)

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::window::{Range, Window};
+use crate::events;
 use crate::harvest::{HarvestClient, RequestStats};
 use crate::registry::Stream;
 use crate::state::{BEGINNING, Slice, Slices};
@@ -154,7 +155,7 @@ pub async fn plan(
     if cuts.is_empty() {
         return None;
     }
-    tracing::debug!(event = "slices_planned", stream = %stream.name, slices = cuts.len() + 1, lower = %lower.to_rfc3339(), "Window will be read as slices");
+    events::slices_planned(&stream.name, cuts.len() + 1, &lower.to_rfc3339());
     Some(Slices {
         window_from: window.from,
         window_to: to,
@@ -201,7 +202,7 @@ async fn search_lower_bound(
                 }
             }
             Err(e) => {
-                tracing::debug!(stream = %stream.name, error = %e, "Lower-bound search stopped");
+                events::lower_bound_search_stopped(&stream.name, &e);
                 break;
             }
         }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::window::Window;
+use crate::events::status;
 use crate::sink::WrittenFile;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +22,10 @@ pub enum StreamStatus {
 impl StreamStatus {
     pub fn label(&self) -> &'static str {
         match self {
-            StreamStatus::Committed => "committed",
-            StreamStatus::Skipped(_) => "skipped",
-            StreamStatus::Failed(_) => "failed",
-            StreamStatus::Interrupted => "interrupted",
+            StreamStatus::Committed => status::COMMITTED,
+            StreamStatus::Skipped(_) => status::SKIPPED,
+            StreamStatus::Failed(_) => status::FAILED,
+            StreamStatus::Interrupted => status::INTERRUPTED,
         }
     }
 
@@ -121,7 +122,7 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
             vec![
                 r.stream.clone(),
                 match &r.status {
-                    StreamStatus::Skipped(m) => format!("skipped ({m})"),
+                    StreamStatus::Skipped(m) => format!("{} ({m})", status::SKIPPED),
                     s => s.label().to_string(),
                 },
                 r.rows.to_string(),

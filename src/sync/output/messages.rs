@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::{Output, PageOut, UnitWriter, WriteError};
 use crate::config::ColumnPolicy;
 use crate::error::Error;
+use crate::events;
 use crate::registry::{FieldType, Stream};
 use crate::sink::WrittenFile;
 use crate::state::State;
@@ -105,7 +106,7 @@ impl Output for MessageOutput {
 
     fn stream_finished(&self, stream: &Stream, report: &StreamReport) {
         if let Err(e) = self.sink.stream_finished(stream, report) {
-            tracing::warn!(event = "messages_failed", stream = %stream.name, error = %e, "Could not write the stream status");
+            events::messages_failed(&stream.name, &e);
         }
     }
 }

@@ -18,6 +18,7 @@ use super::{Output, PageOut, UnitWriter, WriteError};
 use crate::config::ColumnPolicy;
 use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
+use crate::events;
 use crate::registry::Stream;
 use crate::sink::{RollingWriter, WrittenFile};
 use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateError, StateStore};
@@ -102,7 +103,7 @@ impl Output for ParquetOutput<'_> {
     async fn discard(&self, files: Vec<WrittenFile>) {
         for f in files {
             if let Err(e) = self.dest.store.delete(&f.key).await {
-                tracing::warn!(key = %f.key, error = %e, "Could not delete an uncommitted data file");
+                events::file_delete_failed(&f.key, "uncommitted", &e);
             }
         }
     }
@@ -116,7 +117,7 @@ impl Output for ParquetOutput<'_> {
         {
             Ok(key) => Some(key),
             Err(e) => {
-                tracing::warn!(event = "manifest_failed", error = %e, "Could not write the run manifest");
+                events::manifest_failed(&e);
                 None
             }
         }

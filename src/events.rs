@@ -1,0 +1,255 @@
+//! Every event the extractor logs, in one place (as Vector keeps its internal events): the
+//! event's name (the `event` field that log readers filter and alert on), its level, its wording
+//! and its fields. Engine code calls a function here; it never writes an event name or a log
+//! sentence inline, so renaming or rewording an event is one edit, and this file is the list a
+//! log pipeline can be written against.
+//!
+//! Contract: a leaf. It imports nothing from the crate (arguments are plain values or
+//! `Display`), so every layer can emit events. Names are stable `snake_case` identifiers; the
+//! wording is a capitalised sentence. Secrets never reach an event unscrubbed: the log writer
+//! masks every registered secret (the `secrets` module), and URLs are passed here redacted.
+//!
+//! The stream outcome labels of [`status`] are shared by the run summary, the progress lines
+//! and the manifest, so the three always say the same word.
+
+use std::fmt::Display;
+
+/// The labels of a stream's outcome (summary table, progress line, manifest `status`).
+pub mod status {
+    pub const COMMITTED: &str = "committed";
+    pub const SKIPPED: &str = "skipped";
+    pub const FAILED: &str = "failed";
+    pub const INTERRUPTED: &str = "interrupted";
+}
+
+// ---- run lifecycle ----------------------------------------------------------------------
+
+pub const SYNC_STARTED: &str = "sync_started";
+pub fn sync_started(run_id: &str, streams: usize, destination: &str) {
+    tracing::info!(
+        event = SYNC_STARTED,
+        run_id,
+        streams,
+        destination,
+        "Sync started"
+    );
+}
+
+pub const SIGNPOST: &str = "signpost";
+pub fn signpost(signpost: &dyn Display) {
+    tracing::debug!(event = SIGNPOST, signpost = %signpost, "Windows end at the signpost");
+}
+
+pub const SIGNPOST_SKEW_IGNORED: &str = "signpost_skew_ignored";
+pub fn signpost_skew_ignored(variable: &str, value: &str) {
+    tracing::warn!(
+        event = SIGNPOST_SKEW_IGNORED,
+        variable,
+        value,
+        "Ignoring a signpost skew that is not a number of milliseconds"
+    );
+}
+
+pub const INTERRUPTED: &str = "interrupted";
+pub fn interrupted() {
+    tracing::warn!(
+        event = INTERRUPTED,
+        "Interrupted: finishing in-flight requests, aborting open files"
+    );
+}
+
+pub const CONFIG_STREAMS_IGNORED: &str = "config_streams_ignored";
+pub fn config_streams_ignored() {
+    tracing::warn!(
+        event = CONFIG_STREAMS_IGNORED,
+        "The config's `streams` list is ignored here: the catalog selects the streams"
+    );
+}
+
+pub const MANIFEST_FAILED: &str = "manifest_failed";
+pub fn manifest_failed(error: &dyn Display) {
+    tracing::warn!(event = MANIFEST_FAILED, error = %error, "Could not write the run manifest");
+}
+
+// ---- streams ----------------------------------------------------------------------------
+
+pub const STREAM_STARTED: &str = "stream_started";
+pub fn stream_started(stream: &str, window: &str, resumed_slices: bool) {
+    tracing::info!(
+        event = STREAM_STARTED,
+        stream,
+        window,
+        resumed_slices,
+        "Stream started"
+    );
+}
+
+pub const STREAM_SLICED: &str = "stream_sliced";
+pub fn stream_sliced(stream: &str, slices: usize, pending: usize) {
+    tracing::info!(
+        event = STREAM_SLICED,
+        stream,
+        slices,
+        pending,
+        "Reading the window as slices"
+    );
+}
+
+pub const SLICES_PLANNED: &str = "slices_planned";
+pub fn slices_planned(stream: &str, slices: usize, lower: &dyn Display) {
+    tracing::debug!(event = SLICES_PLANNED, stream, slices, lower = %lower, "Window will be read as slices");
+}
+
+pub const LOWER_BOUND_SEARCH_STOPPED: &str = "lower_bound_search_stopped";
+pub fn lower_bound_search_stopped(stream: &str, error: &dyn Display) {
+    tracing::debug!(event = LOWER_BOUND_SEARCH_STOPPED, stream, error = %error, "Lower-bound search stopped");
+}
+
+pub const PAGE_REFETCHED: &str = "page_refetched";
+pub fn page_refetched(stream: &str, error: &dyn Display) {
+    tracing::warn!(event = PAGE_REFETCHED, stream, error = %error, "Unreadable page, fetching it again");
+}
+
+pub const WINDOW_RESTARTED: &str = "window_restarted";
+pub fn window_restarted(stream: &str, restarts: u32) {
+    tracing::warn!(
+        event = WINDOW_RESTARTED,
+        stream,
+        restarts,
+        "Cursor expired, restarting the window"
+    );
+}
+
+pub const BOOKMARK_ADVANCED: &str = "bookmark_advanced";
+pub fn bookmark_advanced(stream: &str, rows: u64, files: usize) {
+    tracing::info!(
+        event = BOOKMARK_ADVANCED,
+        stream,
+        rows,
+        files,
+        "Bookmark advanced"
+    );
+}
+
+pub const STREAM_SKIPPED: &str = "stream_skipped";
+pub fn stream_skipped(stream: &str, reason: &str) {
+    tracing::warn!(event = STREAM_SKIPPED, stream, reason, "Stream skipped");
+}
+
+pub const STREAM_FAILED: &str = "stream_failed";
+pub fn stream_failed(stream: &str, error: &str) {
+    tracing::error!(event = STREAM_FAILED, stream, error, "Stream failed");
+}
+
+pub const MESSAGES_FAILED: &str = "messages_failed";
+pub fn messages_failed(stream: &str, error: &dyn Display) {
+    tracing::warn!(event = MESSAGES_FAILED, stream, error = %error, "Could not write the stream status");
+}
+
+// ---- HTTP -------------------------------------------------------------------------------
+
+pub const REQUEST_RETRIED: &str = "request_retried";
+/// `url` must already be redacted (no query values that could identify people).
+pub fn request_retried(url: &dyn Display, error: &dyn Display, delay_ms: u64) {
+    tracing::warn!(event = REQUEST_RETRIED, url = %url, error = %error, delay_ms, "Request failed, retrying");
+}
+
+pub const RATE_LIMITED: &str = "rate_limited";
+/// `url` must already be redacted.
+pub fn rate_limited(url: &dyn Display, wait_ms: u64) {
+    tracing::info!(event = RATE_LIMITED, url = %url, wait_ms, "Rate limited (429), waiting");
+}
+
+// ---- data files -------------------------------------------------------------------------
+
+pub const UPLOAD_ABORT_FAILED: &str = "upload_abort_failed";
+pub fn upload_abort_failed(key: &dyn Display, error: &dyn Display) {
+    tracing::warn!(event = UPLOAD_ABORT_FAILED, key = %key, error = %error, "Could not abort an upload");
+}
+
+pub const FILE_DELETE_FAILED: &str = "file_delete_failed";
+/// A data file that no state references could not be deleted (`why`: abandoned, uncommitted).
+pub fn file_delete_failed(key: &dyn Display, why: &str, error: &dyn Display) {
+    tracing::warn!(event = FILE_DELETE_FAILED, key = %key, why, error = %error, "Could not delete a data file that no state references");
+}
+
+pub const STAGING_DELETE_FAILED: &str = "staging_delete_failed";
+pub fn staging_delete_failed(key: &dyn Display, error: &dyn Display) {
+    tracing::warn!(event = STAGING_DELETE_FAILED, key = %key, error = %error, "Could not delete a staging object");
+}
+
+// ---- state and lease --------------------------------------------------------------------
+
+pub const STATE_COMMITTED: &str = "state_committed";
+pub fn state_committed(generation: u64, key: &dyn Display) {
+    tracing::debug!(event = STATE_COMMITTED, generation, key = %key, "State committed");
+}
+
+pub const STATE_PRUNE_FAILED: &str = "state_prune_failed";
+pub fn state_prune_failed(key: &dyn Display, error: &dyn Display) {
+    tracing::warn!(event = STATE_PRUNE_FAILED, key = %key, error = %error, "Could not delete an old state generation");
+}
+
+pub const LEASE_TAKEN_OVER: &str = "lease_taken_over";
+pub fn lease_taken_over(lease: &dyn Display, previous: &str, expired_at: &str) {
+    tracing::warn!(
+        event = LEASE_TAKEN_OVER,
+        lease = %lease,
+        previous,
+        expired_at,
+        "Took over an expired run lease (the previous run crashed or stopped heartbeating)"
+    );
+}
+
+pub const LEASE_CLAIM_DELETE_FAILED: &str = "lease_claim_delete_failed";
+pub fn lease_claim_delete_failed(claim: &dyn Display, error: &dyn Display) {
+    tracing::debug!(event = LEASE_CLAIM_DELETE_FAILED, claim = %claim, error = %error, "Could not delete the take-over claim");
+}
+
+pub const LEASE_LOST: &str = "lease_lost";
+/// `reason` says who holds the lease now, or why it could not be kept.
+pub fn lease_lost(lease: &dyn Display, run_id: &str, reason: &str) {
+    tracing::error!(event = LEASE_LOST, lease = %lease, run_id, "{reason}");
+}
+
+pub const LEASE_RENEW_FAILED: &str = "lease_renew_failed";
+pub fn lease_renew_failed(lease: &dyn Display, error: &dyn Display) {
+    tracing::warn!(event = LEASE_RENEW_FAILED, lease = %lease, error = %error, "Lease renewal failed; retrying at the next heartbeat");
+}
+
+pub const LEASE_RELEASED: &str = "lease_released";
+pub fn lease_released(lease: &dyn Display) {
+    tracing::debug!(event = LEASE_RELEASED, lease = %lease, "Lease released");
+}
+
+pub const LEASE_RELEASE_FAILED: &str = "lease_release_failed";
+/// The lease could not be read or deleted on release; it expires on its own.
+pub fn lease_release_failed(lease: &dyn Display, error: &dyn Display) {
+    tracing::warn!(event = LEASE_RELEASE_FAILED, lease = %lease, error = %error, "Could not release the lease; it will expire");
+}
+
+pub const LEASE_NOT_OURS: &str = "lease_not_ours";
+pub fn lease_not_ours(lease: &dyn Display, holder: &str) {
+    tracing::warn!(event = LEASE_NOT_OURS, lease = %lease, holder, "Not releasing the lease: it belongs to another run");
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every event name is unique and `snake_case` (log pipelines match on them).
+    #[test]
+    fn names_are_unique_snake_case() {
+        let src = include_str!("events.rs");
+        let names: Vec<&str> = src
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter_map(|l| l.split_once(": &str = \"").map(|(_, v)| v))
+            .filter_map(|v| v.strip_suffix("\";"))
+            .collect();
+        assert!(names.len() > 25, "{names:?}");
+        let mut seen = std::collections::BTreeSet::new();
+        for n in &names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+            assert!(seen.insert(*n), "duplicate event name {n}");
+        }
+    }
+}
