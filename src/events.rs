@@ -71,6 +71,23 @@ pub fn manifest_failed(error: &dyn Display) {
     tracing::warn!(event = MANIFEST_FAILED, error = %error, "Could not write the run manifest");
 }
 
+pub const MANIFEST_ADOPTED: &str = "manifest_adopted";
+/// A run that ended without its manifest got one from its commit records.
+pub fn manifest_adopted(run_id: &str, key: &dyn Display, files: usize) {
+    tracing::warn!(
+        event = MANIFEST_ADOPTED,
+        run_id,
+        key = %key,
+        files,
+        "Wrote the manifest of an earlier run that ended without one (status \"crashed\", its committed files)"
+    );
+}
+
+pub const MANIFEST_ADOPT_FAILED: &str = "manifest_adopt_failed";
+pub fn manifest_adopt_failed(run_id: &str, error: &dyn Display) {
+    tracing::warn!(event = MANIFEST_ADOPT_FAILED, run_id, error = %error, "Could not write the manifest of an earlier run that ended without one; the next run tries again");
+}
+
 // ---- streams ----------------------------------------------------------------------------
 
 pub const STREAM_STARTED: &str = "stream_started";

@@ -7,6 +7,7 @@
 //! P/_state/lease.json                     the run lease: who is running on this prefix, until when
 //! P/_state/lease.takeover-<hash>.json     short-lived claim marker (only on stores without etag CAS)
 //! P/_runs/<run_id>/manifest.json          what one run did (files, rows, windows, errors)
+//! P/_runs/<run_id>/commits/0000000042.json the files one state generation committed
 //! ```
 //!
 //! **Why one object per generation** (and not one `state.json` updated with an etag): every backend
@@ -21,6 +22,27 @@
 //! **Data safety does not depend on the lease.** The lease stops a second run early (before it
 //! downloads anything) and gives a readable error; the generation `Create` is what guarantees that
 //! two runs can never both commit on top of the same state.
+//!
+//! **Manifests are true after any crash.** The union of all `manifest.json` files lists exactly
+//! the data files that hold committed data, even when a run never got to write its own manifest
+//! (killed, crashed, an error that ended the run early, the store failing at its end). Each state
+//! commit works in two steps:
+//!
+//! 1. the run writes a *commit record* `_runs/<run_id>/commits/<generation>.json` naming the
+//!    files that generation makes durable ([`CommitRecord`]);
+//! 2. it creates state generation `<generation>`, which lists that generation under
+//!    [`State::open_runs`]`[run_id]`.
+//!
+//! A record is therefore committed exactly when the state names its generation: a crash between
+//! the steps leaves a record that no state names, and a failed commit is followed by a retry that
+//! rewrites the same record. A run stays in `open_runs` until its manifest is final. The next run
+//! on the prefix, once it holds the lease, *adopts* every open run but its own
+//! ([`StateStore::adopt_open_runs`]): a run whose manifest exists with a final status is simply
+//! dropped from the list; any other gets a manifest built from its committed records with status
+//! [`status::CRASHED`], and is then dropped. Dropping is persisted by the adopter's first commit,
+//! so an adopter that itself crashes first leaves the list as it was (adoption is idempotent).
+//! Per-commit records (rather than a growing file list in the state) keep each state generation
+//! small however many files a run writes.
 //!
 //! The state document is versioned ([`STATE_VERSION`]): a newer document is refused with
 //! [`StateError::Incompatible`], a malformed one with [`StateError::Corrupt`] — never treated as
@@ -66,6 +88,9 @@ pub mod status {
     pub const RUNNING: &str = "running";
     /// For a stream that was selected but not run (missing scope, earlier failure...).
     pub const SKIPPED: &str = "skipped";
+    /// A run that ended without writing its manifest; the next run wrote it from the run's
+    /// commit records (see the module docs). Its files are exactly the ones it committed.
+    pub const CRASHED: &str = "crashed";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +155,38 @@ pub struct State {
     pub last_run_id: Option<String>,
     #[serde(default)]
     pub streams: BTreeMap<String, StreamState>,
+    /// Runs whose commits may be missing from every manifest (their own is not written yet): per
+    /// run, the generations it committed, each with a commit record (see the module docs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub open_runs: BTreeMap<String, OpenRun>,
+}
+
+/// A run listed in [`State::open_runs`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenRun {
+    /// When the run started (its manifest's `started_at` if another run has to write it).
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// The state generations this run committed, ascending; each has a [`CommitRecord`].
+    #[serde(default)]
+    pub generations: Vec<u64>,
+}
+
+/// `P/_runs/<run_id>/commits/<generation>.json`: what one state generation committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitRecord {
+    pub run_id: String,
+    pub generation: u64,
+    pub stream: String,
+    /// The stream's whole window is committed (`false`: one slice of it).
+    pub window_complete: bool,
+    #[serde(default)]
+    pub window_from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub window_to: Option<DateTime<Utc>>,
+    /// The files this generation made part of the committed data (none already committed).
+    #[serde(default)]
+    pub files: Vec<ManifestFile>,
 }
 
 impl Default for State {
@@ -147,6 +204,7 @@ impl State {
             updated_at: None,
             last_run_id: None,
             streams: BTreeMap::new(),
+            open_runs: BTreeMap::new(),
         }
     }
 
@@ -413,6 +471,16 @@ impl StateStore {
             .join("manifest.json")
     }
 
+    /// `P/_runs/<run_id>/commits/<generation:010>.json`
+    pub fn commit_record_key(&self, run_id: &str, generation: u64) -> Path {
+        self.prefix
+            .clone()
+            .join(RUNS_DIR)
+            .join(run_id)
+            .join("commits")
+            .join(format!("{generation:010}.json"))
+    }
+
     /// Existing generations, ascending.
     pub async fn generations(&self) -> Result<Vec<u64>, StateError> {
         let dir = self.state_dir();
@@ -543,6 +611,7 @@ impl StateStore {
             updated_at: Some(self.clock.now()),
             last_run_id: Some(lease.run_id().to_string()),
             streams: next.streams,
+            open_runs: next.open_runs,
         };
         let key = self.generation_key(new_gen);
         let body = serde_json::to_vec_pretty(&doc)
@@ -621,6 +690,110 @@ impl StateStore {
                 key: key.to_string(),
                 detail: format!("manifest is not readable ({e})"),
             })
+    }
+}
+
+impl StateStore {
+    /// Writes (or rewrites: a failed commit is retried under the same generation) the commit
+    /// record of `record.generation`. Call it before committing that generation.
+    pub async fn write_commit_record(&self, record: &CommitRecord) -> Result<(), StateError> {
+        check_run_id(&record.run_id)?;
+        let key = self.commit_record_key(&record.run_id, record.generation);
+        let body = serde_json::to_vec_pretty(record)
+            .map_err(|e| StateError::Store(format!("serialize commit record: {e}")))?;
+        self.store
+            .put(&key, PutPayload::from(body))
+            .await
+            .map_err(|e| store_err("write", &key, e))?;
+        Ok(())
+    }
+
+    async fn read_commit_record(
+        &self,
+        run_id: &str,
+        generation: u64,
+    ) -> Result<CommitRecord, StateError> {
+        let key = self.commit_record_key(run_id, generation);
+        let bytes = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| store_err("read", &key, e))?
+            .bytes()
+            .await
+            .map_err(|e| store_err("read", &key, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            key: key.to_string(),
+            detail: format!("commit record is not readable ({e})"),
+        })
+    }
+
+    /// The manifest of run `run_id` as its commit records tell it: status [`status::CRASHED`],
+    /// per stream every committed file (each once), the window of its last record.
+    pub async fn manifest_from_records(
+        &self,
+        run_id: &str,
+        open: &OpenRun,
+    ) -> Result<Manifest, StateError> {
+        let mut records = Vec::with_capacity(open.generations.len());
+        for g in &open.generations {
+            records.push(self.read_commit_record(run_id, *g).await?);
+        }
+        let mut manifest = Manifest::new(run_id, open.started_at.unwrap_or(DateTime::UNIX_EPOCH));
+        manifest.status = status::CRASHED.to_string();
+        manifest.finished_at = Some(self.clock.now());
+        let mut seen = std::collections::BTreeSet::new();
+        for r in records {
+            let entry = manifest.streams.entry(r.stream.clone()).or_default();
+            if r.window_complete {
+                entry.status = crate::events::status::COMMITTED.to_string();
+            } else if entry.status.is_empty() {
+                entry.status = crate::events::status::INTERRUPTED.to_string();
+            }
+            entry.window_from = r.window_from;
+            entry.window_to = r.window_to;
+            for f in r.files {
+                if seen.insert(f.key.clone()) {
+                    entry.rows += f.rows;
+                    entry.files.push(f);
+                }
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Finalises the manifests of the runs in `state.open_runs` other than `own_run_id` (see the
+    /// module docs) and returns the runs that no longer need to be listed. A run whose manifest
+    /// cannot be finalised now (a store error) stays listed, for the next run to try again.
+    pub async fn adopt_open_runs(&self, state: &State, own_run_id: &str) -> Vec<String> {
+        let mut done = Vec::new();
+        for (run_id, open) in &state.open_runs {
+            if run_id == own_run_id {
+                continue;
+            }
+            let adopted = async {
+                if let Some(m) = self.read_manifest(run_id).await?
+                    && m.status != status::RUNNING
+                {
+                    return Ok::<_, StateError>(None);
+                }
+                let manifest = self.manifest_from_records(run_id, open).await?;
+                let files = manifest.streams.values().map(|s| s.files.len()).sum();
+                self.write_manifest(run_id, &manifest)
+                    .await
+                    .map(|k| Some((k, files)))
+            }
+            .await;
+            match adopted {
+                Ok(None) => done.push(run_id.clone()),
+                Ok(Some((key, files))) => {
+                    crate::events::manifest_adopted(run_id, &key, files);
+                    done.push(run_id.clone());
+                }
+                Err(e) => crate::events::manifest_adopt_failed(run_id, &e),
+            }
+        }
+        done
     }
 }
 

@@ -4,14 +4,17 @@
 //! Contract: called only after the unit's writer closed (its output is durable). A completed
 //! slice is added to the stream's slice progress; a completed window moves the bookmark to the
 //! run's signpost (incremental streams) and clears the slice progress. Commits of concurrent
-//! units never interleave, so each new state contains every earlier commit of the run.
+//! units never interleave, so each new state contains every earlier commit of the run. The
+//! output is told which files each commit makes durable (its manifest records them).
 
 use chrono::Utc;
 
 use super::context::RunCtx;
+use super::output::CommitUnit;
 use super::summary::StreamReport;
 use crate::error::Error;
 use crate::registry::Stream;
+use crate::sink::WrittenFile;
 use crate::state::{Slice, Slices};
 
 /// What a commit records.
@@ -21,7 +24,7 @@ pub(super) enum Commit<'a> {
         plan: &'a Slices,
         done: Slice,
         rows: u64,
-        files: usize,
+        files: &'a [WrittenFile],
     },
     /// The whole window is durably written: the bookmark moves to the signpost.
     Window { report: &'a StreamReport },
@@ -36,7 +39,7 @@ pub(super) async fn commit(
     let mut state = ctx.state.lock().await;
     let mut next = state.clone();
     let entry = next.streams.entry(stream.name.clone()).or_default();
-    match what {
+    let unit = match what {
         Commit::Slice {
             plan,
             done,
@@ -49,7 +52,13 @@ pub(super) async fn commit(
             }
             slices.mark_done(done.from, done.to);
             entry.rows += rows;
-            entry.files += files as u64;
+            entry.files += files.len() as u64;
+            CommitUnit {
+                files,
+                window_complete: false,
+                window_from: plan.window_from,
+                window_to: Some(plan.window_to),
+            }
         }
         Commit::Window { report } => {
             if stream.is_incremental() {
@@ -58,12 +67,18 @@ pub(super) async fn commit(
             entry.slices = None;
             entry.rows = report.rows;
             entry.files = report.files.len() as u64;
+            CommitUnit {
+                files: &report.files,
+                window_complete: true,
+                window_from: report.window.as_ref().and_then(|w| w.from),
+                window_to: report.window.as_ref().and_then(|w| w.to),
+            }
         }
-    }
+    };
     entry.run_id = Some(ctx.opts.run_id.clone());
     entry.committed_at = Some(Utc::now());
     next.last_run_id = Some(ctx.opts.run_id.clone());
     next.updated_at = Some(Utc::now());
-    *state = ctx.output.commit(stream, next).await?;
+    *state = ctx.output.commit(stream, &unit, next).await?;
     Ok(())
 }

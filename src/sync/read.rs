@@ -240,7 +240,7 @@ impl StreamRead<'_> {
                                 plan,
                                 done: slice,
                                 rows: tally.rows,
-                                files: tally.files.len(),
+                                files: &tally.files,
                             };
                             commit(ctx, stream, what)
                                 .await

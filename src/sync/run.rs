@@ -51,18 +51,13 @@ pub async fn run(
         .map_err(StateError::into_error)?;
     let heartbeat = lease.spawn_heartbeat(opts.lease_ttl / 4);
     let result = async {
-        let state = match &opts.state_file {
+        let mut state = match &opts.state_file {
             Some(path) if path.exists() => crate::state::load_file(path)
                 .map_err(|e| Error::Config(format!("state file {}: {e}", path.display())))?,
             _ => store.load().await.map_err(StateError::into_error)?,
         };
-        let output = ParquetOutput {
-            dest,
-            store: &store,
-            lease: &lease,
-            opts,
-            policies: &config.policies,
-        };
+        let output = ParquetOutput::new(dest, &store, &lease, opts, &config.policies);
+        output.adopt(&mut state).await;
         events::sync_started(&opts.run_id, streams.len(), &dest.url);
         run_with(config, &streams, state, &output, opts, cancel, started).await
     }

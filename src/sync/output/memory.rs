@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{Output, PageOut, UnitWriter, WriteError};
+use super::{CommitUnit, Output, PageOut, UnitWriter, WriteError};
 use crate::error::Error;
 use crate::registry::Stream;
 use crate::sink::WrittenFile;
@@ -58,7 +58,12 @@ impl Output for MemoryOutput {
         }))
     }
 
-    async fn commit(&self, stream: &Stream, mut next: State) -> Result<State, Error> {
+    async fn commit(
+        &self,
+        stream: &Stream,
+        _unit: &CommitUnit<'_>,
+        mut next: State,
+    ) -> Result<State, Error> {
         next.generation += 1;
         self.lock()
             .commits

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Output, PageOut, UnitWriter, WriteError};
+use super::{CommitUnit, Output, PageOut, UnitWriter, WriteError};
 use crate::config::ColumnPolicy;
 use crate::error::Error;
 use crate::events;
@@ -96,7 +96,12 @@ impl Output for MessageOutput {
         }))
     }
 
-    async fn commit(&self, stream: &Stream, mut next: State) -> Result<State, Error> {
+    async fn commit(
+        &self,
+        stream: &Stream,
+        _unit: &CommitUnit<'_>,
+        mut next: State,
+    ) -> Result<State, Error> {
         next.generation += 1;
         self.sink
             .state(stream, &next)

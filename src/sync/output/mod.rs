@@ -24,6 +24,7 @@ pub mod parquet;
 pub mod memory;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use super::options::{RunReport, Selected};
 use super::summary::StreamReport;
@@ -41,6 +42,17 @@ pub struct PageOut {
     pub null_violations: u64,
     /// Every id of the page, written or not (the engine tracks the lowest for window restarts).
     pub ids: Vec<i64>,
+}
+
+/// What one commit covers.
+#[derive(Debug, Clone, Copy)]
+pub struct CommitUnit<'a> {
+    /// The unit's files (a whole window's may include files its slices committed before).
+    pub files: &'a [WrittenFile],
+    /// The whole window is done (`false`: one slice of it).
+    pub window_complete: bool,
+    pub window_from: Option<DateTime<Utc>>,
+    pub window_to: Option<DateTime<Utc>>,
 }
 
 /// Why a page could not be written.
@@ -70,9 +82,14 @@ pub trait Output: Send + Sync {
         tag: Option<&str>,
     ) -> Result<Box<dyn UnitWriter>, WriteError>;
 
-    /// Records `next` after a commit of `stream` (a completed slice, or the whole window);
-    /// returns the state as recorded.
-    async fn commit(&self, stream: &Stream, next: State) -> Result<State, Error>;
+    /// Records `next` after a commit of `stream` (a completed slice, or the whole window, as
+    /// `unit` says); returns the state as recorded.
+    async fn commit(
+        &self,
+        stream: &Stream,
+        unit: &CommitUnit<'_>,
+        next: State,
+    ) -> Result<State, Error>;
 
     /// Removes the durable output of units that will not be committed.
     async fn discard(&self, _files: Vec<WrittenFile>) {}

@@ -7,21 +7,30 @@
 //! state is also written there (bookmarks come from the file, generations from the destination).
 //! Files of a unit that will not be committed are deleted, so the destination never holds an
 //! unreferenced file that looks complete.
+//!
+//! Manifests: before each state generation, the files it commits are written to that
+//! generation's commit record and the generation lists the run under `open_runs`, so a run
+//! that never writes its manifest gets one from the next run ([`ParquetOutput::adopt`]; the
+//! protocol is in [`crate::state`]). The run's own manifest lists only files it committed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use object_store::ObjectStoreExt;
 
-use super::{Output, PageOut, UnitWriter, WriteError};
+use super::{CommitUnit, Output, PageOut, UnitWriter, WriteError};
 use crate::config::ColumnPolicy;
 use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
 use crate::events;
 use crate::registry::Stream;
 use crate::sink::{RollingWriter, WrittenFile};
-use crate::state::{Lease, Manifest, ManifestFile, ManifestStream, State, StateError, StateStore};
+use crate::state::{
+    CommitRecord, Lease, Manifest, ManifestFile, ManifestStream, OpenRun, State, StateError,
+    StateStore,
+};
 use crate::storage::Destination;
 use crate::sync::options::{RunReport, Selected, SyncOptions};
 
@@ -32,6 +41,38 @@ pub struct ParquetOutput<'a> {
     pub lease: &'a Lease,
     pub opts: &'a SyncOptions,
     pub policies: &'a BTreeMap<String, ColumnPolicy>,
+    /// Keys of the files this run committed (each is recorded once, in its first commit).
+    committed: Mutex<BTreeSet<String>>,
+}
+
+impl<'a> ParquetOutput<'a> {
+    pub fn new(
+        dest: &'a Destination,
+        store: &'a StateStore,
+        lease: &'a Lease,
+        opts: &'a SyncOptions,
+        policies: &'a BTreeMap<String, ColumnPolicy>,
+    ) -> Self {
+        ParquetOutput {
+            dest,
+            store,
+            lease,
+            opts,
+            policies,
+            committed: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Writes the manifests of earlier runs that ended without one (see [`crate::state`]) and
+    /// drops the finalised runs from `state` (persisted by this run's first commit).
+    pub async fn adopt(&self, state: &mut State) {
+        let done = self.store.adopt_open_runs(state, &self.opts.run_id).await;
+        state.open_runs.retain(|run, _| !done.contains(run));
+    }
+
+    fn committed(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.committed.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[async_trait]
@@ -66,7 +107,12 @@ impl Output for ParquetOutput<'_> {
         }))
     }
 
-    async fn commit(&self, _stream: &Stream, mut next: State) -> Result<State, Error> {
+    async fn commit(
+        &self,
+        stream: &Stream,
+        unit: &CommitUnit<'_>,
+        mut next: State,
+    ) -> Result<State, Error> {
         if self.lease.lost() {
             return Err(Error::Conflict(format!(
                 "this run lost its lease on the destination ({}); another run took over",
@@ -84,11 +130,44 @@ impl Output for ParquetOutput<'_> {
                 .copied()
                 .unwrap_or(0);
         }
+        // The commit record first, then the generation that names it (see `crate::state`).
+        let new_files: Vec<ManifestFile> = {
+            let committed = self.committed();
+            unit.files
+                .iter()
+                .filter(|f| !committed.contains(f.key.as_ref()))
+                .map(manifest_file)
+                .collect()
+        };
+        let generation = next.generation + 1;
+        let run_id = &self.opts.run_id;
+        self.store
+            .write_commit_record(&CommitRecord {
+                run_id: run_id.clone(),
+                generation,
+                stream: stream.name.clone(),
+                window_complete: unit.window_complete,
+                window_from: unit.window_from,
+                window_to: unit.window_to,
+                files: new_files.clone(),
+            })
+            .await
+            .map_err(StateError::into_error)?;
+        next.open_runs
+            .entry(run_id.clone())
+            .or_insert_with(|| OpenRun {
+                started_at: Some(self.opts.started_at),
+                generations: Vec::new(),
+            })
+            .generations
+            .push(generation);
         let committed = self
             .store
             .commit(self.lease, next)
             .await
             .map_err(StateError::into_error)?;
+        self.committed()
+            .extend(new_files.into_iter().map(|f| f.key));
         if let Some(path) = &self.opts.state_file {
             crate::state::save_file(path, &committed).map_err(|e| {
                 Error::Fatal(format!(
@@ -109,7 +188,7 @@ impl Output for ParquetOutput<'_> {
     }
 
     async fn finish(&self, report: &RunReport) -> Option<String> {
-        let manifest = manifest_of(report, self.opts);
+        let manifest = manifest_of(report, self.opts, &self.committed());
         match self
             .store
             .write_manifest(&self.opts.run_id, &manifest)
@@ -179,8 +258,17 @@ impl UnitWriter for ParquetUnit {
     }
 }
 
-/// The run's manifest: every stream's outcome and the files a loader should pick up.
-fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
+fn manifest_file(f: &WrittenFile) -> ManifestFile {
+    ManifestFile {
+        key: f.key.to_string(),
+        rows: f.rows,
+        bytes: f.bytes,
+    }
+}
+
+/// The run's manifest: every stream's outcome and the files a loader should pick up (those in
+/// `committed`: a file whose commit failed holds no committed data).
+fn manifest_of(report: &RunReport, opts: &SyncOptions, committed: &BTreeSet<String>) -> Manifest {
     use crate::state::status;
     let status = match report.exit_code() {
         ExitCode::Success => status::SUCCESS,
@@ -208,11 +296,8 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions) -> Manifest {
                         files: r
                             .files
                             .iter()
-                            .map(|f| ManifestFile {
-                                key: f.key.to_string(),
-                                rows: f.rows,
-                                bytes: f.bytes,
-                            })
+                            .filter(|f| committed.contains(f.key.as_ref()))
+                            .map(manifest_file)
                             .collect(),
                         requests: r.requests,
                         bytes_fetched: r.bytes_fetched,
