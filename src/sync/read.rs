@@ -14,7 +14,6 @@
 //! - A slice that is not committed leaves no file behind.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -76,6 +75,7 @@ impl From<FetchError> for StreamFailure {
                 auth: true,
                 transient: false,
             },
+            FetchError::Interrupted => StreamFailure::Interrupted,
             FetchError::Unavailable(m) => StreamFailure::Failed {
                 message: m,
                 auth: false,
@@ -276,10 +276,16 @@ impl StreamRead<'_> {
     /// then nothing is written and the plan is returned.
     async fn read_unit(&self, unit: &Unit, tally: &mut Tally) -> Result<UnitEnd, StreamFailure> {
         let ctx = self.ctx;
-        let Ok(_slot) = ctx.units.acquire().await else {
+        // A unit queued for a slot stops waiting as soon as the run stops.
+        let slot = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return Err(StreamFailure::Interrupted),
+            slot = ctx.units.acquire() => slot,
+        };
+        let Ok(_slot) = slot else {
             return Err(StreamFailure::failed("the run's work pool closed"));
         };
-        if ctx.cancel.load(Ordering::SeqCst) {
+        if ctx.cancel.is_cancelled() {
             return Err(StreamFailure::Interrupted);
         }
         self.io.progress();
@@ -382,7 +388,7 @@ impl StreamRead<'_> {
                     }
                     let mut next = start;
                     while let Some(url) = next {
-                        if cancel.load(Ordering::SeqCst) {
+                        if cancel.is_cancelled() {
                             return;
                         }
                         let page = client.get_page(&url, &stats).await;
@@ -398,7 +404,7 @@ impl StreamRead<'_> {
             let consumer = async {
                 let outcome = async {
                     while let Some(item) = rx.recv().await {
-                        if ctx.cancel.load(Ordering::SeqCst) {
+                        if ctx.cancel.is_cancelled() {
                             return Err(StreamFailure::Interrupted);
                         }
                         let (url, mut page) = match item {
@@ -437,7 +443,7 @@ impl StreamRead<'_> {
                         tally.type_mismatches += out.type_mismatches;
                         tally.null_violations += out.null_violations;
                     }
-                    if ctx.cancel.load(Ordering::SeqCst) {
+                    if ctx.cancel.is_cancelled() {
                         return Err(StreamFailure::Interrupted);
                     }
                     Ok(true)
