@@ -118,3 +118,33 @@ async fn sigterm_during_a_rate_limit_wait_without_reset_exits_at_once_and_releas
     let rerun = sync_streams(&dest, &["candidates"], None, &sim_env(&free.base_url));
     assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun));
 }
+
+/// Regression: a `Link rel="next"` that repeats its cursor was followed for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_next_link_that_repeats_its_cursor_fails_the_stream_instead_of_looping() {
+    let sim = Sim::start(&[
+        "--scale",
+        "0.05",
+        "--rate-limit",
+        "0",
+        "--fail-rate",
+        "1",
+        "--fault-kinds",
+        "repeat_cursor",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let cfg = write_config(dir.path(), r#"{"per_page": 5}"#);
+    let run = spawn_sync(
+        dest.to_str().unwrap(),
+        "candidates,jobs",
+        &sim_env(&sim.base_url),
+        &cfg,
+    );
+    let (out, _) = exit_within(run, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("repeated"), "no reason given: {stderr}");
+    let requests = sim.stats().await["total_requests"].as_u64().unwrap();
+    assert!(requests <= 10, "{requests} requests for two looping chains");
+}

@@ -12,6 +12,8 @@
 //!   written (pages are id-descending), at most [`MAX_WINDOW_RESTARTS`] times. A page that
 //!   cannot be parsed is fetched again, at most [`MAX_BAD_BODY_REFETCHES`] times.
 //! - A slice that is not committed leaves no file behind.
+//! - A chain whose next link repeats a cursor of the chain, or whose page repeats the page
+//!   before it, ends with an error (the stream fails) instead of being followed for ever.
 
 use std::sync::Arc;
 
@@ -26,7 +28,8 @@ use super::slices::{self, SliceLimits};
 use super::summary::StreamReport;
 use super::window::{self, Range, Window};
 use crate::events;
-use crate::harvest::{FetchError, Forbidden, Page, RequestStats};
+use crate::harvest::link::ChainGuard;
+use crate::harvest::{FetchError, Forbidden, Page, RequestStats, redact_url};
 use crate::progress::{RunProgress, StreamProgress};
 use crate::sink::WrittenFile;
 use crate::state::Slices;
@@ -381,17 +384,35 @@ impl StreamRead<'_> {
                 let stats = io.stats.clone();
                 let cancel = ctx.cancel.clone();
                 async move {
-                    if let Some(h) = head_page
-                        && tx.send(Ok(h)).await.is_err()
-                    {
-                        return;
+                    // A chain whose next link leads back into it would never end.
+                    let mut guard = ChainGuard::default();
+                    let mut check = |url: &url::Url, page: &Page| {
+                        guard
+                            .check(
+                                url.as_str(),
+                                &page.body,
+                                page.next.as_ref().map(url::Url::as_str),
+                            )
+                            .map_err(|why| {
+                                FetchError::Rejected(format!("{}: {why}", redact_url(url)))
+                            })
+                    };
+                    if let Some((url, page)) = head_page {
+                        let checked = check(&url, &page);
+                        let stop = checked.is_err();
+                        if tx.send(checked.map(|()| (url, page))).await.is_err() || stop {
+                            return;
+                        }
                     }
                     let mut next = start;
                     while let Some(url) = next {
                         if cancel.is_cancelled() {
                             return;
                         }
-                        let page = client.get_page(&url, &stats).await;
+                        let page = client
+                            .get_page(&url, &stats)
+                            .await
+                            .and_then(|p| check(&url, &p).map(|()| p));
                         next = page.as_ref().ok().and_then(|p| p.next.clone());
                         if tx.send(page.map(|p| (url, p))).await.is_err() {
                             return;

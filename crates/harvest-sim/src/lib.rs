@@ -93,7 +93,9 @@ pub struct SimConfig {
     /// Probability that a /v3 request fails (reproducible per seed and request number).
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
-    /// Fault kinds to draw from (comma list of 500,502,503,reset,truncate,slow,cursor_expired).
+    /// Fault kinds to draw from (comma list of
+    /// 500,502,503,reset,truncate,slow,cursor_expired,repeat_cursor; the default is every kind
+    /// but repeat_cursor, which makes a blind client loop).
     #[arg(
         long,
         value_delimiter = ',',

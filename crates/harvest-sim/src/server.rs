@@ -525,7 +525,14 @@ async fn v3_inner(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    if let Some(last) = pg.next_after {
+    if fault == Some(FaultKind::RepeatCursor) {
+        // The same cursor again: the next page would be this one, for ever.
+        set_header(
+            &mut resp,
+            "link",
+            format!("<{}/v3/{}?{raw}>; rel=\"next\"", state.base_url, r.name()),
+        );
+    } else if let Some(last) = pg.next_after {
         let issued = (now / 1000) as u64;
         let c = query::encode_cursor(&q, last, issued, state.secret);
         set_header(
