@@ -7,12 +7,11 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
+use crate::cancel::{Cancel, Reason};
 use crate::catalog;
 use crate::config::{ConfigFile, Overrides};
 use crate::error::{Error, ExitCode};
@@ -283,11 +282,12 @@ async fn run_singer(cli: &Cli) -> Result<ExitCode, Error> {
     }
 }
 
-/// A flag set by the first SIGINT or SIGTERM: the run stops reading, aborts in-flight files and
-/// exits with the interrupted code. A second signal exits at once. Only the CLI owns the
-/// process's signals; the engine just watches the flag.
-fn cancel_on_signals() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
+/// A stop signal set by the first SIGINT or SIGTERM: every wait of the run (rate window,
+/// backoff, Retry-After, requests in flight) ends at once, in-flight files are aborted, the lease
+/// is released and the run exits with the interrupted code. A second signal exits at once. Only
+/// the CLI owns the process's signals; the engine just awaits the token.
+fn cancel_on_signals() -> Cancel {
+    let flag = Cancel::new();
     let f = flag.clone();
     tokio::spawn(async move {
         let mut term =
@@ -300,9 +300,10 @@ fn cancel_on_signals() -> Arc<AtomicBool> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
-            if f.swap(true, Ordering::SeqCst) {
+            if f.reason() == Some(Reason::Signal) {
                 std::process::exit(ExitCode::Interrupted.code());
             }
+            f.cancel(Reason::Signal);
             crate::events::interrupted();
         }
     });

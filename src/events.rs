@@ -177,6 +177,19 @@ pub fn rate_limited(url: &dyn Display, wait_ms: u64) {
     tracing::info!(event = RATE_LIMITED, url = %url, wait_ms, "Rate limited (429), waiting");
 }
 
+pub const RATE_WINDOW_WAIT: &str = "rate_window_wait";
+/// The rate budget is spent: requests wait `wait_ms` for the window to reopen. `reported`:
+/// whether the server said when (`X-RateLimit-Reset`), or the window is assumed.
+pub fn rate_window_wait(wait_ms: u64, limit: u32, reported: bool) {
+    tracing::info!(
+        event = RATE_WINDOW_WAIT,
+        wait_ms,
+        limit,
+        reset_reported = reported,
+        "Rate-limit window spent, waiting for the next one"
+    );
+}
+
 // ---- data files -------------------------------------------------------------------------
 
 pub const UPLOAD_ABORT_FAILED: &str = "upload_abort_failed";

@@ -12,7 +12,12 @@
 //!
 //! Contract: `acquire` never lets more requests start in a window than the server said remain
 //! (minus requests of ours still in flight that the server cannot have counted yet), and before
-//! the first response it lets exactly one probe request through.
+//! the first response it lets exactly one probe request through. It never waits longer than one
+//! window for a window it was not told the end of: a missing `X-RateLimit-Reset` means "one
+//! window from now" (the window length learnt from earlier resets, else 30 s); a reset that is
+//! not believable (more than 5 minutes ahead) is treated the same, a small one as seconds from
+//! now; a missing `Remaining` means the budget counts its own requests against the limit.
+//! Each wait for a window is logged once (`rate_window_wait`).
 //!
 //! Which in-flight requests the server has counted: each request carries the sequence number of
 //! its start ([`Ticket`]). A response's `Remaining` counts every request that reached the server
@@ -34,6 +39,12 @@ use super::Observer;
 const WINDOW: f64 = 30.0;
 /// Slack after a reported reset before spending the new window (clock skew, second rounding).
 const RESET_MARGIN: f64 = 0.25;
+/// A reported reset further ahead than this is not believed (a unit mix-up, a broken proxy):
+/// the budget assumes one window from now instead, and a 429's `Retry-After` corrects it.
+const MAX_RESET_AHEAD: f64 = 300.0;
+/// A reset below this is a number of seconds from now, not an epoch time (some proxies and
+/// APIs send it that way).
+const EPOCH_FLOOR: f64 = 1_000_000_000.0;
 
 #[derive(Debug)]
 struct State {
@@ -49,6 +60,10 @@ struct State {
     next_seq: u64,
     /// A probe request is out to learn the limit.
     probing: bool,
+    /// The window length learnt from consecutive resets (the smallest step seen), if any.
+    learnt_window: Option<f64>,
+    /// The window end last logged as a wait, so a wait is logged once per window.
+    announced: Option<f64>,
 }
 
 /// One request let through by [`RateBudget::acquire`]; hand it back to `observe`.
@@ -103,6 +118,8 @@ impl RateBudget {
                 in_flight: BTreeSet::new(),
                 next_seq: 0,
                 probing: false,
+                learnt_window: None,
+                announced: None,
             }),
             cap,
             probe_done: Notify::new(),
@@ -153,6 +170,7 @@ impl RateBudget {
                 Decision::SleepUntil(t) => {
                     let d = Duration::from_secs_f64((t - now_epoch()).max(0.0));
                     waited += d;
+                    self.announce(t, d);
                     // Shown as a wait for the window, so a quiet terminal does not look stuck.
                     let observer = self.observer.get();
                     if let Some(o) = observer {
@@ -174,6 +192,31 @@ impl RateBudget {
         }
     }
 
+    /// Logs a wait for the window once per window (every waiting task asks; one line is enough).
+    fn announce(&self, until: f64, wait: Duration) {
+        let mut s = self.state.lock().expect("budget lock");
+        if s.announced.is_some_and(|a| (a - until).abs() < 0.5) {
+            return;
+        }
+        s.announced = Some(until);
+        let limit = s.limit.unwrap_or(0);
+        let known = s.window_end.is_some();
+        drop(s);
+        if wait >= Duration::from_millis(500) {
+            crate::events::rate_window_wait(wait.as_millis() as u64, limit, known);
+        }
+    }
+
+    /// The window length the budget assumes: learnt from the server's resets, else the
+    /// documented 30 s.
+    fn window_len(&self) -> f64 {
+        self.state
+            .lock()
+            .expect("budget lock")
+            .learnt_window
+            .unwrap_or(WINDOW)
+    }
+
     /// Counts a request as started and returns its sequence number.
     fn start(s: &mut State) -> u64 {
         let seq = s.next_seq;
@@ -192,24 +235,24 @@ impl RateBudget {
             s.probing = true;
             return Decision::Go(Self::start(&mut s));
         };
+        let window = s.learnt_window.unwrap_or(WINDOW);
         if let Some(end) = s.window_end
             && now >= end + RESET_MARGIN
         {
             // A new fixed window began; its end is one window later. The next response
             // confirms or corrects both numbers.
-            let windows_passed = ((now - end) / WINDOW).floor() + 1.0;
-            s.window_end = Some(end + windows_passed * WINDOW);
+            let windows_passed = ((now - end) / window).floor() + 1.0;
+            s.window_end = Some(end + windows_passed * window);
             s.remaining = limit;
         }
         if s.remaining > 0 {
             s.remaining -= 1;
             Decision::Go(Self::start(&mut s))
         } else {
-            match s.window_end {
-                Some(end) => Decision::SleepUntil(end + RESET_MARGIN),
-                // Limit known but no window end reported: wait one window.
-                None => Decision::SleepUntil(now + WINDOW),
-            }
+            // Without a reported end, one window from now is assumed (and remembered, so the
+            // window reopens after it: sleeping "one window" again and again never would).
+            let end = *s.window_end.get_or_insert(now + window);
+            Decision::SleepUntil(end + RESET_MARGIN)
         }
     }
 
@@ -224,22 +267,52 @@ impl RateBudget {
         };
         let limit = num("x-ratelimit-limit");
         let remaining = num("x-ratelimit-remaining");
-        let reset = num("x-ratelimit-reset");
+        let now = now_epoch();
+        let reset = num("x-ratelimit-reset").map(|r| {
+            let at = if r < EPOCH_FLOOR { now + r } else { r };
+            if at > now + MAX_RESET_AHEAD {
+                // Not believable: assume one window from now (a 429 will say better).
+                now + self.window_len()
+            } else {
+                at
+            }
+        });
         let mut s = self.state.lock().expect("budget lock");
         s.in_flight.remove(&ticket.seq);
         // Requests started after this one may have reached the server after it: not counted.
         let not_counted = s.in_flight.range(ticket.seq + 1..).count() as u32;
         let was_probing = s.probing;
         s.probing = false;
-        if let (Some(limit), Some(remaining)) = (limit, remaining) {
-            let limit = (limit.max(1.0) as u32).min(self.cap.unwrap_or(u32::MAX));
-            let remaining = remaining.max(0.0) as u32;
-            let usable = remaining.saturating_sub(not_counted).min(limit);
+        // A limit without Remaining: count for ourselves from the limit. Remaining without a
+        // limit: keep the limit learnt so far, else assume Remaining is all there is.
+        let limit = if limit.is_some() || remaining.is_some() {
+            limit
+                .map(|l| l.max(1.0) as u32)
+                .or(s.limit)
+                .or(remaining.map(|r| r.max(0.0) as u32 + 1))
+        } else {
+            None
+        };
+        if let Some(limit) = limit {
+            let limit = limit.min(self.cap.unwrap_or(u32::MAX));
             let first = s.limit.is_none();
+            let reported = match remaining {
+                Some(r) => r.max(0.0) as u32,
+                // No Remaining: what we have not spent ourselves (this request, the probe, and
+                // those still out).
+                None if first => limit.saturating_sub(1 + s.in_flight.len() as u32),
+                None => s.remaining,
+            };
+            let usable = reported.saturating_sub(not_counted).min(limit);
             s.limit = Some(limit);
             match (reset, s.window_end) {
                 (Some(reset), Some(end)) if reset > end + 1.0 => {
-                    // The server has moved on to a later window than we thought.
+                    // The server has moved on to a later window than we thought; the smallest
+                    // step between windows is their length.
+                    let step = reset - end;
+                    if (1.0..=MAX_RESET_AHEAD).contains(&step) {
+                        s.learnt_window = Some(s.learnt_window.map_or(step, |w| w.min(step)));
+                    }
                     s.window_end = Some(reset);
                     s.remaining = usable;
                 }
@@ -254,7 +327,12 @@ impl RateBudget {
                         s.remaining.min(usable)
                     };
                 }
-                (None, _) => {
+                (None, end) => {
+                    // No reset reported: assume the window began now (the safe side: ours ends
+                    // no earlier than the server's), or keep the one learnt so far.
+                    if end.is_none() {
+                        s.window_end = Some(now + s.learnt_window.unwrap_or(WINDOW));
+                    }
                     s.remaining = if first {
                         usable
                     } else {
@@ -269,16 +347,26 @@ impl RateBudget {
             // No rate-limit headers (e.g. a transport error or an unlimited server): keep probing
             // one request at a time until a response says what the limit is, unless the server
             // never sends them, in which case the cap (or a generous default) applies.
-            if reset.is_none() && limit.is_none() && !headers.is_empty() {
+            if reset.is_none() && !headers.is_empty() {
                 let l = self.cap.unwrap_or(10_000);
                 s.limit = Some(l);
                 s.remaining = l.saturating_sub(s.in_flight.len() as u32);
-                s.window_end = Some(now_epoch() + WINDOW);
+                s.window_end = Some(now + WINDOW);
             }
         }
         drop(s);
         if was_probing {
             self.probe_done.notify_waiters();
+        }
+    }
+
+    /// Test hook: moves every time the budget keeps `secs` into the past, as if that much time
+    /// had passed.
+    #[cfg(test)]
+    fn pretend_elapsed(&self, secs: f64) {
+        let mut s = self.state.lock().expect("budget lock");
+        if let Some(end) = s.window_end.as_mut() {
+            *end -= secs;
         }
     }
 
@@ -327,6 +415,97 @@ mod tests {
         // The window is spent: the next acquire sleeps to the reset.
         let waited = b.acquire().await.waited;
         assert!(waited > Duration::ZERO);
+    }
+
+    fn headers_without(
+        limit: Option<u32>,
+        remaining: Option<u32>,
+        reset: Option<f64>,
+    ) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let pairs = [
+            ("x-ratelimit-limit", limit.map(|v| v.to_string())),
+            ("x-ratelimit-remaining", remaining.map(|v| v.to_string())),
+            ("x-ratelimit-reset", reset.map(|v| format!("{}", v as u64))),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                h.insert(
+                    HeaderName::from_static(k),
+                    HeaderValue::from_str(&v).unwrap(),
+                );
+            }
+        }
+        h.insert(
+            HeaderName::from_static("content-type"),
+            HeaderValue::from_static("application/json"),
+        );
+        h
+    }
+
+    /// Regression: without `X-RateLimit-Reset` the budget slept one window, found no window end
+    /// and slept again, for ever, after `X-RateLimit-Limit` requests.
+    #[tokio::test]
+    async fn without_a_reset_header_a_spent_window_reopens() {
+        let b = RateBudget::new(None);
+        for remaining in [1, 0] {
+            let t = b.acquire().await;
+            b.observe(t, &headers_without(Some(2), Some(remaining), None));
+        }
+        match b.decide() {
+            Decision::SleepUntil(t) => assert!(t - now_epoch() <= WINDOW + 1.0),
+            _ => panic!("the window is spent: the budget must wait"),
+        }
+        b.pretend_elapsed(WINDOW + 1.0);
+        assert!(
+            matches!(b.decide(), Decision::Go(_)),
+            "the assumed window ended: requests must go again"
+        );
+    }
+
+    /// Odd headers (a reset far in the future, a reset given as seconds rather than an epoch,
+    /// a missing `Remaining`) never make the budget wait longer than a window.
+    #[tokio::test]
+    async fn odd_rate_headers_fall_back_to_a_window() {
+        for h in [
+            headers_without(Some(2), Some(0), Some(now_epoch() + 86_400.0)),
+            headers_without(Some(2), Some(0), Some(20.0)),
+        ] {
+            let b = RateBudget::new(None);
+            let t = b.acquire().await;
+            b.observe(t, &h);
+            match b.decide() {
+                Decision::SleepUntil(t) => {
+                    assert!(
+                        t - now_epoch() <= WINDOW + 1.0,
+                        "waits {}s",
+                        t - now_epoch()
+                    )
+                }
+                _ => panic!("the window is spent: the budget must wait"),
+            }
+        }
+        // Limit but no Remaining: the budget counts for itself, and the window reopens.
+        let b = RateBudget::new(None);
+        for _ in 0..2 {
+            let t = b.acquire().await;
+            b.observe(t, &headers_without(Some(2), None, None));
+        }
+        assert!(matches!(b.decide(), Decision::SleepUntil(_)));
+        b.pretend_elapsed(WINDOW + 1.0);
+        assert!(matches!(b.decide(), Decision::Go(_)));
+    }
+
+    /// The window length is learnt from consecutive resets, and used when they stop coming.
+    #[tokio::test]
+    async fn the_window_length_is_learnt() {
+        let b = RateBudget::new(None);
+        let start = now_epoch().floor();
+        let t = b.acquire().await;
+        b.observe(t, &headers_without(Some(5), Some(4), Some(start + 2.0)));
+        let t = b.acquire().await;
+        b.observe(t, &headers_without(Some(5), Some(4), Some(start + 4.0)));
+        assert_eq!(b.window_len(), 2.0);
     }
 
     #[tokio::test]

@@ -7,6 +7,8 @@
 //!   stay on the API's origin, so the bearer token is never sent elsewhere.
 //! - Every request first takes a slot from the shared [`budget::RateBudget`] and a place among
 //!   the `max_in_flight` concurrent requests.
+//! - Every wait (rate window, backoff, `Retry-After`, token retries) and every request in flight
+//!   ends as soon as the run's stop signal ([`Cancel`]) does: [`FetchError::Interrupted`].
 //! - The retry table (status → action) lives in [`HarvestClient::get_page`] and nowhere else:
 //!   401 → refresh the token once, then fatal; 403 → the stream is skipped (missing scope);
 //!   422 on a cursor → restart the window; 429 → wait `Retry-After`; 5xx, timeouts, resets and
@@ -27,6 +29,7 @@ use reqwest::header::HeaderMap;
 use tokio::sync::Semaphore;
 use url::Url;
 
+use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::events;
 use auth::TokenSource;
@@ -72,6 +75,9 @@ pub enum FetchError {
     /// Something we cannot interpret.
     #[error("{0}")]
     Fatal(String),
+    /// The run was stopped (signal or deadline) while this request waited or was out.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +131,9 @@ pub struct HarvestClient {
     budget: Arc<RateBudget>,
     in_flight: Arc<Semaphore>,
     per_page: u32,
+    /// Every wait of a request (window, backoff, Retry-After, token retries) and the request
+    /// itself end when this does.
+    cancel: Cancel,
 }
 
 impl HarvestClient {
@@ -141,7 +150,14 @@ impl HarvestClient {
             budget: Arc::new(RateBudget::new(config.max_requests_per_window)),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             per_page: config.per_page,
+            cancel: Cancel::new(),
         })
+    }
+
+    /// Stops every wait and request of this client when `cancel` does (the run's stop signal).
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     /// Reports requests and rate-limit waits of this client to `observer` (live progress).
@@ -156,7 +172,11 @@ impl HarvestClient {
 
     /// Obtains a token now (used by `check` to report authentication separately).
     pub async fn authenticate(&self) -> Result<(), FetchError> {
-        self.tokens.token().await.map(|_| ())
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(FetchError::Interrupted),
+            t = self.tokens.token() => t.map(|_| ()),
+        }
     }
 
     /// The first-page URL of a read: `<api_url>/v3/<resource>?per_page=…&<params>`.
@@ -184,7 +204,16 @@ impl HarvestClient {
     }
 
     /// Fetches one page, applying the retry table. `url` is a first-page URL or a next link.
+    /// Ends with [`FetchError::Interrupted`] as soon as the run stops, whatever it waits for.
     pub async fn get_page(&self, url: &Url, stats: &RequestStats) -> Result<Page, FetchError> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(FetchError::Interrupted),
+            page = self.get_page_retrying(url, stats) => page,
+        }
+    }
+
+    async fn get_page_retrying(&self, url: &Url, stats: &RequestStats) -> Result<Page, FetchError> {
         let is_cursor = url.query_pairs().any(|(k, _)| k == "cursor");
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(250))

@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -456,7 +455,7 @@ pub async fn run(
     action: &Action,
     config_path: Option<&PathBuf>,
     out: Out,
-    cancel: Arc<AtomicBool>,
+    cancel: crate::cancel::Cancel,
 ) -> Result<ExitCode, Error> {
     let result = dispatch(action, config_path, &out, cancel).await;
     if let Err(e) = &result {
@@ -470,7 +469,7 @@ async fn dispatch(
     action: &Action,
     config_path: Option<&PathBuf>,
     out: &Out,
-    cancel: Arc<AtomicBool>,
+    cancel: crate::cancel::Cancel,
 ) -> Result<ExitCode, Error> {
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     let write = |v: &Value| {
@@ -523,7 +522,7 @@ async fn read(
     catalog_path: &Path,
     state_path: Option<&Path>,
     out: &Out,
-    cancel: Arc<AtomicBool>,
+    cancel: crate::cancel::Cancel,
 ) -> Result<ExitCode, Error> {
     let config = super::load_config(Some(config_path), registry)?;
     let origin = format!("the catalog {}", catalog_path.display());

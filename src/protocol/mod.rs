@@ -317,7 +317,7 @@ pub async fn run(
     choices: &[Choice],
     state: State,
     sink: Arc<dyn crate::sync::output::messages::MessageSink>,
-    cancel: Arc<std::sync::atomic::AtomicBool>,
+    cancel: crate::cancel::Cancel,
 ) -> Result<RunReport, Error> {
     let selected: Vec<Selected> = choices
         .iter()

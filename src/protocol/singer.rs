@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -324,7 +323,7 @@ pub async fn sync(
     catalog_path: &Path,
     state_path: Option<&Path>,
     out: Out,
-    cancel: Arc<AtomicBool>,
+    cancel: crate::cancel::Cancel,
 ) -> Result<ExitCode, Error> {
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     let config = super::load_config(config_path, &registry)?;

@@ -2,14 +2,12 @@
 //! budget, the signpost, the committed state behind its lock, the output, the cancel flag and
 //! the pool of unit slots.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::options::SyncOptions;
 use super::output::Output;
+use crate::cancel::Cancel;
 use crate::config::Config;
 use crate::harvest::HarvestClient;
 use crate::state::State;
@@ -23,7 +21,8 @@ pub(crate) struct RunCtx<'a> {
     /// The committed state; commits are serialised through this lock.
     pub state: Mutex<State>,
     pub output: &'a dyn Output,
-    pub cancel: Arc<AtomicBool>,
+    /// The run's stop signal (SIGINT/SIGTERM or the deadline).
+    pub cancel: Cancel,
     /// Units of work (a whole window, or one slice) running at once, across all streams.
     pub units: Semaphore,
 }

@@ -12,9 +12,10 @@
 //!   written (pages are id-descending), at most [`MAX_WINDOW_RESTARTS`] times. A page that
 //!   cannot be parsed is fetched again, at most [`MAX_BAD_BODY_REFETCHES`] times.
 //! - A slice that is not committed leaves no file behind.
+//! - A chain whose next link repeats a cursor of the chain, or whose page repeats the page
+//!   before it, ends with an error (the stream fails) instead of being followed for ever.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -27,7 +28,8 @@ use super::slices::{self, SliceLimits};
 use super::summary::StreamReport;
 use super::window::{self, Range, Window};
 use crate::events;
-use crate::harvest::{FetchError, Forbidden, Page, RequestStats};
+use crate::harvest::link::ChainGuard;
+use crate::harvest::{FetchError, Forbidden, Page, RequestStats, redact_url};
 use crate::progress::{RunProgress, StreamProgress};
 use crate::sink::WrittenFile;
 use crate::state::Slices;
@@ -76,6 +78,7 @@ impl From<FetchError> for StreamFailure {
                 auth: true,
                 transient: false,
             },
+            FetchError::Interrupted => StreamFailure::Interrupted,
             FetchError::Unavailable(m) => StreamFailure::Failed {
                 message: m,
                 auth: false,
@@ -276,10 +279,16 @@ impl StreamRead<'_> {
     /// then nothing is written and the plan is returned.
     async fn read_unit(&self, unit: &Unit, tally: &mut Tally) -> Result<UnitEnd, StreamFailure> {
         let ctx = self.ctx;
-        let Ok(_slot) = ctx.units.acquire().await else {
+        // A unit queued for a slot stops waiting as soon as the run stops.
+        let slot = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return Err(StreamFailure::Interrupted),
+            slot = ctx.units.acquire() => slot,
+        };
+        let Ok(_slot) = slot else {
             return Err(StreamFailure::failed("the run's work pool closed"));
         };
-        if ctx.cancel.load(Ordering::SeqCst) {
+        if ctx.cancel.is_cancelled() {
             return Err(StreamFailure::Interrupted);
         }
         self.io.progress();
@@ -375,17 +384,35 @@ impl StreamRead<'_> {
                 let stats = io.stats.clone();
                 let cancel = ctx.cancel.clone();
                 async move {
-                    if let Some(h) = head_page
-                        && tx.send(Ok(h)).await.is_err()
-                    {
-                        return;
+                    // A chain whose next link leads back into it would never end.
+                    let mut guard = ChainGuard::default();
+                    let mut check = |url: &url::Url, page: &Page| {
+                        guard
+                            .check(
+                                url.as_str(),
+                                &page.body,
+                                page.next.as_ref().map(url::Url::as_str),
+                            )
+                            .map_err(|why| {
+                                FetchError::Rejected(format!("{}: {why}", redact_url(url)))
+                            })
+                    };
+                    if let Some((url, page)) = head_page {
+                        let checked = check(&url, &page);
+                        let stop = checked.is_err();
+                        if tx.send(checked.map(|()| (url, page))).await.is_err() || stop {
+                            return;
+                        }
                     }
                     let mut next = start;
                     while let Some(url) = next {
-                        if cancel.load(Ordering::SeqCst) {
+                        if cancel.is_cancelled() {
                             return;
                         }
-                        let page = client.get_page(&url, &stats).await;
+                        let page = client
+                            .get_page(&url, &stats)
+                            .await
+                            .and_then(|p| check(&url, &p).map(|()| p));
                         next = page.as_ref().ok().and_then(|p| p.next.clone());
                         if tx.send(page.map(|p| (url, p))).await.is_err() {
                             return;
@@ -398,7 +425,7 @@ impl StreamRead<'_> {
             let consumer = async {
                 let outcome = async {
                     while let Some(item) = rx.recv().await {
-                        if ctx.cancel.load(Ordering::SeqCst) {
+                        if ctx.cancel.is_cancelled() {
                             return Err(StreamFailure::Interrupted);
                         }
                         let (url, mut page) = match item {
@@ -437,7 +464,7 @@ impl StreamRead<'_> {
                         tally.type_mismatches += out.type_mismatches;
                         tally.null_violations += out.null_violations;
                     }
-                    if ctx.cancel.load(Ordering::SeqCst) {
+                    if ctx.cancel.is_cancelled() {
                         return Err(StreamFailure::Interrupted);
                     }
                     Ok(true)

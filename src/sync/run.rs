@@ -7,7 +7,6 @@
 //! ([`run`]: Parquet under the destination's lease; [`run_messages`]: protocol messages).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{Mutex, Semaphore};
@@ -21,6 +20,7 @@ use super::output::parquet::ParquetOutput;
 use super::read::{MISSING_SCOPE, StreamFailure, StreamIo, StreamRead};
 use super::summary::{StreamReport, StreamStatus};
 use super::window;
+use crate::cancel::{Cancel, Reason};
 use crate::config::Config;
 use crate::error::Error;
 use crate::events;
@@ -36,7 +36,7 @@ pub async fn run(
     registry: &Registry,
     dest: &Destination,
     opts: &SyncOptions,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancel,
 ) -> Result<RunReport, Error> {
     let started = Instant::now();
     let streams: Vec<Selected> = config
@@ -76,7 +76,7 @@ pub async fn run_messages(
     state: State,
     sink: Arc<dyn MessageSink>,
     opts: &SyncOptions,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancel,
 ) -> Result<RunReport, Error> {
     let started = Instant::now();
     let output = MessageOutput::new(sink, config.policies.clone(), opts.started_at);
@@ -91,12 +91,18 @@ pub async fn run_with(
     state: State,
     output: &dyn Output,
     opts: &SyncOptions,
-    cancel: Arc<AtomicBool>,
+    cancel: Cancel,
     started: Instant,
 ) -> Result<RunReport, Error> {
-    let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
+    let client = HarvestClient::new(config)
+        .map_err(|e| Error::Fatal(e.to_string()))?
+        .with_cancel(cancel.clone());
     client.set_observer(opts.progress.clone());
-    client.authenticate().await.map_err(fetch_to_run_error)?;
+    match client.authenticate().await {
+        // Stopped before the first token: every stream reports itself interrupted below.
+        Ok(()) | Err(FetchError::Interrupted) => {}
+        Err(e) => return Err(fetch_to_run_error(e)),
+    }
     let signpost = opts.signpost();
     events::signpost(&signpost.to_rfc3339());
     // Largest streams first (by what their last run wrote), so the longest chains start early
@@ -127,7 +133,7 @@ pub async fn run_with(
         run_id: opts.run_id.clone(),
         streams: reports,
         manifest_key: None,
-        interrupted: cancel.load(Ordering::SeqCst),
+        interrupted: cancel.reason() == Some(Reason::Signal),
         duration: started.elapsed(),
     };
     report.manifest_key = output.finish(&report).await;

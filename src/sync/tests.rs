@@ -3,8 +3,6 @@
 //! is checked without a destination.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use harvest_sim::client::SimClient;
@@ -80,7 +78,13 @@ async fn run(
         state,
         output,
         &opts,
-        Arc::new(AtomicBool::new(cancel)),
+        {
+            let c = crate::cancel::Cancel::new();
+            if cancel {
+                c.cancel(crate::cancel::Reason::Signal);
+            }
+            c
+        },
         Instant::now(),
     )
     .await

@@ -25,6 +25,9 @@ pub enum FaultKind {
     Slow,
     /// 422 `Cursor expired` (only drawn for requests carrying a cursor).
     CursorExpired,
+    /// The page of the request's cursor, with a next link that repeats that cursor (only drawn
+    /// for requests carrying a cursor): a client that follows it blindly never ends.
+    RepeatCursor,
 }
 
 impl FaultKind {
@@ -36,6 +39,7 @@ impl FaultKind {
         FaultKind::Truncate,
         FaultKind::Slow,
         FaultKind::CursorExpired,
+        FaultKind::RepeatCursor,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,7 +51,13 @@ impl FaultKind {
             FaultKind::Truncate => "truncate",
             FaultKind::Slow => "slow",
             FaultKind::CursorExpired => "cursor_expired",
+            FaultKind::RepeatCursor => "repeat_cursor",
         }
+    }
+
+    /// Drawn only for requests that carry a cursor.
+    fn needs_cursor(self) -> bool {
+        matches!(self, FaultKind::CursorExpired | FaultKind::RepeatCursor)
     }
 }
 
@@ -58,7 +68,7 @@ impl FromStr for FaultKind {
             .iter()
             .copied()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown fault kind `{s}` (expected 500, 502, 503, reset, truncate, slow, cursor_expired)"))
+            .ok_or_else(|| format!("unknown fault kind `{s}` (expected 500, 502, 503, reset, truncate, slow, cursor_expired, repeat_cursor)"))
     }
 }
 
@@ -80,7 +90,7 @@ pub fn decide(
     let usable: Vec<FaultKind> = kinds
         .iter()
         .copied()
-        .filter(|k| has_cursor || *k != FaultKind::CursorExpired)
+        .filter(|k| has_cursor || !k.needs_cursor())
         .collect();
     if usable.is_empty() {
         return None;

@@ -93,7 +93,9 @@ pub struct SimConfig {
     /// Probability that a /v3 request fails (reproducible per seed and request number).
     #[arg(long, default_value_t = 0.0)]
     pub fail_rate: f64,
-    /// Fault kinds to draw from (comma list of 500,502,503,reset,truncate,slow,cursor_expired).
+    /// Fault kinds to draw from (comma list of
+    /// 500,502,503,reset,truncate,slow,cursor_expired,repeat_cursor; the default is every kind
+    /// but repeat_cursor, which makes a blind client loop).
     #[arg(
         long,
         value_delimiter = ',',
@@ -106,6 +108,18 @@ pub struct SimConfig {
     /// Cursor lifetime in seconds (0 = cursors never expire).
     #[arg(long, default_value_t = 0)]
     pub cursor_ttl: u64,
+    /// Rate-limit headers left out of `/v3` responses (comma list of limit,remaining,reset),
+    /// as a proxy or an API change might; the limit is still enforced with 429s.
+    #[arg(long, value_delimiter = ',')]
+    pub omit_rate_headers: Vec<RateHeader>,
+}
+
+/// One of the `X-RateLimit-*` headers (for `--omit-rate-headers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RateHeader {
+    Limit,
+    Remaining,
+    Reset,
 }
 
 impl Default for SimConfig {

@@ -27,7 +27,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::SimConfig;
 use super::data::Db;
 use super::faults::{self, FaultKind};
 use super::model::R;
@@ -35,6 +34,7 @@ use super::page;
 use super::query;
 use super::ratelimit::{Decision, Limiter, WindowHistogram};
 use super::rng::hash;
+use super::{RateHeader, SimConfig};
 
 pub(super) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -264,10 +264,25 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
 // ---------------------------------------------------------------- /v3
 
 pub(super) fn rate_headers(r: &mut Response<Body>, d: &Decision, retry: bool) {
+    rate_headers_except(r, d, retry, &[]);
+}
+
+/// The rate-limit headers, without those in `omit` (`--omit-rate-headers`).
+fn rate_headers_except(r: &mut Response<Body>, d: &Decision, retry: bool, omit: &[RateHeader]) {
     if d.limit > 0 {
-        set_header(r, "x-ratelimit-limit", d.limit.to_string());
-        set_header(r, "x-ratelimit-remaining", d.remaining.to_string());
-        set_header(r, "x-ratelimit-reset", d.reset.to_string());
+        for (h, name, v) in [
+            (RateHeader::Limit, "x-ratelimit-limit", u64::from(d.limit)),
+            (
+                RateHeader::Remaining,
+                "x-ratelimit-remaining",
+                u64::from(d.remaining),
+            ),
+            (RateHeader::Reset, "x-ratelimit-reset", d.reset),
+        ] {
+            if !omit.contains(&h) {
+                set_header(r, name, v.to_string());
+            }
+        }
     }
     if retry {
         set_header(r, "retry-after", d.retry_after.to_string());
@@ -353,7 +368,7 @@ async fn v3_inner(
         .check(&key, now);
     let finish = |mut r: Response<Body>, d: &Decision| {
         let retry = r.status() == StatusCode::TOO_MANY_REQUESTS;
-        rate_headers(&mut r, d, retry);
+        rate_headers_except(&mut r, d, retry, &state.cfg.omit_rate_headers);
         r
     };
     if req.method() != Method::GET {
@@ -510,7 +525,14 @@ async fn v3_inner(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    if let Some(last) = pg.next_after {
+    if fault == Some(FaultKind::RepeatCursor) {
+        // The same cursor again: the next page would be this one, for ever.
+        set_header(
+            &mut resp,
+            "link",
+            format!("<{}/v3/{}?{raw}>; rel=\"next\"", state.base_url, r.name()),
+        );
+    } else if let Some(last) = pg.next_after {
         let issued = (now / 1000) as u64;
         let c = query::encode_cursor(&q, last, issued, state.secret);
         set_header(
