@@ -14,6 +14,7 @@
 
 mod auth;
 mod background;
+pub mod bad;
 mod cf;
 pub mod client;
 mod control;
@@ -106,6 +107,11 @@ pub struct SimConfig {
     /// Cursor lifetime in seconds (0 = cursors never expire).
     #[arg(long, default_value_t = 0)]
     pub cursor_ttl: u64,
+    /// Bad data injected into a resource's pages: `RES:KIND[:ARG]`, repeatable (kinds in the
+    /// README: surrogate, no_id, text_id, garbage, nanos, no_offset, number_text, gzip_bomb,
+    /// redirect).
+    #[arg(long = "bad-record")]
+    pub bad_record: Vec<bad::BadRecord>,
 }
 
 impl Default for SimConfig {
