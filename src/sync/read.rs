@@ -134,6 +134,8 @@ struct Tally {
     pub extra_fields: u64,
     pub type_mismatches: u64,
     pub null_violations: u64,
+    pub quarantined: u64,
+    pub error_objects: Vec<String>,
     pub files: Vec<WrittenFile>,
 }
 
@@ -144,6 +146,8 @@ impl Tally {
         report.extra_fields += self.extra_fields;
         report.type_mismatches += self.type_mismatches;
         report.null_violations += self.null_violations;
+        report.quarantined += self.quarantined;
+        report.error_objects.extend(self.error_objects);
         report.files.extend(self.files);
     }
 }
@@ -418,8 +422,12 @@ impl StreamRead<'_> {
                                     page = ctx.client.get_page(&url, &io.stats).await?;
                                 }
                                 Err(WriteError::Unreadable(e)) => {
+                                    let saved = match writer.save_unreadable(&page.body, &e).await {
+                                        Some(key) => format!("; the page was saved as {key}"),
+                                        None => String::new(),
+                                    };
                                     return Err(StreamFailure::failed(format!(
-                                        "unreadable page: {e}"
+                                        "unreadable page: {e}{saved}"
                                     )));
                                 }
                                 Err(WriteError::Output(e)) => {
@@ -436,6 +444,8 @@ impl StreamRead<'_> {
                         tally.extra_fields += out.extra_fields;
                         tally.type_mismatches += out.type_mismatches;
                         tally.null_violations += out.null_violations;
+                        tally.quarantined += out.quarantined;
+                        tally.error_objects.extend(out.error_objects);
                     }
                     if ctx.cancel.load(Ordering::SeqCst) {
                         return Err(StreamFailure::Interrupted);
