@@ -246,3 +246,27 @@ async fn sub_microsecond_digits_and_offsetless_timestamps_are_kept() {
         truth.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_to_another_origin_is_refused_like_a_cross_origin_link() {
+    let sim = sim(&["jobs:redirect"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync(&sim, dir.path(), &["jobs", "offices"]);
+    let all = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("was redirected to another origin; refusing to follow it"),
+        "{all}"
+    );
+    assert!(all.contains("http://localhost:"), "{all}");
+    // Nothing from the other origin was written, and the other stream is not held up.
+    assert!(!dir.path().join("out/jobs").exists(), "{all}");
+    let offices = duckdb_query(&format!(
+        "SELECT count(*) AS n FROM read_parquet('{}')",
+        glob(dir.path(), "offices")
+    ));
+    assert_eq!(
+        offices[0]["n"].as_u64(),
+        Some(sim.truth("offices").await.len() as u64)
+    );
+}
