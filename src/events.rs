@@ -163,6 +163,24 @@ pub fn messages_failed(stream: &str, error: &dyn Display) {
     tracing::warn!(event = MESSAGES_FAILED, stream, error = %error, "Could not write the stream status");
 }
 
+pub const ERROR_OBJECT_SAVED: &str = "error_object_saved";
+/// Something that could not be written as rows (quarantined records, an unreadable page) was
+/// filed under `_errors/` for a person to look at.
+pub fn error_object_saved(stream: &str, key: &str, reason: &str) {
+    tracing::warn!(
+        event = ERROR_OBJECT_SAVED,
+        stream,
+        key,
+        reason,
+        "Saved what could not be written as rows under _errors/"
+    );
+}
+
+pub const ERROR_OBJECT_FAILED: &str = "error_object_failed";
+pub fn error_object_failed(stream: &str, error: &dyn Display) {
+    tracing::warn!(event = ERROR_OBJECT_FAILED, stream, error = %error, "Could not save the unreadable page under _errors/");
+}
+
 // ---- HTTP -------------------------------------------------------------------------------
 
 pub const REQUEST_RETRIED: &str = "request_retried";

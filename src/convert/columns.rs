@@ -21,12 +21,20 @@ use arrow_schema::{ArrowError, DataType, Fields};
 use serde_json::{Map, Value};
 
 use super::json::{Json, find};
+use super::repair::Repairs;
 
 /// An object's key/value pairs, as parsed.
 pub(crate) type Pairs<'a> = [(std::borrow::Cow<'a, str>, Json<'a>)];
 
 use super::schema::UTC_TZ;
 use super::time::{DateParse, parse_date, parse_timestamp_micros};
+
+/// Whether a typed cell holds the whole value (otherwise the original goes to `_extra` too).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Exact {
+    Yes,
+    No,
+}
 use crate::registry::{Field, FieldType};
 
 /// The value of an absent key: an absent key and an explicit `null` are the same thing here.
@@ -57,6 +65,8 @@ pub(crate) struct Leftovers {
     pub(crate) extra_fields: u64,
     pub(crate) type_mismatches: u64,
     pub(crate) null_violations: u64,
+    /// Set when the page's lone surrogates were repaired (see `repair`).
+    pub(crate) repairs: Option<Repairs>,
 }
 
 impl Leftovers {
@@ -69,6 +79,7 @@ impl Leftovers {
             extra_fields: 0,
             type_mismatches: 0,
             null_violations: 0,
+            repairs: None,
         }
     }
 
@@ -88,13 +99,17 @@ impl Leftovers {
     }
 
     fn keep(&mut self, loc: Loc, suffix: &str, value: &Json) {
+        self.keep_with(loc, suffix, || value.to_value());
+    }
+
+    fn keep_with(&mut self, loc: Loc, suffix: &str, value: impl FnOnce() -> Value) {
         let (row, path) = self.locate(loc, suffix);
         // First writer wins: a path can only repeat if an unknown key contains a `.` or `[`
         // that mimics a nested path, and the typed side's value is the one to keep then.
         self.extra[row]
             .get_or_insert_with(Map::new)
             .entry(path)
-            .or_insert_with(|| value.to_value());
+            .or_insert_with(value);
     }
 
     fn mismatch(&mut self, loc: Loc, suffix: &str, value: &Json) {
@@ -200,22 +215,39 @@ impl Leftovers {
             FieldType::Boolean => {
                 let mut b = BooleanBuilder::with_capacity(n);
                 for (v, &loc) in vals.iter().zip(locs) {
-                    b.append_option(self.cell(v, loc, suffix, nullable, Json::as_bool));
+                    b.append_option(self.cell(v, loc, suffix, nullable, |v| {
+                        v.as_bool().map(|b| (b, Exact::Yes))
+                    }));
                 }
                 Arc::new(b.finish())
             }
             FieldType::String { .. } => {
                 let mut b = StringBuilder::with_capacity(n, n * 16);
+                let repairs = self.repairs.take();
                 for (v, &loc) in vals.iter().zip(locs) {
-                    b.append_option(self.cell(v, loc, suffix, nullable, Json::as_str));
+                    let s = self.cell(v, loc, suffix, nullable, |v| {
+                        v.as_str().map(|s| (s, Exact::Yes))
+                    });
+                    // A repaired lone surrogate: U+FFFD in the column, the text as sent in
+                    // `_extra` (a JSON string holding the source text, escapes as written).
+                    if let Some(original) =
+                        repairs.as_ref().zip(s).and_then(|(r, s)| r.original_of(s))
+                    {
+                        self.type_mismatches += 1;
+                        self.keep_with(loc, suffix, || Value::String(original.to_string()));
+                    }
+                    b.append_option(s);
                 }
+                self.repairs = repairs;
                 Arc::new(b.finish())
             }
             FieldType::Timestamp => {
                 let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone(UTC_TZ);
                 for (v, &loc) in vals.iter().zip(locs) {
                     b.append_option(self.cell(v, loc, suffix, nullable, |v| {
-                        v.as_str().and_then(parse_timestamp_micros)
+                        v.as_str()
+                            .and_then(parse_timestamp_micros)
+                            .map(|t| (t.micros, if t.exact() { Exact::Yes } else { Exact::No }))
                     }));
                 }
                 Arc::new(b.finish())
@@ -261,7 +293,11 @@ impl Leftovers {
                             self.null_seen(nullable);
                             b.append_null();
                         }
-                        Some(Json::Raw(raw)) => b.append_value(raw.get()),
+                        // As received, also on a page whose lone surrogates were repaired.
+                        Some(Json::Raw(raw)) => match &self.repairs {
+                            Some(r) => b.append_value(r.original_raw(raw.get())),
+                            None => b.append_value(raw.get()),
+                        },
                         Some(value) => {
                             text.clear();
                             serde_json::to_writer(&mut text, value)
@@ -381,6 +417,9 @@ impl Leftovers {
     }
 
     /// One scalar cell: null handling and mismatch bookkeeping around a typed conversion.
+    /// `convert` gives the typed value and whether it is the whole truth; when it is not (a
+    /// non-canonical number text, sub-microsecond digits, no offset), the original is kept in
+    /// `_extra` too and counted as a mismatch, next to a non-null cell.
     #[inline]
     fn cell<'v, T>(
         &mut self,
@@ -388,7 +427,7 @@ impl Leftovers {
         loc: Loc,
         suffix: &str,
         nullable: bool,
-        convert: impl Fn(&'v Json<'v>) -> Option<T>,
+        convert: impl Fn(&'v Json<'v>) -> Option<(T, Exact)>,
     ) -> Option<T> {
         match slot {
             None => None,
@@ -396,13 +435,17 @@ impl Leftovers {
                 self.null_seen(nullable);
                 None
             }
-            Some(value) => {
-                let out = convert(value);
-                if out.is_none() {
+            Some(value) => match convert(value) {
+                Some((out, Exact::Yes)) => Some(out),
+                Some((out, Exact::No)) => {
                     self.mismatch(loc, suffix, value);
+                    Some(out)
                 }
-                out
-            }
+                None => {
+                    self.mismatch(loc, suffix, value);
+                    None
+                }
+            },
         }
     }
 
@@ -422,42 +465,79 @@ fn schema_drift(suffix: &str, dt: &DataType) -> ArrowError {
     ))
 }
 
+/// The one string-to-number rule, shared by integer and number columns: a JSON string is read
+/// as a number when it is *numeric text* — an optional `-`, digits (leading zeros allowed), an
+/// optional `.digits` fraction and an optional `e[+-]digits` exponent; no spaces, `+`, `NaN`,
+/// `inf` or separators. Its value is stored when the column holds it exactly (integer: whole
+/// and within i64, through a float only up to 2^53; number: finite). The text is *also* kept in
+/// `_extra` (a mismatch next to a non-null cell) unless it is the stored value's canonical
+/// spelling (`"42"`, `"-7"`, `"1.5"`, `"2"`), so nothing about the text is lost: `"0042"`,
+/// `"1.0"`, `"2e3"`, `"0.10"` are stored and kept. Anything else is a plain mismatch (null).
+fn numeric_text(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |mut i: usize| {
+        let from = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        (i > from).then_some(i)
+    };
+    let Some(mut i) = digits(usize::from(b.first() == Some(&b'-'))) else {
+        return false;
+    };
+    if b.get(i) == Some(&b'.') {
+        let Some(j) = digits(i + 1) else { return false };
+        i = j;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let sign = usize::from(matches!(b.get(i + 1), Some(b'+' | b'-')));
+        let Some(j) = digits(i + 1 + sign) else {
+            return false;
+        };
+        i = j;
+    }
+    i == b.len()
+}
+
+fn canonical(yes: bool) -> Exact {
+    if yes { Exact::Yes } else { Exact::No }
+}
+
 /// An integer cell: JSON integers within i64; floats only when whole and exactly representable
-/// (never truncated); strings only in canonical decimal form (`"42"`, `"-7"`, not `"042"`/`"+1"`,
-/// so the text is recoverable from the number).
-fn to_i64(v: &Json) -> Option<i64> {
+/// (never truncated); strings by the rule of [`numeric_text`].
+fn to_i64(v: &Json) -> Option<(i64, Exact)> {
     match v {
-        Json::I64(i) => Some(*i),
-        Json::U64(u) => i64::try_from(*u).ok(),
-        Json::F64(f) => (f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT_INT).then_some(*f as i64),
-        Json::Str(s) => {
-            let digits = s.strip_prefix('-').unwrap_or(s);
-            let canonical = !digits.is_empty()
-                && digits.bytes().all(|c| c.is_ascii_digit())
-                && (digits == "0" || !digits.starts_with('0'))
-                && s != "-0";
-            if canonical { s.parse().ok() } else { None }
+        Json::I64(i) => Some((*i, Exact::Yes)),
+        Json::U64(u) => i64::try_from(*u).ok().map(|i| (i, Exact::Yes)),
+        Json::F64(f) => {
+            (f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT_INT).then_some((*f as i64, Exact::Yes))
+        }
+        Json::Str(s) if numeric_text(s) => {
+            let n = if s.bytes().all(|c| c.is_ascii_digit() || c == b'-') {
+                s.parse::<i64>().ok()?
+            } else {
+                let f: f64 = s.parse().ok()?;
+                if f.fract() != 0.0 || f.abs() > MAX_EXACT_FLOAT_INT {
+                    return None;
+                }
+                f as i64
+            };
+            Some((n, canonical(n.to_string() == **s)))
         }
         _ => None,
     }
 }
 
-/// A number cell: any JSON number, or a string holding a finite decimal number (`"1.5"`,
-/// `"2e3"`; not `"NaN"`/`"inf"`).
-fn to_f64(v: &Json) -> Option<f64> {
+/// A number cell: any JSON number; strings by the rule of [`numeric_text`] (canonical: Rust's
+/// shortest round-trip spelling of the float).
+fn to_f64(v: &Json) -> Option<(f64, Exact)> {
     match v {
-        Json::I64(i) => Some(*i as f64),
-        Json::U64(u) => Some(*u as f64),
-        Json::F64(f) => Some(*f),
-        Json::Str(s) => {
-            let numeric = !s.is_empty()
-                && s.bytes()
-                    .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'));
-            if numeric {
-                s.parse::<f64>().ok().filter(|f| f.is_finite())
-            } else {
-                None
-            }
+        Json::I64(i) => Some((*i as f64, Exact::Yes)),
+        Json::U64(u) => Some((*u as f64, Exact::Yes)),
+        Json::F64(f) => Some((*f, Exact::Yes)),
+        Json::Str(s) if numeric_text(s) => {
+            let f = s.parse::<f64>().ok().filter(|f| f.is_finite())?;
+            Some((f, canonical(f.to_string() == **s)))
         }
         _ => None,
     }
@@ -476,45 +556,80 @@ mod tests {
         ($($t:tt)*) => { &j(serde_json::json!($($t)*)) };
     }
 
+    fn value<T>(r: Option<(T, Exact)>) -> Option<T> {
+        r.map(|(v, _)| v)
+    }
+
     #[test]
     fn integers_are_never_truncated() {
-        assert_eq!(to_i64(json!(42)), Some(42));
-        assert_eq!(to_i64(json!(-42)), Some(-42));
-        assert_eq!(to_i64(json!(3.0)), Some(3));
+        assert_eq!(to_i64(json!(42)), Some((42, Exact::Yes)));
+        assert_eq!(value(to_i64(json!(-42))), Some(-42));
+        assert_eq!(value(to_i64(json!(3.0))), Some(3));
         assert_eq!(to_i64(json!(1.5)), None);
         assert_eq!(to_i64(json!(1e20)), None);
         assert_eq!(to_i64(json!(u64::MAX)), None);
-        assert_eq!(to_i64(json!(i64::MIN)), Some(i64::MIN));
-        assert_eq!(to_i64(json!("42")), Some(42));
-        assert_eq!(to_i64(json!("-7")), Some(-7));
-        assert_eq!(to_i64(json!("0")), Some(0));
-        for bad in [
-            "",
-            "-",
-            "042",
-            "+1",
-            "-0",
-            "1.0",
-            "1e3",
-            " 1",
-            "abc",
-            "99999999999999999999",
-        ] {
-            assert_eq!(to_i64(json!(bad)), None, "{bad:?}");
-        }
+        assert_eq!(value(to_i64(json!(i64::MIN))), Some(i64::MIN));
         assert_eq!(to_i64(json!(true)), None);
         assert_eq!(to_i64(json!([1])), None);
     }
 
+    /// The one string-to-number rule (see `numeric_text`), the same for both numeric types.
     #[test]
-    fn numbers_accept_integers_and_numeric_text() {
-        assert_eq!(to_f64(json!(2)), Some(2.0));
-        assert_eq!(to_f64(json!(2.5)), Some(2.5));
-        assert_eq!(to_f64(json!("2.5")), Some(2.5));
-        assert_eq!(to_f64(json!("-2e3")), Some(-2000.0));
-        for bad in ["", "NaN", "inf", "1e999", "1,5", "two"] {
+    fn numeric_text_is_stored_and_kept_unless_canonical() {
+        for (text, n) in [
+            ("42", 42),
+            ("-7", -7),
+            ("0", 0),
+            ("4000000001", 4_000_000_001),
+        ] {
+            assert_eq!(to_i64(json!(text)), Some((n, Exact::Yes)), "{text:?}");
+        }
+        for (text, n) in [
+            ("0042", 42),
+            ("-0", 0),
+            ("1.0", 1),
+            ("1e3", 1000),
+            ("00", 0),
+        ] {
+            assert_eq!(to_i64(json!(text)), Some((n, Exact::No)), "{text:?}");
+        }
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "1.5",
+            " 1",
+            "abc",
+            "1.",
+            ".5",
+            "1e",
+            "0x10",
+            "99999999999999999999",
+            "1e400",
+            "NaN",
+        ] {
+            assert_eq!(to_i64(json!(bad)), None, "{bad:?}");
+        }
+        for (text, f) in [("2.5", 2.5), ("-7", -7.0), ("0.1", 0.1), ("2", 2.0)] {
+            assert_eq!(to_f64(json!(text)), Some((f, Exact::Yes)), "{text:?}");
+        }
+        for (text, f) in [
+            ("0042", 42.0),
+            ("2.50", 2.5),
+            ("-2e3", -2000.0),
+            ("1.0", 1.0),
+        ] {
+            assert_eq!(to_f64(json!(text)), Some((f, Exact::No)), "{text:?}");
+        }
+        for bad in ["", "NaN", "inf", "1e999", "1,5", "two", "+1.5", " 2"] {
             assert_eq!(to_f64(json!(bad)), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn numbers_accept_any_json_number() {
+        assert_eq!(value(to_f64(json!(2))), Some(2.0));
+        assert_eq!(value(to_f64(json!(2.5))), Some(2.5));
         assert_eq!(to_f64(json!({"a": 1})), None);
     }
 }

@@ -115,6 +115,14 @@ pub(crate) fn find<'o, 'a>(
 /// One record of a list page: must be a JSON object.
 pub(crate) struct Record<'a>(pub(crate) Object<'a>);
 
+impl Record<'_> {
+    /// The record as compact JSON text, keys in the order received (off the hot path: for
+    /// quarantined records).
+    pub(crate) fn to_json_text(&self) -> String {
+        serde_json::to_string(&Json::Object(self.0.clone())).unwrap_or_default()
+    }
+}
+
 impl<'de> Deserialize<'de> for Record<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct RecordVisitor;

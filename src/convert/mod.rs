@@ -18,19 +18,32 @@
 //!   Two kinds of values land there, counted separately in [`ConvertedPage`]:
 //!   - `extra_fields`: keys the declaration does not know (top level, in a struct, in a list
 //!     element struct);
-//!   - `type_mismatches`: values whose JSON type disagrees with the declared type. The typed cell
-//!     is then null. Never a silent coercion or truncation: `1.5` into an integer, `"abc"` into an
-//!     integer, an object into a string, `12` into a string, an unparseable timestamp, an integer
-//!     beyond i64 are all mismatches.
-//! - Accepted coercions (lossless by construction): integer columns take whole floats up to 2^53
-//!   (`3.0` → 3) and strings in canonical decimal form (`"42"`, `"-7"`; not `"042"`); number
-//!   columns take any JSON number and finite numeric strings (`"1.5"`).
-//! - Timestamps: `YYYY-MM-DD[T ]HH:MM:SS[.fraction]` with `Z`, `±HH:MM`, `±HHMM`, `±HH` or no offset
-//!   (read as UTC), normalised to UTC microseconds; digits beyond microseconds are truncated.
+//!   - `type_mismatches`: values the typed column cannot hold exactly. Usually the JSON type
+//!     disagrees with the declared type and the typed cell is null: `1.5` into an integer,
+//!     `"abc"` into an integer, an object into a string, `12` into a string, an unparseable
+//!     timestamp, an integer beyond i64. Never a silent coercion or truncation. When the column
+//!     can hold a faithful *reading* of the value but not all of its text, the cell is filled
+//!     **and** the original kept and counted: numeric text that is not canonical, a timestamp
+//!     with sub-microsecond digits or without an offset, a full timestamp in a date column, a
+//!     string with a lone surrogate.
+//! - Strings in numeric columns follow one rule (integer and number alike, `columns::numeric_text`):
+//!   numeric text (`-`? digits, leading zeros allowed, `.digits`?, `e±digits`?) is stored when
+//!   the column holds its value exactly (`"4000000001"`, `"0042"`, `"1e3"` → integers; `"1.5"` →
+//!   a number); the text is also kept in `_extra` unless it is the value's canonical spelling
+//!   (`"42"`, `"1.5"`; not `"0042"`, `"1.0"`, `"2e3"`). Anything else (`"+1"`, `" 1"`, `"NaN"`,
+//!   `"1.5"` for an integer) is a mismatch. Integer columns also take whole floats up to 2^53.
+//! - Timestamps: `YYYY-MM-DD[T ]HH:MM:SS[.fraction]` with `Z`, `±HH:MM`, `±HHMM`, `±HH` or no offset,
+//!   normalised to UTC microseconds. Non-zero digits beyond microseconds are cut from the cell and
+//!   an offset-less value is read as UTC; either way the text as sent is kept in `_extra`.
 //! - Dates: `YYYY-MM-DD`. A full timestamp in a date column stores its date *as written* (before
-//!   offset normalisation) **and** keeps the original text in `_extra` as a type mismatch, because
-//!   the time of day would otherwise be lost. It is the only case where a mismatch has a non-null
-//!   cell.
+//!   offset normalisation) and keeps the original text in `_extra`, since the time of day would
+//!   otherwise be lost.
+//! - Lone UTF-16 surrogate escapes (`"\ud83d"`, a truncated emoji), which a strict JSON reader
+//!   refuses, are read leniently when a page fails to parse (`repair`): U+FFFD in a string cell,
+//!   the string's source text (escapes as written) in `_extra`, counted; JSON columns keep the
+//!   text as received. In object keys and unknown fields they become U+FFFD.
+//! - A record whose primary key is absent, null or not of its type is never written with a NULL
+//!   key: it leaves the batch and is returned whole in [`ConvertedPage::quarantined`].
 //! - JSON columns: the value's JSON text exactly as received — Greenhouse sends compact JSON, keys
 //!   in their order — (`null` → null cell); top-level ones are never parsed into a tree, nested
 //!   ones are written back compactly.
@@ -45,13 +58,14 @@
 
 mod columns;
 mod json;
+mod repair;
 mod schema;
 mod time;
 
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow_schema::{ArrowError, SchemaRef};
 use chrono::{DateTime, Utc};
@@ -59,12 +73,20 @@ use chrono::{DateTime, Utc};
 use crate::registry::Stream;
 use columns::{Leftovers, Pairs};
 use json::{PageSeed, Record};
+use repair::Repairs;
 use serde::de::DeserializeSeed;
 
 pub use schema::{
     DESCRIPTION_METADATA_KEY, EXTRA_COLUMN, EXTRACTED_AT_COLUMN, NULLABLE_METADATA_KEY,
     RUN_ID_COLUMN, TYPE_METADATA_KEY, UTC_TZ, arrow_schema,
 };
+
+/// `text` with every lone UTF-16 surrogate escape replaced by `\ufffd` (same length), or `None`
+/// when it has none: the lenient reading the converter falls back to, for other readers of a
+/// page (the protocol output).
+pub fn repair_lone_surrogates(text: &str) -> Option<String> {
+    repair::lone_surrogates(text).map(|r| r.text)
+}
 
 /// Why a page could not be converted.
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +113,12 @@ pub struct ConvertedPage {
     /// The largest value of the stream's cursor field on this page (incremental streams only;
     /// `None` for full refresh or when no row has a valid cursor).
     pub max_cursor: Option<DateTime<Utc>>,
-    /// The first primary-key column's values, in page order. Rows whose key is null or
-    /// mismatched are left out (they are counted as null violations / mismatches).
+    /// The first primary-key column's values, in page order, one per row of `batch`.
     pub ids: Vec<i64>,
+    /// Records left out of `batch` because a primary-key value is absent, null or not of its
+    /// type, each as compact JSON text (keys in the order received; a repaired lone surrogate
+    /// as U+FFFD). The caller files them somewhere visible.
+    pub quarantined: Vec<String>,
 }
 
 /// Totals over every page a [`Converter`] has converted.
@@ -104,6 +129,7 @@ pub struct ConvertTotals {
     pub extra_fields: u64,
     pub type_mismatches: u64,
     pub null_violations: u64,
+    pub quarantined: u64,
 }
 
 /// Converts a stream's pages; one per stream and run.
@@ -114,6 +140,8 @@ pub struct Converter {
     extracted_at_micros: i64,
     /// Column index of the first primary-key field.
     pk_column: Option<usize>,
+    /// Column indices of every primary-key field.
+    pk_columns: Vec<usize>,
     /// Column index of the cursor field (incremental streams).
     cursor_column: Option<usize>,
     /// Top-level JSON-typed fields, kept as received text instead of parsed (see `json`).
@@ -130,6 +158,11 @@ impl Converter {
             run_id: run_id.to_string(),
             extracted_at_micros: extracted_at.timestamp_micros(),
             pk_column: stream.primary_key.first().and_then(|pk| column(pk)),
+            pk_columns: stream
+                .primary_key
+                .iter()
+                .filter_map(|pk| column(pk))
+                .collect(),
             cursor_column: stream.cursor_field().and_then(column),
             raw_fields: stream
                 .fields
@@ -165,6 +198,25 @@ impl Converter {
                 "the body is not UTF-8: {e}"
             )))
         })?;
+        match self.convert_text(text, None) {
+            // A lone surrogate escape is the one defect serde_json refuses that a lenient
+            // reading can fix without guessing (see `repair`); only a failed page is scanned.
+            Err(ConvertError::NotAnArrayOfObjects(e)) => match repair::lone_surrogates(text) {
+                Some(repaired) => {
+                    let repairs = Repairs::new(text, &repaired);
+                    self.convert_text(&repaired.text, Some(repairs))
+                }
+                None => Err(ConvertError::NotAnArrayOfObjects(e)),
+            },
+            other => other,
+        }
+    }
+
+    fn convert_text(
+        &mut self,
+        text: &str,
+        repairs: Option<Repairs>,
+    ) -> Result<ConvertedPage, ConvertError> {
         let mut de = serde_json::Deserializer::from_str(text);
         let records: Vec<Record> = PageSeed {
             raw: &self.raw_fields,
@@ -174,6 +226,7 @@ impl Converter {
         .map_err(ConvertError::NotAnArrayOfObjects)?;
         let n = records.len();
         let mut left = Leftovers::new(n);
+        left.repairs = repairs;
         let locs: Vec<usize> = (0..n).collect();
         let objects: Vec<Option<&Pairs>> = records.iter().map(|r| Some(r.0.as_slice())).collect();
         let children = left.gather_children(&self.stream.fields, &objects, &locs, "");
@@ -199,7 +252,34 @@ impl Converter {
         columns.push(Arc::new(StringArray::from_iter_values(
             std::iter::repeat_n(self.run_id.as_str(), n),
         )));
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let mut batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+
+        // A row without a usable key (absent, null, `"abc"`) cannot be de-duplicated, updated or
+        // deleted downstream: it is quarantined whole, as received, instead of written with a
+        // NULL key.
+        let mut quarantined = Vec::new();
+        let keyless = self
+            .pk_columns
+            .iter()
+            .any(|&c| batch.column(c).null_count() > 0);
+        if keyless {
+            let keep: BooleanArray = (0..n)
+                .map(|row| {
+                    Some(
+                        self.pk_columns
+                            .iter()
+                            .all(|&c| batch.column(c).is_valid(row)),
+                    )
+                })
+                .collect();
+            for (row, record) in records.iter().enumerate() {
+                if !keep.value(row) {
+                    quarantined.push(record.to_json_text());
+                }
+            }
+            batch = arrow_select::filter::filter_record_batch(&batch, &keep)?;
+        }
+        let n = batch.num_rows();
 
         let max_cursor = self.cursor_column.and_then(|c| {
             let col = batch
@@ -219,7 +299,9 @@ impl Converter {
         self.totals.extra_fields += left.extra_fields;
         self.totals.type_mismatches += left.type_mismatches;
         self.totals.null_violations += left.null_violations;
+        self.totals.quarantined += quarantined.len() as u64;
         Ok(ConvertedPage {
+            quarantined,
             rows: n,
             extra_fields: left.extra_fields,
             type_mismatches: left.type_mismatches,

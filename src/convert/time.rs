@@ -21,10 +21,29 @@ pub(crate) enum DateParse {
     Invalid,
 }
 
+/// A parsed timestamp and what the column cannot carry of its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timestamp {
+    /// UTC microseconds since the epoch.
+    pub(crate) micros: i64,
+    /// Non-zero fraction digits beyond microseconds were cut (the column's precision).
+    pub(crate) truncated: bool,
+    /// The text had no offset and was read as UTC (an assumption the reader should see).
+    pub(crate) no_offset: bool,
+}
+
+impl Timestamp {
+    /// The cell is the whole truth (otherwise the caller keeps the text in `_extra`).
+    pub(crate) fn exact(&self) -> bool {
+        !self.truncated && !self.no_offset
+    }
+}
+
 /// Parses `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|±HH:MM|±HHMM|±HH]` into UTC microseconds since the
 /// epoch. No offset means UTC. Fraction digits beyond microseconds are truncated (the column's
-/// precision). Leap seconds (`:60`) and anything else malformed give `None`.
-pub(crate) fn parse_timestamp_micros(s: &str) -> Option<i64> {
+/// precision). Both are reported, so the caller can keep the text. Leap seconds (`:60`) and
+/// anything else malformed give `None`.
+pub(crate) fn parse_timestamp_micros(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
     if b.len() < 19 {
         return None;
@@ -41,12 +60,15 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<i64> {
     }
     let mut i = 19;
     let mut micros: i64 = 0;
+    let mut truncated = false;
     if i < b.len() && b[i] == b'.' {
         i += 1;
         let start = i;
         while i < b.len() && b[i].is_ascii_digit() {
             if i - start < 6 {
                 micros = micros * 10 + i64::from(b[i] - b'0');
+            } else if b[i] != b'0' {
+                truncated = true;
             }
             i += 1;
         }
@@ -59,7 +81,8 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<i64> {
         }
     }
     // No offset (read as UTC) or `Z`.
-    let utc = i == b.len() || ((b[i] == b'Z' || b[i] == b'z') && i + 1 == b.len());
+    let no_offset = i == b.len();
+    let utc = no_offset || ((b[i] == b'Z' || b[i] == b'z') && i + 1 == b.len());
     let offset_seconds: i64 = if utc {
         0
     } else if b[i] == b'+' || b[i] == b'-' {
@@ -83,7 +106,11 @@ pub(crate) fn parse_timestamp_micros(s: &str) -> Option<i64> {
         + i64::from(minute) * 60
         + i64::from(second)
         - offset_seconds;
-    Some(seconds * 1_000_000 + micros)
+    Some(Timestamp {
+        micros: seconds * 1_000_000 + micros,
+        truncated,
+        no_offset,
+    })
 }
 
 /// Parses a date column's text: `YYYY-MM-DD`, or a full timestamp (see [`DateParse`]).
@@ -128,6 +155,21 @@ mod tests {
         DateTime::parse_from_rfc3339(rfc3339)
             .unwrap()
             .timestamp_micros()
+    }
+
+    fn parse_timestamp_micros(s: &str) -> Option<i64> {
+        super::parse_timestamp_micros(s).map(|t| t.micros)
+    }
+
+    #[test]
+    fn reports_what_the_column_cannot_carry() {
+        let t = |s| super::parse_timestamp_micros(s).unwrap();
+        assert!(t("2024-01-15T10:30:00.123Z").exact());
+        assert!(t("2024-01-15T10:30:00.123456000+02:00").exact());
+        let nanos = t("2024-01-15T10:30:00.123456789Z");
+        assert!(nanos.truncated && !nanos.no_offset && !nanos.exact());
+        let local = t("2024-01-15T10:30:00.5");
+        assert!(local.no_offset && !local.truncated && !local.exact());
     }
 
     #[test]

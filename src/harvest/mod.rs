@@ -4,7 +4,8 @@
 //! Contract:
 //! - Only the first page of a read carries parameters; later pages are the `Link rel="next"` URL
 //!   exactly as sent (v3 answers 422 to a cursor combined with anything else). A next link must
-//!   stay on the API's origin, so the bearer token is never sent elsewhere.
+//!   stay on the API's origin, so the bearer token is never sent elsewhere; so must a redirect
+//!   (one to another origin fails the request), so another origin's answer is never a page.
 //! - Every request first takes a slot from the shared [`budget::RateBudget`] and a place among
 //!   the `max_in_flight` concurrent requests.
 //! - Every wait (rate window, backoff, `Retry-After`, token retries) and every request in flight
@@ -293,6 +294,14 @@ impl HarvestClient {
             .await;
         let resp = match sent {
             Ok(r) => r,
+            Err(e) if e.is_redirect() => {
+                self.budget.observe(ticket, &HeaderMap::new());
+                return Attempt::Fail(FetchError::Fatal(format!(
+                    "{} was redirected to another origin; refusing to follow it (the answer would not be the API's): {}",
+                    redact_url(url),
+                    describe_reqwest(&e)
+                )));
+            }
             Err(e) => {
                 self.budget.observe(ticket, &HeaderMap::new());
                 return Attempt::Transient(describe_reqwest(&e));
@@ -380,8 +389,28 @@ pub fn http_client() -> Result<reqwest::Client, FetchError> {
         .timeout(Duration::from_secs(120))
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("greenhouse-extract/", env!("CARGO_PKG_VERSION")))
+        .redirect(same_origin_redirects())
         .build()
         .map_err(|e| FetchError::Fatal(format!("cannot build the HTTP client: {e}")))
+}
+
+/// What a redirect refused for leaving the origin says (the request's error chain holds it).
+const CROSS_ORIGIN_REDIRECT: &str = "redirect to another origin refused";
+
+/// Redirects are followed only within the request's origin, like next links: reqwest would drop
+/// the token on the way out, but the other origin's answer would still be taken as a page.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from = attempt.previous().first().map(Url::origin);
+        if from.as_ref() != Some(&attempt.url().origin()) {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(format!("{CROSS_ORIGIN_REDIRECT} ({to})"))
+        } else if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// rustls needs a process-wide crypto provider; we build with ring (see Cargo.toml).

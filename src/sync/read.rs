@@ -137,6 +137,8 @@ struct Tally {
     pub extra_fields: u64,
     pub type_mismatches: u64,
     pub null_violations: u64,
+    pub quarantined: u64,
+    pub error_objects: Vec<String>,
     pub files: Vec<WrittenFile>,
 }
 
@@ -147,6 +149,8 @@ impl Tally {
         report.extra_fields += self.extra_fields;
         report.type_mismatches += self.type_mismatches;
         report.null_violations += self.null_violations;
+        report.quarantined += self.quarantined;
+        report.error_objects.extend(self.error_objects);
         report.files.extend(self.files);
     }
 }
@@ -445,8 +449,12 @@ impl StreamRead<'_> {
                                     page = ctx.client.get_page(&url, &io.stats).await?;
                                 }
                                 Err(WriteError::Unreadable(e)) => {
+                                    let saved = match writer.save_unreadable(&page.body, &e).await {
+                                        Some(key) => format!("; the page was saved as {key}"),
+                                        None => String::new(),
+                                    };
                                     return Err(StreamFailure::failed(format!(
-                                        "unreadable page: {e}"
+                                        "unreadable page: {e}{saved}"
                                     )));
                                 }
                                 Err(WriteError::Output(e)) => {
@@ -463,6 +471,8 @@ impl StreamRead<'_> {
                         tally.extra_fields += out.extra_fields;
                         tally.type_mismatches += out.type_mismatches;
                         tally.null_violations += out.null_violations;
+                        tally.quarantined += out.quarantined;
+                        tally.error_objects.extend(out.error_objects);
                     }
                     if ctx.cancel.is_cancelled() {
                         return Err(StreamFailure::Interrupted);

@@ -52,6 +52,10 @@ pub struct StreamReport {
     pub extra_fields: u64,
     pub type_mismatches: u64,
     pub null_violations: u64,
+    /// Records not written because their primary key was unusable (filed under `_errors/`).
+    pub quarantined: u64,
+    /// Keys of the `_errors/` documents this stream's run left (quarantined records).
+    pub error_objects: Vec<String>,
     pub duration: Duration,
     /// Slices the window was read as (0: one chain).
     pub slices: usize,
@@ -78,6 +82,8 @@ impl StreamReport {
             extra_fields: 0,
             type_mismatches: 0,
             null_violations: 0,
+            quarantined: 0,
+            error_objects: Vec::new(),
             duration: Duration::ZERO,
             slices: 0,
             auth_failure: false,
@@ -163,6 +169,16 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
     for r in reports {
         if let Some(e) = r.status.error() {
             writeln!(out, "  {}: {e}", r.stream).unwrap();
+        }
+        if r.quarantined > 0 {
+            writeln!(
+                out,
+                "  {}: {} records without a usable primary key were not written; saved in {}",
+                r.stream,
+                r.quarantined,
+                r.error_objects.join(", ")
+            )
+            .unwrap();
         }
     }
     out

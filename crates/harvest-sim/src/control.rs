@@ -38,6 +38,12 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
     };
     let method = req.method().clone();
     match (method, rest) {
+        // Where a `redirect` bad-record rule points (on the other origin): a list page that
+        // asks for no token, so a client that follows the redirect has data to (wrongly) keep.
+        (Method::GET, "elsewhere") => json_resp(
+            StatusCode::OK,
+            &json!([{"id": 1, "elsewhere": "this page is not from the API's origin"}]),
+        ),
         (Method::POST, "clock") => {
             // Moves the simulator's clock forward (tokens expire, rate windows pass, mutations
             // are stamped later) without anyone waiting.

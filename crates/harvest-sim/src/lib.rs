@@ -14,6 +14,7 @@
 
 mod auth;
 mod background;
+pub mod bad;
 mod cf;
 pub mod client;
 mod control;
@@ -112,6 +113,11 @@ pub struct SimConfig {
     /// as a proxy or an API change might; the limit is still enforced with 429s.
     #[arg(long, value_delimiter = ',')]
     pub omit_rate_headers: Vec<RateHeader>,
+    /// Bad data injected into a resource's pages: `RES:KIND[:ARG]`, repeatable (kinds in the
+    /// README: surrogate, no_id, text_id, garbage, nanos, no_offset, number_text, gzip_bomb,
+    /// redirect).
+    #[arg(long = "bad-record")]
+    pub bad_record: Vec<bad::BadRecord>,
 }
 
 /// One of the `X-RateLimit-*` headers (for `--omit-rate-headers`).

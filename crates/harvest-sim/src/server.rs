@@ -495,10 +495,25 @@ async fn v3_inner(
     if delay > 0 {
         tokio::time::sleep(Duration::from_micros(delay)).await;
     }
-    let body_len = pg.body.len();
+    let mut gzip = false;
+    let body = match super::bad::apply(&cfg.bad_record, r.name(), pg.body, &cfg.client_secret) {
+        super::bad::Served::Body(b) => b,
+        super::bad::Served::Gzip(b) => {
+            gzip = true;
+            b
+        }
+        super::bad::Served::Redirect => {
+            let mut resp = Response::new(full(Vec::new()));
+            *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
+            let elsewhere = state.base_url.replacen("127.0.0.1", "localhost", 1);
+            set_header(&mut resp, "location", format!("{elsewhere}/_sim/elsewhere"));
+            return (finish(resp, &d), Served::default(), fault);
+        }
+    };
+    let body_len = body.len();
     let mut resp = match fault {
         Some(FaultKind::Reset) | Some(FaultKind::Truncate) => {
-            let bytes = Bytes::from(pg.body);
+            let bytes = Bytes::from(body);
             let part = bytes.slice(..body_len / 2);
             let stream = futures::stream::unfold(Some(part), |st| async move {
                 match st {
@@ -519,8 +534,12 @@ async fn v3_inner(
             }
             r
         }
-        _ => Response::new(full(pg.body)),
+        _ => Response::new(full(body)),
     };
+    if gzip {
+        resp.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),

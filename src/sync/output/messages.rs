@@ -131,9 +131,18 @@ impl UnitWriter for MessageUnit {
         body: &[u8],
         skip_from_id: Option<i64>,
     ) -> Result<PageOut, WriteError> {
-        let mut records: Vec<Record> = serde_json::from_slice(body).map_err(|e| {
-            WriteError::Unreadable(format!("response body is not a JSON array of objects: {e}"))
-        })?;
+        // Values are kept as their text (lone surrogate escapes included, as sent); a key
+        // holding one cannot be a `String`, so such a page is read leniently (U+FFFD).
+        let mut records: Vec<Record> = serde_json::from_slice(body)
+            .or_else(|e| {
+                std::str::from_utf8(body)
+                    .ok()
+                    .and_then(crate::convert::repair_lone_surrogates)
+                    .map_or(Err(e), |t| serde_json::from_str(&t))
+            })
+            .map_err(|e| {
+                WriteError::Unreadable(format!("response body is not a JSON array of objects: {e}"))
+            })?;
         let pk = self
             .stream
             .primary_key

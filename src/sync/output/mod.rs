@@ -42,6 +42,10 @@ pub struct PageOut {
     pub null_violations: u64,
     /// Every id of the page, written or not (the engine tracks the lowest for window restarts).
     pub ids: Vec<i64>,
+    /// Records not written because their primary key is absent, null or not of its type.
+    pub quarantined: u64,
+    /// Where the output filed what it could not write as rows (keys of `_errors/` documents).
+    pub error_objects: Vec<String>,
 }
 
 /// What one commit covers.
@@ -113,6 +117,12 @@ pub trait UnitWriter: Send {
         body: &[u8],
         skip_from_id: Option<i64>,
     ) -> Result<PageOut, WriteError>;
+
+    /// Files a page that stayed unreadable through every re-fetch where a person can look at it;
+    /// returns where (the stream still fails). Outputs without a place for it return `None`.
+    async fn save_unreadable(&mut self, _body: &[u8], _error: &str) -> Option<String> {
+        None
+    }
 
     /// Makes everything written durable; returns the files written (none for messages).
     async fn close(self: Box<Self>) -> Result<Vec<WrittenFile>, WriteError>;

@@ -6,7 +6,9 @@
 //! two runs can never both advance a bookmark; with a Singer-style state file the committed
 //! state is also written there (bookmarks come from the file, generations from the destination).
 //! Files of a unit that will not be committed are deleted, so the destination never holds an
-//! unreferenced file that looks complete.
+//! unreferenced file that looks complete. What cannot be written as rows — records without a
+//! usable primary key, a page that stays unreadable — is saved (secrets masked) as a JSON
+//! document under [`ERRORS_DIR`], and its key is reported with the stream.
 //!
 //! Manifests: before each state generation, the files it commits are written to that
 //! generation's commit record and the generation lists the run under `open_runs`, so a run
@@ -14,11 +16,13 @@
 //! protocol is in [`crate::state`]). The run's own manifest lists only files it committed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 
 use super::{CommitUnit, Output, PageOut, UnitWriter, WriteError};
 use crate::config::ColumnPolicy;
@@ -104,6 +108,17 @@ impl Output for ParquetOutput<'_> {
             policy,
             schema,
             writer,
+            errors: ErrorObjects {
+                store: self.dest.store.clone(),
+                dir: self
+                    .dest
+                    .prefix
+                    .clone()
+                    .join(ERRORS_DIR)
+                    .join(stream.name.as_str()),
+                stream: stream.name.clone(),
+                run_id: self.opts.run_id.clone(),
+            },
         }))
     }
 
@@ -203,12 +218,55 @@ impl Output for ParquetOutput<'_> {
     }
 }
 
+/// The folder, under the destination prefix, of what could not be written as rows: unreadable
+/// pages and quarantined records, one JSON document each (`_errors/<stream>/<run_id>-<n>.json`).
+/// Readers of `<stream>/**/*.parquet` never see it.
+pub const ERRORS_DIR: &str = "_errors";
+
+/// Numbers this process's `_errors/` documents, so concurrent units of a run never share a key.
+static ERROR_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Where one unit files what it could not write as rows.
+struct ErrorObjects {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+    stream: String,
+    run_id: String,
+}
+
+impl ErrorObjects {
+    /// Saves `doc` (with every registered secret masked) as a new document; returns its key.
+    async fn save(&self, doc: serde_json::Value) -> Result<String, WriteError> {
+        let n = ERROR_SEQ.fetch_add(1, Ordering::Relaxed);
+        let key = self
+            .dir
+            .clone()
+            .join(format!("{}-{n:04}.json", self.run_id));
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        let text = crate::secrets::scrub(&text).into_owned();
+        self.store
+            .put_opts(&key, PutPayload::from(text), PutMode::Create.into())
+            .await
+            .map_err(|e| WriteError::Output(format!("cannot save {key}: {e}")))?;
+        events::error_object_saved(
+            &self.stream,
+            key.as_ref(),
+            doc["reason"].as_str().unwrap_or(""),
+        );
+        Ok(key.to_string())
+    }
+}
+
+/// Why records are in a quarantine document.
+pub const QUARANTINED_REASON: &str = "records without a usable primary key";
+
 /// One unit's converter and rolling file writer.
 struct ParquetUnit {
     converter: Converter,
     policy: ColumnPolicy,
     schema: arrow_schema::SchemaRef,
     writer: RollingWriter,
+    errors: ErrorObjects,
 }
 
 #[async_trait]
@@ -227,13 +285,33 @@ impl UnitWriter for ParquetUnit {
             let skip = converted.ids.iter().take_while(|id| **id >= low).count();
             batch = batch.slice(skip, batch.num_rows() - skip);
         }
-        let out = PageOut {
+        let mut out = PageOut {
             rows: batch.num_rows() as u64,
             extra_fields: converted.extra_fields,
             type_mismatches: converted.type_mismatches,
             null_violations: converted.null_violations,
             ids: converted.ids,
+            ..PageOut::default()
         };
+        if !converted.quarantined.is_empty() {
+            // Never written with a NULL key, never dropped: filed whole, as received.
+            let records: Vec<serde_json::Value> = converted
+                .quarantined
+                .iter()
+                .map(|r| serde_json::from_str(r).unwrap_or(serde_json::Value::String(r.clone())))
+                .collect();
+            out.quarantined = records.len() as u64;
+            let key = self
+                .errors
+                .save(serde_json::json!({
+                    "stream": self.errors.stream,
+                    "run_id": self.errors.run_id,
+                    "reason": QUARANTINED_REASON,
+                    "records": records,
+                }))
+                .await?;
+            out.error_objects.push(key);
+        }
         if batch.num_rows() > 0 {
             let batch = self.policy.apply(&batch, &self.schema).map_err(|e| {
                 WriteError::Output(format!("applying the column policy failed: {e}"))
@@ -244,6 +322,23 @@ impl UnitWriter for ParquetUnit {
                 .map_err(|e| WriteError::Output(format!("writing Parquet failed: {e}")))?;
         }
         Ok(out)
+    }
+
+    async fn save_unreadable(&mut self, body: &[u8], error: &str) -> Option<String> {
+        let doc = serde_json::json!({
+            "stream": self.errors.stream,
+            "run_id": self.errors.run_id,
+            "reason": "unreadable page",
+            "error": error,
+            "body": String::from_utf8_lossy(body),
+        });
+        match self.errors.save(doc).await {
+            Ok(key) => Some(key),
+            Err(e) => {
+                events::error_object_failed(&self.errors.stream, &e);
+                None
+            }
+        }
     }
 
     async fn close(self: Box<Self>) -> Result<Vec<WrittenFile>, WriteError> {
