@@ -16,8 +16,12 @@ fn main() {
     let code = match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
-            // Defence in depth: a secret that found its way into a message is masked here.
-            eprintln!("error: {}", secrets::scrub(&e.to_string()));
+            // Defence in depth: a secret that found its way into a message is masked here, and
+            // a value quoted whole somewhere below is cut and its control characters escaped.
+            eprintln!(
+                "error: {}",
+                secrets::clip(&e.to_string(), secrets::MESSAGE_MAX)
+            );
             e.exit_code()
         }
     };
