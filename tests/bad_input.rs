@@ -688,3 +688,75 @@ fn values_echoed_in_errors_are_cut_and_escaped() {
         }
     }
 }
+
+/// With `--log-format json` every line on stderr is JSON, the error that ends the run included:
+/// one `fatal_error` line with the message and the exit code, whatever the failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_json_logs_fatal_errors_are_json_lines_too() {
+    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let dest = dest.to_str().unwrap();
+    let missing = dir.path().join("missing.json");
+    let missing = missing.to_str().unwrap();
+    let good = sim_env(&sim.base_url);
+    let mut refused = good.clone();
+    refused.retain(|(k, _)| k != "GREENHOUSE_CLIENT_SECRET");
+    refused.push((
+        "GREENHOUSE_CLIENT_SECRET".into(),
+        "wrong-secret-0815".into(),
+    ));
+    type JsonCase<'a> = (&'a str, Vec<&'a str>, &'a [(String, String)], i32, &'a str);
+    let cases: Vec<JsonCase> = vec![
+        (
+            "config file missing",
+            vec!["sync", "--destination", dest, "--config", missing],
+            &good,
+            2,
+            "cannot read the config file",
+        ),
+        (
+            "usage error",
+            vec!["sync", "--destination", dest, "--no-such-flag"],
+            &good,
+            2,
+            "--no-such-flag",
+        ),
+        (
+            "refused credentials",
+            vec!["sync", "--destination", dest, "--streams", "jobs"],
+            &refused,
+            4,
+            "authentication failed",
+        ),
+        (
+            "unknown scheme",
+            vec!["sync", "--destination", "ftp://x/y"],
+            &good,
+            2,
+            "ftp",
+        ),
+    ];
+    for (name, mut argv, env, code, says) in cases {
+        argv.extend(["--log-format", "json"]);
+        let out = extract(&argv, env);
+        assert_eq!(out.status.code(), Some(code), "{name}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<serde_json::Value> = stderr
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {l}"))
+            })
+            .collect();
+        let fatal: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| l["event"] == "fatal_error")
+            .collect();
+        assert_eq!(fatal.len(), 1, "{name}: {stderr}");
+        assert_eq!(fatal[0]["level"], "ERROR", "{name}");
+        assert_eq!(fatal[0]["exit_code"], code, "{name}");
+        let message = fatal[0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{name}: {message}");
+        assert!(!stderr.contains("wrong-secret-0815"), "{name}: {stderr}");
+    }
+}
