@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::error::Error;
 use crate::registry::{FieldType, Registry, Stream};
-use crate::secrets::Secret;
+use crate::secrets::{Secret, quote};
 
 pub const DEFAULT_API_URL: &str = "https://harvest.greenhouse.io";
 pub const DEFAULT_TOKEN_URL: &str = "https://auth.greenhouse.io/token";
@@ -31,6 +31,12 @@ pub const DEFAULT_BACKFILL_SLICES: usize = 8;
 /// the overhead of a sliced window under about 1 %. Owned here, with the other defaults, so the
 /// configuration never reaches up into the engine for a value.
 pub const DEFAULT_BACKFILL_SLICE_PAGES: u64 = 200;
+/// The longest `lookback` accepted. A lookback re-reads late commits near the bookmark; one
+/// that reaches back years (or before 1970, which the API refuses with a 422 on every run) is
+/// a backfill in disguise: use `start_date` on a fresh state instead.
+pub const MAX_LOOKBACK: Duration = Duration::from_secs(365 * 86_400);
+/// Greenhouse holds no record updated before this instant, and refuses filters before it.
+pub const EARLIEST: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
 /// Environment variables read by every command (fixed names: scripts rely on them).
 pub const ENV_CLIENT_ID: &str = "GREENHOUSE_CLIENT_ID";
@@ -73,11 +79,12 @@ pub struct ConfigFile {
     /// `gs://bucket/prefix`, or `az://container/prefix`. Environment: `GREENHOUSE_DESTINATION`.
     /// Default: `./greenhouse-data`.
     pub destination: Option<String>,
-    /// First-run lower bound for incremental streams: `YYYY-MM-DD` or an RFC 3339 timestamp.
-    /// Omit it to read everything.
+    /// First-run lower bound for incremental streams: `YYYY-MM-DD` or an RFC 3339 timestamp,
+    /// between 1970 and now (a date in the future would commit an empty window and move every
+    /// bookmark to now, skipping the history for good). Omit it to read everything.
     pub start_date: Option<String>,
     /// How far each incremental window reaches back before the saved bookmark, to catch records
-    /// committed late: `<n>s`, `<n>m`, `<n>h` or `<n>d`. Default: `1h`.
+    /// committed late: `<n>s`, `<n>m`, `<n>h` or `<n>d`, at most `365d`. Default: `1h`.
     pub lookback: Option<String>,
     /// Streams to read (names as listed by `greenhouse-extract discover`). Default: every
     /// non-sensitive stream.
@@ -241,7 +248,8 @@ impl ConfigFile {
         if let Some(v) = get(ENV_SUB) {
             self.sub = Some(v.trim().parse().map_err(|_| {
                 Error::Config(format!(
-                    "{ENV_SUB} must be a numeric Greenhouse user id, got {v:?}"
+                    "{ENV_SUB} must be a numeric Greenhouse user id, got {}",
+                    quote(&v)
                 ))
             })?);
         }
@@ -324,10 +332,9 @@ impl ConfigFile {
         let start_date = self
             .start_date
             .as_deref()
-            .map(parse_start_date)
+            .map(|raw| parse_start_date(raw, Utc::now()))
             .transpose()?;
-        let lookback = parse_duration(self.lookback.as_deref().unwrap_or("1h"))
-            .map_err(|e| Error::Config(format!("lookback: {e}")))?;
+        let lookback = parse_lookback(self.lookback.as_deref().unwrap_or("1h"))?;
         let include_sensitive =
             overrides.include_sensitive || self.include_sensitive.unwrap_or(false);
         let streams = overrides.streams.clone().or(self.streams);
@@ -405,10 +412,11 @@ impl Config {
                 for n in names {
                     let s = registry
                         .get(n)
-                        .ok_or_else(|| Error::Config(format!("unknown stream {n:?}")))?;
+                        .ok_or_else(|| Error::Config(format!("unknown stream {}", quote(n))))?;
                     if s.sensitive && !self.include_sensitive {
                         return Err(Error::Config(format!(
-                            "stream {n:?} holds sensitive candidate data (EEOC/demographics) and is off unless you opt in: add --include-sensitive (or \"include_sensitive\": true in the config file)"
+                            "stream {} holds sensitive candidate data (EEOC/demographics) and is off unless you opt in: add --include-sensitive (or \"include_sensitive\": true in the config file)",
+                            quote(n)
                         )));
                     }
                     if !out.iter().any(|o| o.name == s.name) {
@@ -453,7 +461,8 @@ fn column_policies(
         for (stream_name, columns) in lists {
             let stream = registry.get(stream_name).ok_or_else(|| {
                 Error::Config(format!(
-                    "{key}: unknown stream {stream_name:?}. Run `greenhouse-extract discover` to list the streams."
+                    "{key}: unknown stream {}. Run `greenhouse-extract discover` to list the streams.",
+                    quote(stream_name)
                 ))
             })?;
             let policy = out
@@ -465,7 +474,8 @@ fn column_policies(
             for col in columns {
                 let field = stream.field(col).ok_or_else(|| {
                     Error::Config(format!(
-                        "{key}: stream {stream_name:?} has no column {col:?}. See its schema with `greenhouse-extract discover`."
+                        "{key}: stream {stream_name:?} has no column {}. See its schema with `greenhouse-extract discover`.",
+                        quote(col)
                     ))
                 })?;
                 if stream.primary_key.contains(col) || stream.cursor_field() == Some(col.as_str()) {
@@ -504,10 +514,11 @@ fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Er
             "the stream list is empty. Name at least one stream, or omit the list to read every non-sensitive stream.",
         ));
     }
-    let unknown: Vec<&str> = names
+    let unknown: Vec<String> = names
         .iter()
-        .map(String::as_str)
         .filter(|n| registry.get(n).is_none())
+        .take(10)
+        .map(|n| quote(n))
         .collect();
     if !unknown.is_empty() {
         return Err(Error::Config(format!(
@@ -521,7 +532,7 @@ fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Er
 /// A TOML error as `line L, column C: message`. toml's own `Display` quotes the offending source
 /// line, which may be the line holding the client secret; the position is enough to find it.
 fn toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim_end();
+    let message = crate::secrets::clip(e.message().trim_end(), 2 * crate::secrets::QUOTE_MAX);
     match e.span() {
         Some(span) => {
             // `get` rather than slicing: a span that is not on a char boundary must not panic.
@@ -530,7 +541,7 @@ fn toml_error(text: &str, e: &toml::de::Error) -> String {
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!("line {line}, column {column}: {message}")
         }
-        None => message.to_string(),
+        None => message,
     }
 }
 
@@ -542,9 +553,12 @@ fn name_the_bad_key(text: &str) -> Option<String> {
     };
     map.into_iter().find_map(|(k, v)| {
         let one = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
-        serde_json::from_value::<ConfigFile>(one)
-            .err()
-            .map(|e| format!("key `{k}`: {e}"))
+        serde_json::from_value::<ConfigFile>(one).err().map(|e| {
+            // serde quotes the whole offending value, which may be megabytes long.
+            let e = crate::secrets::clip(&e.to_string(), 2 * crate::secrets::QUOTE_MAX);
+            let k = crate::secrets::clip(&k, crate::secrets::QUOTE_MAX);
+            format!("key `{k}`: {e}")
+        })
     })
 }
 
@@ -552,7 +566,8 @@ fn name_the_bad_key(text: &str) -> Option<String> {
 fn parse_http_url(key: &str, raw: &str) -> Result<Url, Error> {
     let url = Url::parse(raw.trim()).map_err(|e| {
         Error::Config(format!(
-            "{key} {raw:?} is not a valid URL ({e}). Use e.g. {DEFAULT_API_URL}."
+            "{key} {} is not a valid URL ({e}). Use e.g. {DEFAULT_API_URL}.",
+            quote(raw)
         ))
     })?;
     match url.scheme() {
@@ -560,18 +575,22 @@ fn parse_http_url(key: &str, raw: &str) -> Result<Url, Error> {
         "http" if is_loopback(&url) => {}
         "http" => {
             return Err(Error::Config(format!(
-                "{key} {raw:?} uses plain http:// to a non-loopback host; credentials would travel unencrypted. Use https:// (http:// is only accepted for 127.0.0.1/localhost, e.g. the bundled simulator)."
+                "{key} {} uses plain http:// to a non-loopback host; credentials would travel unencrypted. Use https:// (http:// is only accepted for 127.0.0.1/localhost, e.g. the bundled simulator).",
+                quote(raw)
             )));
         }
         other => {
             return Err(Error::Config(format!(
-                "{key} {raw:?} has scheme {other:?}; use https://"
+                "{key} {} has scheme {}; use https://",
+                quote(raw),
+                quote(other)
             )));
         }
     }
     if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
         return Err(Error::Config(format!(
-            "{key} {raw:?} must be a plain https://host[/path] URL without credentials"
+            "{key} {} must be a plain https://host[/path] URL without credentials",
+            quote(raw)
         )));
     }
     Ok(url)
@@ -588,18 +607,48 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn parse_start_date(raw: &str) -> Result<DateTime<Utc>, Error> {
+/// Parses `start_date` and checks it lies between [`EARLIEST`] and `now`.
+fn parse_start_date(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
     let raw = raw.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    let parsed = match NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        Ok(d) => d.and_hms_opt(0, 0, 0).expect("midnight").and_utc(),
+        Err(_) => DateTime::parse_from_rfc3339(raw)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|_| {
+                Error::Config(format!(
+                    "start_date {} is neither YYYY-MM-DD nor an RFC 3339 timestamp (e.g. 2024-01-31T00:00:00Z)",
+                    quote(raw)
+                ))
+            })?,
+    };
+    if parsed > now {
+        // Accepting it would commit an empty window and move every bookmark to now: once
+        // corrected, the next run would read only the last lookback, and the history is lost.
+        return Err(Error::Config(format!(
+            "start_date {} is in the future (now is {}). Use a date in the past, or omit start_date to read everything.",
+            quote(raw),
+            now.format("%Y-%m-%dT%H:%M:%SZ")
+        )));
     }
-    DateTime::parse_from_rfc3339(raw)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|_| {
-            Error::Config(format!(
-                "start_date {raw:?} is neither YYYY-MM-DD nor an RFC 3339 timestamp (e.g. 2024-01-31T00:00:00Z)"
-            ))
-        })
+    if parsed < EARLIEST {
+        return Err(Error::Config(format!(
+            "start_date {} is before 1970-01-01, which the Greenhouse API refuses. Use a later date, or omit start_date to read everything.",
+            quote(raw)
+        )));
+    }
+    Ok(parsed)
+}
+
+/// Parses `lookback` and checks it against [`MAX_LOOKBACK`].
+fn parse_lookback(raw: &str) -> Result<Duration, Error> {
+    let lookback = parse_duration(raw).map_err(|e| Error::Config(format!("lookback: {e}")))?;
+    if lookback > MAX_LOOKBACK {
+        return Err(Error::Config(format!(
+            "lookback {} is longer than the 365d allowed. A lookback only re-reads records committed late (1h is the default); to read older history, set start_date on a fresh state instead.",
+            quote(raw)
+        )));
+    }
+    Ok(lookback)
 }
 
 /// Parses `<n>s|m|h|d` (a bare number means seconds).
@@ -609,17 +658,19 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         Some((i, _)) => raw.split_at(i),
         None => (raw, "s"),
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 30m, 1h or 2d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{raw:?} is not a duration like 30m, 1h or 2d")),
+    let bad = || format!("{} is not a duration like 30m, 1h or 2d", quote(raw));
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
     };
-    Ok(Duration::from_secs(secs))
+    // A huge number must be an error, not an overflow (a panic in debug builds).
+    n.checked_mul(unit_secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{} is too long a duration", quote(raw)))
 }
 
 #[cfg(test)]
@@ -701,6 +752,60 @@ mod tests {
         assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn start_dates_in_the_future_or_before_1970_are_refused() {
+        let now = "2026-03-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(parse_start_date("2026-03-01", now).is_ok());
+        for (raw, says) in [
+            ("2099-01-01", "in the future"),
+            ("2026-03-01T12:00:01Z", "in the future"),
+            ("0000-01-01", "before 1970"),
+            ("1969-12-31T23:59:59Z", "before 1970"),
+        ] {
+            let e = parse_start_date(raw, now).unwrap_err().to_string();
+            assert!(
+                e.contains(says) && e.contains("omit start_date"),
+                "{raw}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookbacks_are_bounded_and_never_overflow() {
+        assert_eq!(parse_lookback("365d").unwrap(), MAX_LOOKBACK);
+        for raw in [
+            "366d",
+            "1000000d",
+            "99999999999999999d",
+            "18446744073709551615h",
+        ] {
+            let e = parse_lookback(raw).unwrap_err().to_string();
+            assert!(e.contains("lookback"), "{raw}: {e}");
+        }
+    }
+
+    #[test]
+    fn echoed_values_are_cut_and_escaped() {
+        let mut f = base();
+        f.lookback = Some(format!("{}\u{202e}", "9".repeat(1_000_000)));
+        let e = f
+            .validate(&Overrides::default(), &registry())
+            .unwrap_err()
+            .to_string();
+        assert!(e.len() < 400, "{} bytes", e.len());
+        let mut f = base();
+        f.streams = Some(vec!["jobs\u{202e}\u{1b}[31m".into()]);
+        let e = f
+            .validate(&Overrides::default(), &registry())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(r"jobs\u{202e}\u{001b}[31m"), "{e}");
+        assert!(!e.contains('\u{202e}') && !e.contains('\u{1b}'), "{e}");
+        let text = format!(r#"{{"per_page": "{}"}}"#, "x".repeat(1_000_000));
+        let e = name_the_bad_key(&text).unwrap();
+        assert!(e.len() < 400 && e.contains("per_page"), "{e}");
     }
 
     #[test]

@@ -58,6 +58,13 @@ pub fn interrupted() {
     );
 }
 
+pub const FATAL_ERROR: &str = "fatal_error";
+/// The error that ends the process, as a log line (`--log-format json`: every line on stderr is
+/// JSON, this one included). `message` must already be scrubbed and clipped.
+pub fn fatal_error(message: &str, exit_code: i32) {
+    tracing::error!(event = FATAL_ERROR, exit_code, "{message}");
+}
+
 pub const CONFIG_STREAMS_IGNORED: &str = "config_streams_ignored";
 pub fn config_streams_ignored() {
     tracing::warn!(

@@ -8,6 +8,12 @@
 //!   hook, the run summary, Airbyte LOG messages — passes through [`scrub`], which replaces each
 //!   occurrence with [`MASK`].
 //!
+//! User-supplied values quoted in a message go through [`quote`] (or a whole message through
+//! [`clip`]): scrubbed first, then cut to a readable length and with control characters and
+//! bidirectional overrides escaped, so a pasted 64 MB value or a right-to-left override in a
+//! stream name can neither flood the terminal nor reorder what it shows. Scrubbing comes first so
+//! that a cut can never leave half a secret that [`scrub`] would no longer recognise.
+//!
 //! A leaf: it imports nothing from the crate, so configuration, logging, the HTTP client and the
 //! protocol writers can all use it without depending on one another.
 
@@ -80,6 +86,60 @@ fn scrub_with<'t>(text: &'t str, secrets: &[String]) -> Cow<'t, str> {
     out
 }
 
+/// At most this many characters of a value are quoted in a message ([`quote`]).
+pub const QUOTE_MAX: usize = 80;
+/// At most this many characters of a whole message are printed ([`clip`] in `main`).
+pub const MESSAGE_MAX: usize = 4000;
+
+/// `value` as a message may show it: scrubbed, in double quotes, escaped (see [`clip`]) and cut
+/// to [`QUOTE_MAX`] characters, with the length of what was cut said after the quote.
+pub fn quote(value: &str) -> String {
+    let (shown, cut) = escaped(&scrub(value), QUOTE_MAX, true);
+    match cut {
+        0 => format!("\"{shown}\""),
+        n => format!("\"{shown}…\" ({n} more bytes)"),
+    }
+}
+
+/// `text` scrubbed, with control characters (other than newlines) and invisible or
+/// bidirectional format characters written as `\u{…}`, and cut to `max` characters.
+pub fn clip(text: &str, max: usize) -> String {
+    let (shown, cut) = escaped(&scrub(text), max, false);
+    match cut {
+        0 => shown,
+        n => format!("{shown}… ({n} more bytes)"),
+    }
+}
+
+/// Characters that change how the text around them is displayed without being visible
+/// themselves: bidirectional marks, embeddings, overrides and isolates, zero-width characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// (the escaped first `max` characters, how many bytes of `text` were left out).
+fn escaped(text: &str, max: usize, in_quotes: bool) -> (String, usize) {
+    let mut out = String::with_capacity(text.len().min(max * 2));
+    for (count, (i, c)) in text.char_indices().enumerate() {
+        if count == max {
+            return (out, text.len() - i);
+        }
+        match c {
+            '"' | '\\' if in_quotes => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' if !in_quotes => out.push(c),
+            c if c.is_control() || is_invisible_format(c) => {
+                out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    (out, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +187,25 @@ mod tests {
         let s = Secret::new("value-that-must-not-print");
         assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
         assert_eq!(s.expose(), "value-that-must-not-print");
+    }
+
+    #[test]
+    fn quoted_values_are_cut_escaped_and_scrubbed() {
+        assert_eq!(quote("jobs"), "\"jobs\"");
+        assert_eq!(
+            quote("a\u{202e}b\u{1b}[2J\"c\n"),
+            "\"a\\u{202e}b\\u{001b}[2J\\\"c\\u{000a}\""
+        );
+        let long = "x".repeat(1_000_000);
+        let q = quote(&long);
+        assert!(q.len() < 120, "{q}");
+        assert!(
+            q.ends_with(&format!("({} more bytes)", 1_000_000 - QUOTE_MAX)),
+            "{q}"
+        );
+        register("quoted-secret-5e6f7a");
+        assert_eq!(quote("quoted-secret-5e6f7a"), "\"***\"");
+        assert_eq!(clip("line\none\u{7}", 100), "line\none\\u{0007}");
+        assert_eq!(clip("abcdef", 3), "abc… (3 more bytes)");
     }
 }

@@ -101,6 +101,29 @@ fn cases() -> Vec<Case> {
             ..case("bad start date", 2, &["start_date", "YYYY-MM-DD"])
         },
         Case {
+            config: Some(("c.json", r#"{"start_date": "2099-01-01"}"#)),
+            ..case(
+                "start date in the future",
+                2,
+                &[
+                    "start_date \"2099-01-01\" is in the future",
+                    "omit start_date",
+                ],
+            )
+        },
+        Case {
+            config: Some(("c.json", r#"{"start_date": "0000-01-01"}"#)),
+            ..case("start date before 1970", 2, &["before 1970", "start_date"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"lookback": "1000000d"}"#)),
+            ..case("lookback too long", 2, &["lookback", "365d", "start_date"])
+        },
+        Case {
+            config: Some(("c.json", r#"{"lookback": "999999999999999999d"}"#)),
+            ..case("lookback overflowing", 2, &["lookback"])
+        },
+        Case {
             env: &[("GREENHOUSE_API_URL", Some("http://harvest.example.com"))],
             ..case(
                 "plain http to a remote host",
@@ -609,5 +632,131 @@ fn singer_flags_with_a_subcommand_are_a_usage_error_but_global_options_are_not()
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("take no subcommand"), "{args:?}: {err}");
+    }
+}
+
+/// A value echoed in an error is cut to a readable length and its control characters and
+/// bidirectional overrides are escaped: a pasted 8 MB value or a stream name carrying a
+/// right-to-left override can neither flood the terminal nor disguise what the message says.
+#[test]
+fn values_echoed_in_errors_are_cut_and_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "7".repeat(8 << 20);
+    for (what, config, args) in [
+        ("lookback", format!(r#"{{"lookback": "{huge}x"}}"#), vec![]),
+        ("per_page", format!(r#"{{"per_page": "{huge}"}}"#), vec![]),
+        (
+            "start_date",
+            format!(r#"{{"start_date": "{huge}"}}"#),
+            vec![],
+        ),
+        (
+            "stream",
+            "{}".to_string(),
+            vec!["--streams", "jobs\u{202e}sboj,\u{1b}[2Jcandidates\u{7}"],
+        ),
+    ] {
+        let cfg = write_config(dir.path(), &config);
+        let dest = dir.path().join("out");
+        let mut argv = vec![
+            "sync",
+            "--config",
+            &cfg,
+            "--destination",
+            dest.to_str().unwrap(),
+        ];
+        argv.extend(args);
+        let out = extract(&argv, &sim_env("http://127.0.0.1:9"));
+        let head: String = text(&out).chars().take(1_000).collect();
+        assert_eq!(out.status.code(), Some(2), "{what}: {head}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.len() < 2_000,
+            "{what}: {} bytes of error: {head}",
+            err.len()
+        );
+        assert!(
+            err.contains("more bytes") || what == "stream",
+            "{what}: {err}"
+        );
+        for raw in ['\u{202e}', '\u{1b}', '\u{7}'] {
+            assert!(!err.contains(raw), "{what}: raw {raw:?} in {err:?}");
+        }
+        if what == "stream" {
+            assert!(err.contains(r"jobs\u{202e}sboj"), "{err}");
+            assert!(err.contains(r"\u{001b}[2Jcandidates\u{0007}"), "{err}");
+        }
+    }
+}
+
+/// With `--log-format json` every line on stderr is JSON, the error that ends the run included:
+/// one `fatal_error` line with the message and the exit code, whatever the failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_json_logs_fatal_errors_are_json_lines_too() {
+    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let dest = dest.to_str().unwrap();
+    let missing = dir.path().join("missing.json");
+    let missing = missing.to_str().unwrap();
+    let good = sim_env(&sim.base_url);
+    let mut refused = good.clone();
+    refused.retain(|(k, _)| k != "GREENHOUSE_CLIENT_SECRET");
+    refused.push((
+        "GREENHOUSE_CLIENT_SECRET".into(),
+        "wrong-secret-0815".into(),
+    ));
+    type JsonCase<'a> = (&'a str, Vec<&'a str>, &'a [(String, String)], i32, &'a str);
+    let cases: Vec<JsonCase> = vec![
+        (
+            "config file missing",
+            vec!["sync", "--destination", dest, "--config", missing],
+            &good,
+            2,
+            "cannot read the config file",
+        ),
+        (
+            "usage error",
+            vec!["sync", "--destination", dest, "--no-such-flag"],
+            &good,
+            2,
+            "--no-such-flag",
+        ),
+        (
+            "refused credentials",
+            vec!["sync", "--destination", dest, "--streams", "jobs"],
+            &refused,
+            4,
+            "authentication failed",
+        ),
+        (
+            "unknown scheme",
+            vec!["sync", "--destination", "ftp://x/y"],
+            &good,
+            2,
+            "ftp",
+        ),
+    ];
+    for (name, mut argv, env, code, says) in cases {
+        argv.extend(["--log-format", "json"]);
+        let out = extract(&argv, env);
+        assert_eq!(out.status.code(), Some(code), "{name}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<serde_json::Value> = stderr
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {l}"))
+            })
+            .collect();
+        let fatal: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| l["event"] == "fatal_error")
+            .collect();
+        assert_eq!(fatal.len(), 1, "{name}: {stderr}");
+        assert_eq!(fatal[0]["level"], "ERROR", "{name}");
+        assert_eq!(fatal[0]["exit_code"], code, "{name}");
+        let message = fatal[0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{name}: {message}");
+        assert!(!stderr.contains("wrong-secret-0815"), "{name}: {stderr}");
     }
 }

@@ -142,7 +142,7 @@ async fn a_secret_forced_into_an_error_message_is_masked_everywhere() {
             vec!["--streams".into(), token.clone()],
             vec![("GREENHOUSE_ACCESS_TOKEN", token.as_str())],
             2,
-            "unknown stream(s): ***",
+            "unknown stream(s): \"***\"",
         ),
         (
             "access token inside the destination path",
