@@ -8,6 +8,9 @@ VENV := .venv
 # conflict with the DuckDB venv, and the Airbyte models need pydantic 1.
 VENV_SINGER := .venv-singer
 VENV_AIRBYTE := .venv-airbyte
+# The schedulers our users run, each in its own virtualenv too (tests/meltano.rs).
+VENV_MELTANO := .venv-meltano
+VENV_AIRFLOW := .venv-airflow
 
 .PHONY: all build test lint fmt demo bench catalog readme tools clean-demo
 
@@ -49,8 +52,11 @@ readme:
 
 ## Test tools: a real S3-compatible server (s3s-fs, pinned: 0.15+ needs rustc 1.96), an
 ## independent Parquet reader (DuckDB) in a local virtualenv, and the real protocol clients:
-## a Singer target (target-jsonl) and the Airbyte protocol models.
-tools: $(S3S_FS) $(VENV)/bin/python $(VENV_SINGER)/bin/target-jsonl $(VENV_AIRBYTE)/installed
+## a Singer target (target-jsonl) and the Airbyte protocol models; Meltano (~50 s to install on
+## 2 cores; `meltano install` in its test fetches target-jsonl from PyPI, ~15 s) and Airflow
+## (~65 s; no constraints file: its URL is on GitHub, which CI cannot reach).
+tools: $(S3S_FS) $(VENV)/bin/python $(VENV_SINGER)/bin/target-jsonl $(VENV_AIRBYTE)/installed \
+	$(VENV_MELTANO)/bin/meltano $(VENV_AIRFLOW)/bin/airflow
 
 $(S3S_FS):
 	$(CARGO) install s3s-fs@0.14.1 --locked --features binary --root .tools
@@ -68,6 +74,15 @@ $(VENV_AIRBYTE)/installed:
 	python3 -m venv $(VENV_AIRBYTE)
 	$(VENV_AIRBYTE)/bin/pip install --quiet --disable-pip-version-check airbyte-protocol-models==0.18.0
 	touch $@
+
+$(VENV_MELTANO)/bin/meltano:
+	python3 -m venv $(VENV_MELTANO)
+	$(VENV_MELTANO)/bin/pip install --quiet --disable-pip-version-check meltano==4.4.1
+
+$(VENV_AIRFLOW)/bin/airflow:
+	python3 -m venv $(VENV_AIRFLOW)
+	$(VENV_AIRFLOW)/bin/pip install --quiet --disable-pip-version-check apache-airflow==3.3.2 \
+		apache-airflow-providers-standard==1.21.0
 
 clean-demo:
 	rm -rf greenhouse-data

@@ -40,17 +40,22 @@ pub struct Cli {
     /// Less log output (warnings and errors only).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Singer: print the catalog of every stream.
-    #[arg(long, conflicts_with_all = ["catalog", "about"])]
+    // The Singer flags do not conflict with each other at the parser: Meltano appends
+    // `--config`, `--catalog` (once it has one cached) and `--state` to whatever it invokes,
+    // `--about` and `--discover` included, as the Singer SDK's taps accept. `run_singer` decides:
+    // `--about` wins, then `--discover`; `--state` alone is a usage error.
+    /// Singer: print the catalog of every stream (a given --catalog or --state is ignored).
+    #[arg(long)]
     pub discover: bool,
     /// Singer: read the streams selected in this catalog and print Singer messages.
     #[arg(long, visible_alias = "properties", value_name = "FILE")]
     pub catalog: Option<PathBuf>,
-    /// Singer: resume from this state (the last STATE value of a previous run).
-    #[arg(long, value_name = "FILE", requires = "catalog")]
+    /// Singer: resume from this state (the last STATE value of a previous run); needs --catalog.
+    #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
-    /// Singer: describe the tap (name, version, capabilities, settings) as JSON.
-    #[arg(long, conflicts_with = "catalog")]
+    /// Singer: describe the tap (name, version, capabilities, settings) as JSON; any other
+    /// Singer flag given with it is ignored.
+    #[arg(long)]
     pub about: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -276,6 +281,9 @@ async fn run_singer(cli: &Cli) -> Result<ExitCode, Error> {
             )
             .await
         }
+        None if cli.state.is_some() => Err(Error::config(
+            "--state needs --catalog: give the catalog that selects the streams to resume (`greenhouse-extract --config C --catalog CAT --state S`).",
+        )),
         None => Err(Error::config(
             "no command given. Use a subcommand (`greenhouse-extract --help`), or run as a Singer tap with --discover, --catalog CATALOG [--state STATE] or --about.",
         )),

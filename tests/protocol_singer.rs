@@ -20,6 +20,14 @@ const STREAMS: [&str; 3] = ["candidates", "departments", "jobs"];
 /// Deselected in the catalog: never in a record.
 const DROPPED: (&str, &str) = ("candidates", "first_name");
 
+fn dropped(stream: &str) -> &'static [&'static str] {
+    if stream == DROPPED.0 {
+        &[DROPPED.1]
+    } else {
+        &[]
+    }
+}
+
 fn target_jsonl() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-singer/bin/target-jsonl");
     assert!(
@@ -124,74 +132,6 @@ fn run_tap(
     }
 }
 
-fn updated_at(v: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(v["updated_at"].as_str().expect("updated_at"))
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// Latest version per id (greatest `updated_at`; a later run wins ties).
-fn dedup(rows: impl IntoIterator<Item = Value>) -> BTreeMap<i64, Value> {
-    let mut out: BTreeMap<i64, Value> = BTreeMap::new();
-    for r in rows {
-        let id = r["id"].as_i64().unwrap();
-        if out
-            .get(&id)
-            .is_none_or(|old| updated_at(old) <= updated_at(&r))
-        {
-            out.insert(id, r);
-        }
-    }
-    out
-}
-
-/// Every truth row is in the output with the same value in every field (the deselected field
-/// excepted, which must be absent), and the output has no other ids than `allowed_extra`.
-fn assert_equals_truth(
-    stream: &str,
-    truth: &[Value],
-    out: &BTreeMap<i64, Value>,
-    allowed_extra: &BTreeSet<i64>,
-) {
-    let mut problems = Vec::new();
-    for t in truth {
-        let id = t["id"].as_i64().unwrap();
-        let Some(o) = out.get(&id) else {
-            problems.push(format!("id {id} missing"));
-            continue;
-        };
-        for (k, v) in t.as_object().unwrap() {
-            if (stream, k.as_str()) == DROPPED {
-                if o.get(k).is_some() {
-                    problems.push(format!("id {id}: deselected field {k} present"));
-                }
-            } else if o.get(k) != Some(v) {
-                problems.push(format!(
-                    "id {id} field {k}: truth {v} != output {:?}",
-                    o.get(k)
-                ));
-            }
-        }
-    }
-    let truth_ids: BTreeSet<i64> = truth.iter().filter_map(|t| t["id"].as_i64()).collect();
-    for id in out.keys() {
-        if !truth_ids.contains(id) && !allowed_extra.contains(id) {
-            problems.push(format!("id {id} in the output but not in the truth"));
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "{stream}: {} problems:\n{}",
-        problems.len(),
-        problems
-            .iter()
-            .take(10)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn target_jsonl_receives_the_truth_and_resumes_from_its_state() {
     let target = target_jsonl();
@@ -223,7 +163,13 @@ async fn target_jsonl_receives_the_truth_and_resumes_from_its_state() {
             truth.len(),
             "{s}: a first run emits each row once"
         );
-        assert_equals_truth(s, &truth, &dedup(rows.clone()), &BTreeSet::new());
+        assert_records_equal_truth(
+            s,
+            &truth,
+            &dedup_records(rows.clone()),
+            dropped(s),
+            &BTreeSet::new(),
+        );
     }
     let bookmark1 = |s: &str| {
         let v = &run1.state["bookmarks"][s]["updated_at"];
@@ -271,7 +217,7 @@ async fn target_jsonl_receives_the_truth_and_resumes_from_its_state() {
         let from = bookmark1(s) - lookback;
         let changed: BTreeSet<i64> = truth
             .iter()
-            .filter(|t| updated_at(t) >= from)
+            .filter(|t| record_updated_at(t) >= from)
             .map(|t| t["id"].as_i64().unwrap())
             .collect();
         let emitted: BTreeSet<i64> = run2.records[s]
@@ -295,8 +241,8 @@ async fn target_jsonl_receives_the_truth_and_resumes_from_its_state() {
             );
         }
         let deleted: BTreeSet<i64> = sim.deleted(&stream.resource).await.into_iter().collect();
-        let union = dedup(run1.records[s].iter().chain(&run2.records[s]).cloned());
-        assert_equals_truth(s, &truth, &union, &deleted);
+        let union = dedup_records(run1.records[s].iter().chain(&run2.records[s]).cloned());
+        assert_records_equal_truth(s, &truth, &union, dropped(s), &deleted);
         let b2 = &run2.state["bookmarks"][s]["updated_at"];
         let b2 = DateTime::parse_from_rfc3339(b2.as_str().unwrap()).unwrap();
         assert!(b2 > bookmark1(s), "{s}: the bookmark did not advance");
@@ -338,4 +284,60 @@ fn about_describes_the_tap() {
         json!(["catalog", "discover", "state"])
     );
     assert!(about["settings"]["properties"]["client_secret"].is_object());
+}
+
+/// Meltano reads `--discover` output line by line with asyncio's 64 KiB line limit (regression:
+/// the catalog printed as one 138 KB line failed `meltano run` with "Separator is not found,
+/// and chunk exceed the limit").
+#[test]
+fn discover_prints_no_line_near_meltanos_limit() {
+    let out = extract(&["--discover"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let longest = out.stdout.split(|b| *b == b'\n').map(<[u8]>::len).max();
+    assert!(
+        longest.is_some_and(|n| n < 4096),
+        "longest line {longest:?} bytes"
+    );
+    let catalog: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(catalog["streams"].as_array().is_some_and(|s| s.len() > 50));
+}
+
+/// Meltano appends `--config`, `--catalog` and `--state` to every invocation it makes, so
+/// `meltano invoke tap --about` (and `--discover`) arrive with them (regression: refused as a
+/// conflicting pair).
+#[test]
+fn about_and_discover_accept_the_flags_meltano_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "{}");
+    let file = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let catalog = file("catalog.json", r#"{"streams": []}"#);
+    let state = file("state.json", r#"{"bookmarks": {}}"#);
+    for extra in [
+        &["--catalog", &catalog][..],
+        &["--state", &state],
+        &["--catalog", &catalog, "--state", &state],
+    ] {
+        for flag in ["--about", "--discover"] {
+            let mut args = vec!["--config", config.as_str()];
+            args.extend(extra.iter().copied());
+            args.push(flag);
+            let out = extract(&args, &[]);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let key = if flag == "--about" { "name" } else { "streams" };
+            assert!(!v[key].is_null(), "{args:?}: {v}");
+        }
+    }
+    // Without either, --state alone resumes nothing: a usage error that says what is missing.
+    let out = extract(&["--config", &config, "--state", &state], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--state needs --catalog"),
+        "{}",
+        text(&out)
+    );
 }

@@ -306,12 +306,18 @@ pub fn about() -> Value {
 
 /// `--discover`: the catalog of every stream. The config, when given, is only parsed (so a
 /// typo is reported now): discovery needs no credentials.
+///
+/// Printed indented (as the Singer SDK's taps print it), not as one line: Meltano reads
+/// discovery output line by line with asyncio's default 64 KiB line limit, and the catalog
+/// of every stream is far larger than that on one line ("Separator is not found, and chunk
+/// exceed the limit"). Indented, its longest line is a field description.
 pub fn discover(config: Option<&std::path::PathBuf>, out: &Out) -> Result<ExitCode, Error> {
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     if config.is_some() {
         crate::config::ConfigFile::load_with_env(config.map(std::path::PathBuf::as_path))?;
     }
-    out.line(&crate::catalog::singer_catalog(&registry))
+    let catalog = crate::catalog::to_pretty(&crate::catalog::singer_catalog(&registry));
+    out.raw(catalog.as_bytes())
         .and_then(|()| out.flush())
         .map_err(|e| Error::Fatal(format!("writing the catalog failed: {e}")))?;
     Ok(ExitCode::Success)

@@ -449,3 +449,78 @@ for row in cur.fetchall():
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+// ------------------------------------------------------------------------------------------
+// Protocol records (Singer targets' JSON lines)
+// ------------------------------------------------------------------------------------------
+
+pub fn record_updated_at(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v["updated_at"].as_str().expect("updated_at"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Latest version per id (greatest `updated_at`; a later record wins ties).
+pub fn dedup_records(rows: impl IntoIterator<Item = Value>) -> BTreeMap<i64, Value> {
+    let mut out: BTreeMap<i64, Value> = BTreeMap::new();
+    for r in rows {
+        let id = r["id"].as_i64().unwrap();
+        if out
+            .get(&id)
+            .is_none_or(|old| record_updated_at(old) <= record_updated_at(&r))
+        {
+            out.insert(id, r);
+        }
+    }
+    out
+}
+
+/// Every truth row is among the records with the same JSON value in every field (the
+/// `dropped` fields, deselected in the catalog, must be absent), and the records have no other
+/// ids than `allowed_extra` (hard deletes).
+pub fn assert_records_equal_truth(
+    stream: &str,
+    truth: &[Value],
+    out: &BTreeMap<i64, Value>,
+    dropped: &[&str],
+    allowed_extra: &std::collections::BTreeSet<i64>,
+) {
+    let mut problems = Vec::new();
+    for t in truth {
+        let id = t["id"].as_i64().unwrap();
+        let Some(o) = out.get(&id) else {
+            problems.push(format!("id {id} missing"));
+            continue;
+        };
+        for (k, v) in t.as_object().unwrap() {
+            if dropped.contains(&k.as_str()) {
+                if o.get(k).is_some() {
+                    problems.push(format!("id {id}: deselected field {k} present"));
+                }
+            } else if o.get(k) != Some(v) {
+                problems.push(format!(
+                    "id {id} field {k}: truth {v} != output {:?}",
+                    o.get(k)
+                ));
+            }
+        }
+    }
+    let truth_ids: std::collections::BTreeSet<i64> =
+        truth.iter().filter_map(|t| t["id"].as_i64()).collect();
+    for id in out.keys() {
+        if !truth_ids.contains(id) && !allowed_extra.contains(id) {
+            problems.push(format!("id {id} in the output but not in the truth"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{stream}: {} problems:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(10)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
