@@ -306,3 +306,33 @@ async fn a_gzip_bomb_is_not_inflated_beyond_max_page_bytes() {
         Some(sim.truth("offices").await.len() as u64)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numeric_text_follows_the_one_rule() {
+    // `"id": "00<id>"`: numeric text that is not canonical is stored and also kept.
+    let sim = sim(&["jobs:number_text:id"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync(&sim, dir.path(), &["jobs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let truth = sim.truth("jobs").await;
+    let rows = duckdb_query(&format!(
+        "SELECT id, _extra FROM read_parquet('{}') WHERE _extra IS NOT NULL ORDER BY id DESC",
+        glob(dir.path(), "jobs")
+    ));
+    let firsts: Vec<i64> = truth
+        .iter()
+        .step_by(20)
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    let got: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, firsts);
+    for r in &rows {
+        let extra: Value = serde_json::from_str(r["_extra"].as_str().unwrap()).unwrap();
+        assert_eq!(extra, serde_json::json!({"id": format!("00{}", r["id"])}));
+    }
+    let all = duckdb_query(&format!(
+        "SELECT count(id) AS n FROM read_parquet('{}')",
+        glob(dir.path(), "jobs")
+    ));
+    assert_eq!(all[0]["n"].as_u64(), Some(truth.len() as u64));
+}
