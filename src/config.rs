@@ -37,6 +37,11 @@ pub const DEFAULT_BACKFILL_SLICE_PAGES: u64 = 200;
 pub const MAX_LOOKBACK: Duration = Duration::from_secs(365 * 86_400);
 /// Greenhouse holds no record updated before this instant, and refuses filters before it.
 pub const EARLIEST: DateTime<Utc> = DateTime::UNIX_EPOCH;
+/// Default bound on a decompressed response body: a 500-record page of the widest stream is a
+/// few MiB, so this leaves ample room while a gzip bomb stops long before memory does.
+pub const DEFAULT_MAX_PAGE_BYTES: u64 = 64 << 20;
+/// `max_page_bytes` below this would refuse ordinary pages.
+pub const MIN_MAX_PAGE_BYTES: u64 = 1 << 20;
 
 /// Environment variables read by every command (fixed names: scripts rely on them).
 pub const ENV_CLIENT_ID: &str = "GREENHOUSE_CLIENT_ID";
@@ -113,6 +118,10 @@ pub struct ConfigFile {
     pub max_requests_per_window: Option<u32>,
     /// Records per page (1–500). Default: 500, the most the API allows.
     pub per_page: Option<u32>,
+    /// Largest response body accepted, in bytes, after decompression (at least 1 MiB). A page
+    /// beyond it fails its stream with a clear error instead of being inflated whole (a gzip
+    /// bomb, or records far larger than usual: lower `per_page` then). Default: 67108864 (64 MiB).
+    pub max_page_bytes: Option<u64>,
     /// Columns never written, per stream, e.g. `{"candidates": ["phone_numbers", "addresses"]}`.
     /// Applied before anything is written. The primary key and the cursor cannot be excluded.
     pub exclude_columns: Option<BTreeMap<String, Vec<String>>>,
@@ -171,6 +180,7 @@ pub struct Config {
     pub max_in_flight: usize,
     pub max_requests_per_window: Option<u32>,
     pub per_page: u32,
+    pub max_page_bytes: u64,
     /// Column exclusion and hashing per stream (streams without a policy are absent).
     pub policies: BTreeMap<String, ColumnPolicy>,
 }
@@ -374,6 +384,12 @@ impl ConfigFile {
                 "per_page must be between 1 and 500, got {per_page}"
             )));
         }
+        let max_page_bytes = self.max_page_bytes.unwrap_or(DEFAULT_MAX_PAGE_BYTES);
+        if max_page_bytes < MIN_MAX_PAGE_BYTES {
+            return Err(Error::config(format!(
+                "max_page_bytes must be at least {MIN_MAX_PAGE_BYTES} (1 MiB), got {max_page_bytes}"
+            )));
+        }
         let policies = column_policies(
             self.exclude_columns.unwrap_or_default(),
             self.hash_columns.unwrap_or_default(),
@@ -396,6 +412,7 @@ impl ConfigFile {
             max_in_flight,
             max_requests_per_window: self.max_requests_per_window,
             per_page,
+            max_page_bytes,
         })
     }
 }

@@ -270,3 +270,69 @@ async fn a_redirect_to_another_origin_is_refused_like_a_cross_origin_link() {
         Some(sim.truth("offices").await.len() as u64)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gzip_bomb_is_not_inflated_beyond_max_page_bytes() {
+    // 24 MiB of whitespace inside each page, about 24 KiB on the wire.
+    let sim = sim(&["jobs:gzip_bomb:24"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), r#"{"per_page": 20, "max_page_bytes": 2097152}"#);
+    let out = sync_streams(
+        &dir.path().join("out"),
+        &["jobs", "offices"],
+        Some(&config),
+        &sim_env(&sim.base_url),
+    );
+    let all = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(
+            "answered a body larger than max_page_bytes (2097152 bytes after decompression)"
+        ),
+        "{all}"
+    );
+    // Failed at once: the same page would be as large on a retry.
+    assert_eq!(
+        requests_by_resource(&sim).await.get("jobs"),
+        Some(&1),
+        "{all}"
+    );
+    let offices = duckdb_query(&format!(
+        "SELECT count(*) AS n FROM read_parquet('{}')",
+        glob(dir.path(), "offices")
+    ));
+    assert_eq!(
+        offices[0]["n"].as_u64(),
+        Some(sim.truth("offices").await.len() as u64)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numeric_text_follows_the_one_rule() {
+    // `"id": "00<id>"`: numeric text that is not canonical is stored and also kept.
+    let sim = sim(&["jobs:number_text:id"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = sync(&sim, dir.path(), &["jobs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let truth = sim.truth("jobs").await;
+    let rows = duckdb_query(&format!(
+        "SELECT id, _extra FROM read_parquet('{}') WHERE _extra IS NOT NULL ORDER BY id DESC",
+        glob(dir.path(), "jobs")
+    ));
+    let firsts: Vec<i64> = truth
+        .iter()
+        .step_by(20)
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    let got: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, firsts);
+    for r in &rows {
+        let extra: Value = serde_json::from_str(r["_extra"].as_str().unwrap()).unwrap();
+        assert_eq!(extra, serde_json::json!({"id": format!("00{}", r["id"])}));
+    }
+    let all = duckdb_query(&format!(
+        "SELECT count(id) AS n FROM read_parquet('{}')",
+        glob(dir.path(), "jobs")
+    ));
+    assert_eq!(all[0]["n"].as_u64(), Some(truth.len() as u64));
+}

@@ -14,6 +14,8 @@
 //!   401 → refresh the token once, then fatal; 403 → the stream is skipped (missing scope);
 //!   422 on a cursor → restart the window; 429 → wait `Retry-After`; 5xx, timeouts, resets and
 //!   truncated bodies → capped, jittered exponential backoff; other 4xx → the stream fails.
+//! - A body is read up to `max_page_bytes` after decompression, never further (a gzip bomb fails
+//!   its stream with a clear error instead of filling memory).
 
 pub mod auth;
 pub mod budget;
@@ -135,6 +137,8 @@ pub struct HarvestClient {
     /// Every wait of a request (window, backoff, Retry-After, token retries) and the request
     /// itself end when this does.
     cancel: Cancel,
+    /// Largest body accepted after decompression (`max_page_bytes`).
+    max_page_bytes: u64,
 }
 
 impl HarvestClient {
@@ -152,6 +156,7 @@ impl HarvestClient {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             per_page: config.per_page,
             cancel: Cancel::new(),
+            max_page_bytes: config.max_page_bytes,
         })
     }
 
@@ -322,7 +327,7 @@ impl HarvestClient {
                     Ok(n) => n,
                     Err(e) => return Attempt::Fail(e),
                 };
-                match resp.bytes().await {
+                match self.read_body(resp, url).await {
                     Ok(body) if looks_like_json_array(&body) => {
                         stats.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                         Attempt::Done(Page { body, next })
@@ -330,7 +335,7 @@ impl HarvestClient {
                     Ok(_) => {
                         Attempt::Transient("response body is not a complete JSON array".into())
                     }
-                    Err(e) => Attempt::Transient(describe_reqwest(&e)),
+                    Err(a) => a,
                 }
             }
             401 => Attempt::Unauthorized,
@@ -360,6 +365,30 @@ impl HarvestClient {
                     redact_url(url),
                     error_message(&body)
                 )))
+            }
+        }
+    }
+
+    /// Reads a body chunk by chunk (reqwest inflates gzip as it goes), never holding more than
+    /// `max_page_bytes`: a body that decompresses beyond it (a gzip bomb) fails the stream
+    /// instead of being inflated whole. Not retried: the same page would be as large again.
+    async fn read_body(&self, mut resp: reqwest::Response, url: &Url) -> Result<Bytes, Attempt> {
+        let limit = self.max_page_bytes;
+        let hint = resp.content_length().unwrap_or(0).min(limit);
+        let mut body = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > limit {
+                        return Err(Attempt::Fail(FetchError::Rejected(format!(
+                            "{} answered a body larger than max_page_bytes ({limit} bytes after decompression); stopped reading it. Raise max_page_bytes, or lower per_page if records are this large",
+                            redact_url(url)
+                        ))));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(Bytes::from(body)),
+                Err(e) => return Err(Attempt::Transient(describe_reqwest(&e))),
             }
         }
     }
