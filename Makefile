@@ -12,7 +12,7 @@ VENV_AIRBYTE := .venv-airbyte
 VENV_MELTANO := .venv-meltano
 VENV_AIRFLOW := .venv-airflow
 
-.PHONY: all build test lint fmt demo bench catalog readme tools clean-demo
+.PHONY: all build test lint fmt demo bench soak catalog readme tools clean-demo
 
 all: build
 
@@ -40,6 +40,11 @@ demo:
 bench:
 	$(CARGO) build --workspace --release --bins
 	python3 scripts/bench.py $(BENCH_ARGS)
+
+## The kill -9 sweep of tests/soak.rs at full length (CI runs 10 trials as part of `make test`):
+## every re-run must equal the truth and the manifests must list exactly the data files.
+soak:
+	SOAK_TRIALS=$${SOAK_TRIALS:-100} $(CARGO) test --test soak -- --nocapture
 
 ## Regenerate catalog.json and the README stream table from the declarations.
 catalog:
