@@ -173,6 +173,17 @@ pub fn rate_window_wait(wait_ms: u64, limit: u32, reported: bool) {
     );
 }
 
+pub const TOKEN_EXPIRED_IN_TRANSIT: &str = "token_expired_in_transit";
+/// A 401 for a token that was at the end of its lifetime: refreshed and retried. `url` redacted.
+pub fn token_expired_in_transit(url: &dyn Display, in_a_row: usize) {
+    tracing::info!(
+        event = TOKEN_EXPIRED_IN_TRANSIT,
+        url = %url,
+        in_a_row,
+        "The access token expired on its way to the API; retrying with a fresh one"
+    );
+}
+
 // ---- data files -------------------------------------------------------------------------
 
 pub const UPLOAD_ABORT_FAILED: &str = "upload_abort_failed";

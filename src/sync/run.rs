@@ -233,6 +233,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
 fn fetch_to_run_error(e: FetchError) -> Error {
     match e {
         FetchError::Auth(m) => Error::Auth(m),
+        FetchError::TokenUnavailable(m) => Error::TokenUnavailable(m),
         other => Error::Fatal(format!("could not obtain a token: {other}")),
     }
 }
