@@ -58,6 +58,15 @@ pub fn interrupted() {
     );
 }
 
+pub const DEADLINE_REACHED: &str = "deadline_reached";
+pub fn deadline_reached(unfinished_streams: usize) {
+    tracing::warn!(
+        event = DEADLINE_REACHED,
+        unfinished_streams,
+        "The run's time limit is up: committed what finished; the next run resumes the rest"
+    );
+}
+
 pub const CONFIG_STREAMS_IGNORED: &str = "config_streams_ignored";
 pub fn config_streams_ignored() {
     tracing::warn!(

@@ -12,8 +12,10 @@
 //! - The retry table (status → action) lives in [`HarvestClient::get_page`] and nowhere else:
 //!   401 → refresh the token and retry (a token that expired in transit is simply replaced; a
 //!   second refusal of a token well within its lifetime is fatal); 403 → the stream is skipped;
-//!   422 on a cursor → restart the window; 429 → wait `Retry-After`; 5xx, timeouts, resets and
-//!   truncated bodies → capped, jittered exponential backoff; other 4xx → the stream fails.
+//!   422 on a cursor → restart the window; 429 → wait `Retry-After` (at most 15 minutes in all
+//!   per page; a wait that would cross the run's deadline ends the request at once); 5xx,
+//!   timeouts, resets and truncated bodies → capped, jittered exponential backoff; other 4xx →
+//!   the stream fails.
 
 pub mod auth;
 pub mod budget;
@@ -40,6 +42,9 @@ use budget::RateBudget;
 const MAX_TRANSIENT_RETRIES: usize = 8;
 /// How many 429s in a row a page survives before giving up (each waits `Retry-After`).
 const MAX_RATE_LIMITED: usize = 50;
+/// How long one page may wait on 429s in total before it fails (a 429 storm with long
+/// `Retry-After`s once held a run for hours).
+const MAX_RATE_LIMITED_WAIT: Duration = Duration::from_secs(15 * 60);
 /// How many tokens in a row may expire on their way to the API for one page (each is replaced).
 const MAX_EXPIRED_IN_TRANSIT: usize = 5;
 
@@ -235,6 +240,7 @@ impl HarvestClient {
         let mut refused_fresh = false;
         let mut expired_in_transit = 0usize;
         let mut rate_limited = 0usize;
+        let mut limited_for = Duration::ZERO;
         let mut attempts = 0u64;
         loop {
             if attempts > 0 {
@@ -260,6 +266,19 @@ impl HarvestClient {
                     // The budget now blocks every request until the window reopens.
                     stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                     rate_limited += 1;
+                    limited_for += wait;
+                    if self.cancel.would_cross_deadline(wait) {
+                        // Waiting would end after the run's deadline: stop now instead.
+                        return Err(FetchError::Interrupted);
+                    }
+                    if limited_for > MAX_RATE_LIMITED_WAIT {
+                        return Err(FetchError::Unavailable(format!(
+                            "{}: rate-limited for {} s in a row (Retry-After {} s)",
+                            redact_url(url),
+                            limited_for.as_secs(),
+                            wait.as_secs()
+                        )));
+                    }
                     if rate_limited > MAX_RATE_LIMITED {
                         return Err(FetchError::Unavailable(format!(
                             "{}: still rate-limited after {rate_limited} waits",
