@@ -61,6 +61,7 @@ pub async fn probe_streams<'r>(
     match client.authenticate().await {
         Ok(()) => {}
         Err(FetchError::Auth(m)) => return Err(Error::Auth(m)),
+        Err(FetchError::TokenUnavailable(m)) => return Err(Error::TokenUnavailable(m)),
         Err(e) => {
             return Err(Error::Fatal(format!(
                 "could not obtain a token from {}: {e}",

@@ -140,6 +140,11 @@ pub struct SyncArgs {
     /// stream's first page, and print the windows and the estimated requests and time.
     #[arg(long)]
     pub dry_run: bool,
+    /// Longest this run may take (`45m`, `2h`, `90s`; overrides `max_run_time`): shortly
+    /// before it, no new work starts, what finished is committed and the run exits with the
+    /// partial code (3).
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_max_run_time)]
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// Stream and destination selection shared by `check` and `sync`.
@@ -225,7 +230,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Sync(args) => {
             let file = ConfigFile::load_with_env(cli.config.as_deref())?;
-            let config = file.validate(&args.selection.overrides(), &registry)?;
+            let mut config = file.validate(&args.selection.overrides(), &registry)?;
+            if args.deadline.is_some() {
+                config.max_run_time = args.deadline;
+            }
             if args.dry_run {
                 return crate::dryrun::run(&config, &registry, args.state_file.as_deref()).await;
             }

@@ -122,6 +122,12 @@ pub struct ConfigFile {
     /// beyond it fails its stream with a clear error instead of being inflated whole (a gzip
     /// bomb, or records far larger than usual: lower `per_page` then). Default: 67108864 (64 MiB).
     pub max_page_bytes: Option<u64>,
+    /// Longest a `sync` may run (`<n>s`, `<n>m`, `<n>h`, e.g. `45m`), so a scheduled run ends
+    /// before the next one starts. Shortly before it (a tenth of it, at most a minute) no new
+    /// work starts, work in flight is interrupted (rate-limit and `Retry-After` waits too),
+    /// what finished is committed and the run exits with the partial code (3); the next run
+    /// resumes. `sync --deadline` overrides it. Default: no limit.
+    pub max_run_time: Option<String>,
     /// Columns never written, per stream, e.g. `{"candidates": ["phone_numbers", "addresses"]}`.
     /// Applied before anything is written. The primary key and the cursor cannot be excluded.
     pub exclude_columns: Option<BTreeMap<String, Vec<String>>>,
@@ -181,6 +187,8 @@ pub struct Config {
     pub max_requests_per_window: Option<u32>,
     pub per_page: u32,
     pub max_page_bytes: u64,
+    /// Longest a sync may run (see `ConfigFile::max_run_time`).
+    pub max_run_time: Option<Duration>,
     /// Column exclusion and hashing per stream (streams without a policy are absent).
     pub policies: BTreeMap<String, ColumnPolicy>,
 }
@@ -369,6 +377,12 @@ impl ConfigFile {
                 "backfill_slice_pages must be at least 1 (use backfill_slices = 1 to turn slicing off)",
             ));
         }
+        let max_run_time = self
+            .max_run_time
+            .as_deref()
+            .map(parse_max_run_time)
+            .transpose()
+            .map_err(|e| Error::Config(format!("max_run_time: {e}")))?;
         let max_in_flight = self.max_in_flight.unwrap_or(8);
         if max_in_flight == 0 || max_in_flight > 256 {
             return Err(Error::config("max_in_flight must be between 1 and 256"));
@@ -413,6 +427,7 @@ impl ConfigFile {
             max_requests_per_window: self.max_requests_per_window,
             per_page,
             max_page_bytes,
+            max_run_time,
         })
     }
 }
@@ -669,6 +684,15 @@ fn parse_lookback(raw: &str) -> Result<Duration, Error> {
 }
 
 /// Parses `<n>s|m|h|d` (a bare number means seconds).
+/// A run time limit: a duration of at least one second.
+pub fn parse_max_run_time(raw: &str) -> Result<Duration, String> {
+    let d = parse_duration(raw)?;
+    if d.is_zero() {
+        return Err(format!("{raw:?} is no time at all; omit it for no limit"));
+    }
+    Ok(d)
+}
+
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (num, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {

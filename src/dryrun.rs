@@ -118,6 +118,7 @@ pub async fn run(
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
     client.authenticate().await.map_err(|e| match e {
         FetchError::Auth(m) => Error::Auth(m),
+        FetchError::TokenUnavailable(m) => Error::TokenUnavailable(m),
         other => Error::Fatal(format!("could not obtain a token: {other}")),
     })?;
     let signpost = crate::sync::signpost(Utc::now(), crate::sync::signpost_skew());

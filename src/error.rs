@@ -26,6 +26,8 @@ pub enum ExitCode {
     Destination = 5,
     /// Another run holds the destination's state; nothing was changed.
     Conflict = 6,
+    /// Greenhouse's token endpoint was unreachable or answered 5xx: retry later.
+    TokenUnavailable = 7,
     /// Stopped by SIGINT/SIGTERM; committed streams stay committed.
     Interrupted = 130,
 }
@@ -51,6 +53,9 @@ pub enum Error {
     /// Wait for the other run to finish, or remove its stale lease as the message says.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Greenhouse's token endpoint is unavailable; retry later (nothing is wrong with the setup).
+    #[error("Greenhouse's token endpoint is unavailable: {0}")]
+    TokenUnavailable(String),
     /// Interrupted by a signal.
     #[error("interrupted")]
     Interrupted,
@@ -66,6 +71,7 @@ impl Error {
             Error::Auth(_) => ExitCode::Auth,
             Error::Destination(_) => ExitCode::Destination,
             Error::Conflict(_) => ExitCode::Conflict,
+            Error::TokenUnavailable(_) => ExitCode::TokenUnavailable,
             Error::Interrupted => ExitCode::Interrupted,
             Error::Fatal(_) => ExitCode::Fatal,
         }

@@ -65,6 +65,15 @@ pub fn fatal_error(message: &str, exit_code: i32) {
     tracing::error!(event = FATAL_ERROR, exit_code, "{message}");
 }
 
+pub const DEADLINE_REACHED: &str = "deadline_reached";
+pub fn deadline_reached(unfinished_streams: usize) {
+    tracing::warn!(
+        event = DEADLINE_REACHED,
+        unfinished_streams,
+        "The run's time limit is up: committed what finished; the next run resumes the rest"
+    );
+}
+
 pub const CONFIG_STREAMS_IGNORED: &str = "config_streams_ignored";
 pub fn config_streams_ignored() {
     tracing::warn!(
@@ -212,6 +221,17 @@ pub fn rate_window_wait(wait_ms: u64, limit: u32, reported: bool) {
         limit,
         reset_reported = reported,
         "Rate-limit window spent, waiting for the next one"
+    );
+}
+
+pub const TOKEN_EXPIRED_IN_TRANSIT: &str = "token_expired_in_transit";
+/// A 401 for a token that was at the end of its lifetime: refreshed and retried. `url` redacted.
+pub fn token_expired_in_transit(url: &dyn Display, in_a_row: usize) {
+    tracing::info!(
+        event = TOKEN_EXPIRED_IN_TRANSIT,
+        url = %url,
+        in_a_row,
+        "The access token expired on its way to the API; retrying with a fresh one"
     );
 }
 

@@ -148,3 +148,44 @@ async fn a_next_link_that_repeats_its_cursor_fails_the_stream_instead_of_looping
     let requests = sim.stats().await["total_requests"].as_u64().unwrap();
     assert!(requests <= 10, "{requests} requests for two looping chains");
 }
+
+/// `--deadline`: a scheduled run stops taking work in time, commits what finished and exits
+/// with the partial code, instead of waiting out a rate-limit window past its slot.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deadline_commits_what_finished_and_exits_partial() {
+    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "6"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let cfg = write_config(dir.path(), r#"{"per_page": 5, "backfill_slices": 1}"#);
+    let t = Instant::now();
+    let out = extract(
+        &[
+            "sync",
+            "--destination",
+            dest.to_str().unwrap(),
+            "--streams",
+            "offices,candidates",
+            "--config",
+            &cfg,
+            "--deadline",
+            "2s",
+        ],
+        &sim_env(&sim.base_url),
+    );
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(!dest.join("_state/lease.json").exists(), "lease kept");
+    // What finished before the deadline is committed.
+    let store: std::sync::Arc<dyn object_store::ObjectStore> =
+        std::sync::Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dest).unwrap());
+    let state =
+        greenhouse_extract::state::StateStore::new(store, object_store::path::Path::from(""))
+            .load()
+            .await
+            .unwrap();
+    assert!(state.streams.contains_key("offices"), "{stdout}");
+    assert!(!state.streams.contains_key("candidates"), "{stdout}");
+}

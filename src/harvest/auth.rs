@@ -1,8 +1,11 @@
 //! OAuth 2.0 client-credentials tokens for Harvest v3, cached and shared by all requests.
 //!
-//! Contract: at most one token request is in flight at a time (concurrent callers wait for it);
-//! a cached token is reused until shortly before it expires; after a 401 the caller invalidates
-//! the token it used and the next caller fetches a fresh one. Token values and the client secret
+//! Contract: at most one token request is in flight at a time (concurrent callers wait for it,
+//! so a refresh after a 401 is single-flight); a cached token is reused until shortly before it
+//! expires; after a 401 the caller invalidates the token it used and the next caller fetches a
+//! fresh one. The token endpoint refusing the grant is [`FetchError::Auth`]; an endpoint that
+//! cannot be reached or answers 5xx through every retry is [`FetchError::TokenUnavailable`]
+//! (transient: its own exit code). Token values and the client secret
 //! never appear in errors or logs: they are wrapped in `Secret`, and every token is registered
 //! with the output scrubber (`secrets::register`) as soon as it is minted.
 
@@ -28,6 +31,20 @@ pub struct Token {
     expires: Option<Instant>,
     /// Refresh this long before `expires` (a tenth of the lifetime, at most EXPIRY_MARGIN).
     margin: Duration,
+    /// The lifetime the token endpoint gave it.
+    lifetime: Duration,
+}
+
+impl Token {
+    /// Whether more than half of the token's lifetime is left: a 401 for such a token is the
+    /// credential's (or the server's) problem, not a token that ran out on its way. A token
+    /// without a known expiry (pre-minted) always counts as within its lifetime.
+    pub fn well_within_lifetime(&self) -> bool {
+        match self.expires {
+            None => true,
+            Some(e) => e.saturating_duration_since(Instant::now()) > self.lifetime / 2,
+        }
+    }
 }
 
 pub struct TokenSource {
@@ -40,8 +57,9 @@ pub struct TokenSource {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    /// Seconds; Greenhouse sends an integer, a fraction is accepted too.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<f64>,
     #[serde(default)]
     expires_at: Option<String>,
 }
@@ -78,6 +96,7 @@ impl TokenSource {
                     generation,
                     expires: None,
                     margin: Duration::ZERO,
+                    lifetime: Duration::ZERO,
                 }
             }
             Credentials::ClientCredentials {
@@ -86,14 +105,15 @@ impl TokenSource {
                 sub,
             } => {
                 let (value, expires) = self.fetch(client_id, client_secret, *sub).await?;
-                let margin = expires
-                    .map(|e| (e.saturating_duration_since(Instant::now()) / 10).min(EXPIRY_MARGIN))
+                let lifetime = expires
+                    .map(|e| e.saturating_duration_since(Instant::now()))
                     .unwrap_or(Duration::ZERO);
                 Token {
                     value,
                     generation,
                     expires,
-                    margin,
+                    margin: (lifetime / 10).min(EXPIRY_MARGIN),
+                    lifetime,
                 }
             }
         };
@@ -120,8 +140,9 @@ impl TokenSource {
             form.push(("sub", sub.to_string()));
         }
         let mut last = String::new();
+        let mut retry_after_given = false;
         for attempt in 0..MAX_TOKEN_ATTEMPTS {
-            if attempt > 0 {
+            if attempt > 0 && !std::mem::take(&mut retry_after_given) {
                 tokio::time::sleep(Duration::from_millis(500 * (1 << attempt.min(5)))).await;
             }
             let resp = self
@@ -147,10 +168,16 @@ impl TokenSource {
                 let wait = super::retry_after(resp.headers()).unwrap_or(Duration::from_secs(5));
                 last = "the token endpoint rate-limited us (429)".into();
                 tokio::time::sleep(wait).await;
+                retry_after_given = true;
                 continue;
             }
             if status.is_server_error() {
-                last = format!("the token endpoint answered {status}");
+                last = format!("the token endpoint {} answered {status}", self.token_url);
+                // A Retry-After on a 5xx is the server's own estimate of when to come back.
+                if let Some(wait) = super::retry_after(resp.headers()) {
+                    tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+                    retry_after_given = true;
+                }
                 continue;
             }
             let body = resp.text().await.unwrap_or_default();
@@ -163,7 +190,8 @@ impl TokenSource {
                 })?;
                 let expires = parsed
                     .expires_in
-                    .map(|s| Instant::now() + Duration::from_secs(s))
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(|s| Instant::now() + Duration::from_secs_f64(s.min(1e9)))
                     .or_else(|| {
                         let at =
                             chrono::DateTime::parse_from_rfc3339(parsed.expires_at.as_deref()?)
@@ -194,6 +222,33 @@ impl TokenSource {
                 self.token_url
             )));
         }
-        Err(FetchError::Unavailable(last))
+        Err(FetchError::TokenUnavailable(format!(
+            "{last} (after {MAX_TOKEN_ATTEMPTS} attempts); retry later"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(lifetime: Duration, left: Duration) -> Token {
+        Token {
+            value: Secret::new(String::from("t")),
+            generation: 1,
+            expires: Some(Instant::now() + left),
+            margin: (lifetime / 10).min(EXPIRY_MARGIN),
+            lifetime,
+        }
+    }
+
+    /// A 401 for a token at the end of its life is an expiry in transit (refreshed, retried);
+    /// only one refused with most of its life left counts against the credential.
+    #[test]
+    fn a_token_near_its_expiry_is_not_held_against_the_credential() {
+        let ttl = Duration::from_secs(20);
+        assert!(token(ttl, Duration::from_secs(15)).well_within_lifetime());
+        assert!(!token(ttl, Duration::from_secs(1)).well_within_lifetime());
+        assert!(!token(ttl, Duration::ZERO).well_within_lifetime());
     }
 }

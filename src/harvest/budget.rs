@@ -316,8 +316,10 @@ impl RateBudget {
                     s.window_end = Some(reset);
                     s.remaining = usable;
                 }
-                (Some(reset), Some(end)) if reset < end - 1.0 => {
+                (Some(reset), Some(end)) if reset < end - 1.0 && reset <= now => {
                     // A late answer from an earlier window: it says nothing about this one.
+                    // (A reset still ahead but sooner than predicted corrects the prediction:
+                    // the server's windows are shorter than assumed.)
                 }
                 (Some(reset), _) => {
                     s.window_end = Some(reset);
@@ -367,6 +369,19 @@ impl RateBudget {
         let mut s = self.state.lock().expect("budget lock");
         if let Some(end) = s.window_end.as_mut() {
             *end -= secs;
+        }
+    }
+
+    /// Gives back the unit of a request that was never sent.
+    pub fn unspend(&self, ticket: Ticket) {
+        let mut s = self.state.lock().expect("budget lock");
+        s.in_flight.remove(&ticket.seq);
+        if s.probing {
+            s.probing = false;
+            drop(s);
+            self.probe_done.notify_waiters();
+        } else if s.limit.is_some() {
+            s.remaining += 1;
         }
     }
 

@@ -11,9 +11,12 @@
 //! - Every wait (rate window, backoff, `Retry-After`, token retries) and every request in flight
 //!   ends as soon as the run's stop signal ([`Cancel`]) does: [`FetchError::Interrupted`].
 //! - The retry table (status → action) lives in [`HarvestClient::get_page`] and nowhere else:
-//!   401 → refresh the token once, then fatal; 403 → the stream is skipped (missing scope);
-//!   422 on a cursor → restart the window; 429 → wait `Retry-After`; 5xx, timeouts, resets and
-//!   truncated bodies → capped, jittered exponential backoff; other 4xx → the stream fails.
+//!   401 → refresh the token and retry (a token that expired in transit is simply replaced; a
+//!   second refusal of a token well within its lifetime is fatal); 403 → the stream is skipped;
+//!   422 on a cursor → restart the window; 429 → wait `Retry-After` (at most 15 minutes in all
+//!   per page; a wait that would cross the run's deadline ends the request at once); 5xx,
+//!   timeouts, resets and truncated bodies → capped, jittered exponential backoff; other 4xx →
+//!   the stream fails.
 //! - A body is read up to `max_page_bytes` after decompression, never further (a gzip bomb fails
 //!   its stream with a clear error instead of filling memory).
 
@@ -42,6 +45,11 @@ use budget::RateBudget;
 const MAX_TRANSIENT_RETRIES: usize = 8;
 /// How many 429s in a row a page survives before giving up (each waits `Retry-After`).
 const MAX_RATE_LIMITED: usize = 50;
+/// How long one page may wait on 429s in total before it fails (a 429 storm with long
+/// `Retry-After`s once held a run for hours).
+const MAX_RATE_LIMITED_WAIT: Duration = Duration::from_secs(15 * 60);
+/// How many tokens in a row may expire on their way to the API for one page (each is replaced).
+const MAX_EXPIRED_IN_TRANSIT: usize = 5;
 
 /// Told what the client does as it happens, for live progress. The client knows nothing of
 /// terminals or bars: whoever draws them implements this (the `progress` module does) and hands
@@ -66,9 +74,14 @@ pub enum FetchError {
     /// The cursor expired (422 on a cursor request): restart the window.
     #[error("the pagination cursor expired")]
     CursorExpired,
-    /// The credentials were refused twice (fatal for the run).
+    /// The token endpoint refused the credentials, or the API refused a token well within its
+    /// lifetime twice (fatal for the run).
     #[error("{0}")]
     Auth(String),
+    /// The token endpoint could not be reached or answered 5xx through every retry: transient,
+    /// a later run may succeed.
+    #[error("{0}")]
+    TokenUnavailable(String),
     /// A request the API rejects for good (404, 422 on a first page, other 4xx): this stream fails.
     #[error("{0}")]
     Rejected(String),
@@ -115,7 +128,8 @@ enum Attempt {
     Fail(FetchError),
     Transient(String),
     RateLimited(Duration),
-    Unauthorized,
+    /// 401 for this token.
+    Unauthorized(auth::Token),
 }
 
 /// One page of a list response.
@@ -227,16 +241,19 @@ impl HarvestClient {
             .with_max_times(MAX_TRANSIENT_RETRIES)
             .with_jitter()
             .build();
-        let mut refreshed = false;
+        // 401s for a token refused well within its lifetime (a second one is fatal), and for a
+        // token that expired on its way (refreshed and retried, bounded).
+        let mut refused_fresh = false;
+        let mut expired_in_transit = 0usize;
         let mut rate_limited = 0usize;
+        let mut limited_for = Duration::ZERO;
         let mut attempts = 0u64;
         loop {
             if attempts > 0 {
                 stats.retries.fetch_add(1, Ordering::Relaxed);
             }
             attempts += 1;
-            let token = self.tokens.token().await?;
-            match self.attempt(url, &token, is_cursor, stats).await {
+            match self.attempt(url, is_cursor, stats).await {
                 Attempt::Done(page) => return Ok(page),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Transient(why) => match backoff.next() {
@@ -255,6 +272,19 @@ impl HarvestClient {
                     // The budget now blocks every request until the window reopens.
                     stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                     rate_limited += 1;
+                    limited_for += wait;
+                    if self.cancel.would_cross_deadline(wait) {
+                        // Waiting would end after the run's deadline: stop now instead.
+                        return Err(FetchError::Interrupted);
+                    }
+                    if limited_for > MAX_RATE_LIMITED_WAIT {
+                        return Err(FetchError::Unavailable(format!(
+                            "{}: rate-limited for {} s in a row (Retry-After {} s)",
+                            redact_url(url),
+                            limited_for.as_secs(),
+                            wait.as_secs()
+                        )));
+                    }
                     if rate_limited > MAX_RATE_LIMITED {
                         return Err(FetchError::Unavailable(format!(
                             "{}: still rate-limited after {rate_limited} waits",
@@ -263,32 +293,48 @@ impl HarvestClient {
                     }
                     events::rate_limited(&redact_url(url), wait.as_millis() as u64);
                 }
-                Attempt::Unauthorized => {
+                Attempt::Unauthorized(token) => {
                     self.tokens.invalidate(token.generation).await;
-                    if refreshed {
-                        return Err(FetchError::Auth(
-                            "the API refused a freshly issued token (401 twice). Check that the credential is active and not revoked.".into(),
-                        ));
+                    if token.well_within_lifetime() {
+                        if refused_fresh {
+                            return Err(FetchError::Auth(
+                                "the API refused a freshly issued token (401 twice). Check that the credential is active and not revoked.".into(),
+                            ));
+                        }
+                        refused_fresh = true;
+                    } else {
+                        // It expired between leaving us and reaching the server: not the
+                        // credential's fault. A fresh token is fetched (once for all requests).
+                        expired_in_transit += 1;
+                        events::token_expired_in_transit(&redact_url(url), expired_in_transit);
+                        if expired_in_transit > MAX_EXPIRED_IN_TRANSIT {
+                            return Err(FetchError::Unavailable(format!(
+                                "{}: {expired_in_transit} tokens in a row expired before the API saw them",
+                                redact_url(url)
+                            )));
+                        }
                     }
-                    refreshed = true;
                 }
             }
         }
     }
 
     /// One request: holds a concurrency slot and a budget unit only while the request is out
-    /// (never while sleeping before a retry).
-    async fn attempt(
-        &self,
-        url: &Url,
-        token: &auth::Token,
-        is_cursor: bool,
-        stats: &RequestStats,
-    ) -> Attempt {
+    /// (never while sleeping before a retry). The token is taken last, after every wait, so it
+    /// is as fresh as it can be when the request leaves.
+    async fn attempt(&self, url: &Url, is_cursor: bool, stats: &RequestStats) -> Attempt {
         let Ok(_slot) = self.in_flight.acquire().await else {
             return Attempt::Fail(FetchError::Fatal("request pool closed".into()));
         };
         let ticket = self.budget.acquire().await;
+        let token = match self.tokens.token().await {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing was sent: the budget unit goes back unspent.
+                self.budget.unspend(ticket);
+                return Attempt::Fail(e);
+            }
+        };
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let sent = self
             .http
@@ -338,7 +384,7 @@ impl HarvestClient {
                     Err(a) => a,
                 }
             }
-            401 => Attempt::Unauthorized,
+            401 => Attempt::Unauthorized(token),
             403 => {
                 let body = resp.text().await.unwrap_or_default();
                 let reason = if body.to_ascii_lowercase().contains("admin") {

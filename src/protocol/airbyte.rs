@@ -84,7 +84,7 @@ pub fn catalog_message(registry: &Registry, config: Option<&Config>) -> Value {
 pub fn failure_type(e: &Error) -> &'static str {
     match e {
         Error::Config(_) | Error::Auth(_) => "config_error",
-        Error::Interrupted => "transient_error",
+        Error::Interrupted | Error::TokenUnavailable(_) => "transient_error",
         Error::Destination(_) | Error::Conflict(_) | Error::Fatal(_) => "system_error",
     }
 }

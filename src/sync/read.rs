@@ -79,7 +79,7 @@ impl From<FetchError> for StreamFailure {
                 transient: false,
             },
             FetchError::Interrupted => StreamFailure::Interrupted,
-            FetchError::Unavailable(m) => StreamFailure::Failed {
+            FetchError::Unavailable(m) | FetchError::TokenUnavailable(m) => StreamFailure::Failed {
                 message: m,
                 auth: false,
                 transient: true,

@@ -2,7 +2,8 @@
 //! scheduled at once under a pool of unit slots, each stream's outcome turned into its report.
 //!
 //! Contract: a stream that fails or lacks its scope is reported and skipped; the others still
-//! commit. An authentication failure fails the whole run (every stream would fail the same way).
+//! commit. With `max_run_time`, the run's stop signal fires shortly before it: units still
+//! running are interrupted, finished ones stay committed, and the run reports itself partial. An authentication failure fails the whole run (every stream would fail the same way).
 //! Nothing here knows where records go beyond choosing the output for an entry point
 //! ([`run`]: Parquet under the destination's lease; [`run_messages`]: protocol messages).
 
@@ -28,6 +29,9 @@ use crate::harvest::{FetchError, HarvestClient};
 use crate::registry::Registry;
 use crate::state::{State, StateError, StateStore};
 use crate::storage::Destination;
+
+/// How long before `max_run_time` the run stops taking work (at most; a tenth of it if less).
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs a sync into Parquet on `dest`, holding the destination's lease for the whole run.
 /// `cancel` is set by the caller (the CLI's signal handler) to stop early.
@@ -94,6 +98,11 @@ pub async fn run_with(
     cancel: Cancel,
     started: Instant,
 ) -> Result<RunReport, Error> {
+    if let Some(max) = config.max_run_time {
+        // Stop a little early, so what finished is committed before the time is up.
+        let margin = (max / 10).min(DEADLINE_MARGIN);
+        cancel.set_deadline(started + max.saturating_sub(margin));
+    }
     let client = HarvestClient::new(config)
         .map_err(|e| Error::Fatal(e.to_string()))?
         .with_cancel(cancel.clone());
@@ -122,6 +131,13 @@ pub async fn run_with(
     let mut reports: Vec<StreamReport> =
         futures::future::join_all(order.into_iter().map(|s| sync_stream(&ctx, s))).await;
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
+    if cancel.reason() == Some(Reason::Deadline) {
+        let unfinished = reports
+            .iter()
+            .filter(|r| r.status == StreamStatus::Interrupted)
+            .count();
+        events::deadline_reached(unfinished);
+    }
 
     if let Some(auth) = reports.iter().find_map(|r| match &r.status {
         StreamStatus::Failed(m) if r.auth_failure => Some(m.clone()),
@@ -228,6 +244,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
 fn fetch_to_run_error(e: FetchError) -> Error {
     match e {
         FetchError::Auth(m) => Error::Auth(m),
+        FetchError::TokenUnavailable(m) => Error::TokenUnavailable(m),
         other => Error::Fatal(format!("could not obtain a token: {other}")),
     }
 }
