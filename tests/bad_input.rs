@@ -235,6 +235,50 @@ fn cases() -> Vec<Case> {
             ..case("state file from a newer version", 2, &["version"])
         },
         Case {
+            args: &["--state-file", "{dir}/state.json"],
+            files: &[(
+                "state.json",
+                r#"{"version": 1, "generation": 3, "streams": {"jobs": {"bookmark": "2099-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "state file bookmark in the future",
+                2,
+                &[
+                    "stream \"jobs\": the bookmark 2099-01-01T00:00:00Z",
+                    "later than this run's start",
+                    "Correct streams.jobs.bookmark in",
+                ],
+            )
+        },
+        Case {
+            args: &["--state-file", "{dir}/state.json"],
+            files: &[(
+                "state.json",
+                r#"{"version": 1, "generation": 3, "streams": {"jobs": {"bookmark": "0000-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "state file bookmark at year 0",
+                2,
+                &["stream \"jobs\"", "before 1970", "streams.jobs.bookmark"],
+            )
+        },
+        Case {
+            files: &[(
+                "out/_state/state-0000000001.json",
+                r#"{"version": 1, "generation": 1, "streams": {"jobs": {"bookmark": "2099-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "destination bookmark in the future",
+                5,
+                &[
+                    "stream \"jobs\"",
+                    "state-0000000001.json",
+                    "later than this run's start",
+                    "--state-file",
+                ],
+            )
+        },
+        Case {
             files: &[("out/_state/state-0000000001.json", "{ torn write")],
             ..case(
                 "corrupt state generation at the destination",
