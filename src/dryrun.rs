@@ -93,6 +93,11 @@ pub async fn run(
     state_file: Option<&Path>,
 ) -> Result<ExitCode, Error> {
     let streams = config.selected(registry)?;
+    // `sync` would refuse a state file it cannot write; so does its dry run (the probe file it
+    // creates beside the state file is removed at once).
+    if let Some(path) = state_file {
+        crate::sync::run::check_state_file(path)?;
+    }
     let dest = crate::storage::open_existing(&config.destination)?;
     let store = dest
         .as_ref()

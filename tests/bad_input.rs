@@ -222,6 +222,14 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
+            args: &["--state-file", "{dir}/no-such-folder/state.json"],
+            ..case(
+                "state file in a missing folder",
+                2,
+                &["--state-file", "no-such-folder/state.json", "writable"],
+            )
+        },
+        Case {
             args: &["--state-file", "{dir}/state.json"],
             files: &[("state.json", "{ garbage")],
             ..case("malformed state file", 2, &["state file", "delete it"])

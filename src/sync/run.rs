@@ -44,6 +44,10 @@ pub async fn run(
         .into_iter()
         .map(Selected::all)
         .collect();
+    // An unwritable state file would otherwise be found only after the whole read.
+    if let Some(path) = &opts.state_file {
+        check_state_file(path)?;
+    }
     let store = StateStore::new(dest.store.clone(), dest.prefix.clone());
     let lease = store
         .acquire_lease(&opts.run_id, opts.lease_ttl)
@@ -239,6 +243,15 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
     io.done(report.status.label());
     ctx.output.stream_finished(stream, &report);
     report
+}
+
+/// Refuses a `--state-file` that cannot be written (a configuration error: the flag names it).
+pub fn check_state_file(path: &std::path::Path) -> Result<(), Error> {
+    crate::state::check_file_writable(path).map_err(|e| {
+        Error::Config(format!(
+            "--state-file: {e}. Choose a path in a writable folder."
+        ))
+    })
 }
 
 /// [`window::check_bookmarks`] for the streams of this run that read from their bookmark.
