@@ -213,6 +213,14 @@ fn cases() -> Vec<Case> {
             ..case("bucket missing", 2, &["destination"])
         },
         Case {
+            destination: Some("file://{dir}/named/..%2F..%2Fescaped"),
+            ..case(
+                "percent-encoded ../ in a file:// URL",
+                2,
+                &["file://", "percent-encoding", "outside the folder"],
+            )
+        },
+        Case {
             destination: Some("{dir}/a-file/out"),
             files: &[("a-file", "not a directory")],
             ..case(
