@@ -225,7 +225,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             if args.dry_run {
                 return crate::dryrun::run(&config, &registry, args.state_file.as_deref()).await;
             }
-            let dest = crate::storage::open(&config.destination)?;
+            // A run that fails before it commits anything (bad state, refused credentials…)
+            // leaves no empty destination folder behind.
+            let created = crate::storage::missing_local_dirs(&config.destination);
+            let dest = crate::storage::open(&config.destination).inspect_err(|_| {
+                crate::storage::remove_empty_dirs(&created);
+            })?;
             let mut opts = crate::sync::SyncOptions::new();
             opts.state_file = args.state_file.clone();
             opts.progress = RunProgress::new(crate::progress::should_draw(
@@ -237,6 +242,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await;
             // The bars go before anything else is printed (the summary, or main's error).
             opts.progress.finish();
+            if report.is_err() {
+                drop(dest);
+                crate::storage::remove_empty_dirs(&created);
+            }
             let report = report?;
             let summary =
                 crate::sync::summary::render(&report.streams, &report.run_id, report.duration);

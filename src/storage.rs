@@ -262,6 +262,31 @@ fn local_dir(destination: &str) -> Result<Option<std::path::PathBuf>, StorageErr
     }
 }
 
+/// The folders [`open`] would create for a local `destination` (it and its missing parents,
+/// deepest first); empty for a store URL or an existing folder. With
+/// [`remove_empty_dirs`], a command that fails before writing anything leaves no empty
+/// destination folder behind.
+pub fn missing_local_dirs(destination: &str) -> Vec<std::path::PathBuf> {
+    let Ok(Some(dir)) = local_dir(destination.trim()) else {
+        return Vec::new();
+    };
+    dir.ancestors()
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| std::fs::symlink_metadata(d).is_err())
+        .map(std::path::Path::to_path_buf)
+        .collect()
+}
+
+/// Removes each of `dirs` (deepest first) that is empty; a folder that holds anything stays.
+pub fn remove_empty_dirs(dirs: &[std::path::PathBuf]) {
+    for d in dirs {
+        // `remove_dir` refuses a folder that is not empty, which is exactly the test wanted.
+        if std::fs::remove_dir(d).is_err() {
+            return;
+        }
+    }
+}
+
 /// Writes then deletes a small object under `<prefix>/_probe/`, proving the destination exists
 /// and the credentials may write and delete. Gives up after [`PROBE_TIMEOUT`].
 pub async fn probe_writable(dest: &Destination) -> Result<(), StorageError> {

@@ -327,7 +327,8 @@ fn fill(s: &str, dir: &Path) -> String {
     s.replace("{dir}", dir.to_str().unwrap())
 }
 
-/// Every file under `dir`, with its contents, to prove a failed run changed nothing.
+/// Every file and folder under `dir`, with the files' contents, to prove a failed run changed
+/// nothing (not even an empty destination folder).
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -338,6 +339,7 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
+                out.push((p.clone(), b"<folder>".to_vec()));
                 stack.push(p);
             } else {
                 out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
@@ -419,7 +421,7 @@ async fn every_bad_input_fails_clearly_and_changes_nothing() {
         if stderr.contains("wrong-secret-0815") || stderr.contains("sim-secret") {
             failures.push(format!("{name}: a secret leaked: {stderr}"));
         }
-        // Nothing written: the destination (if created at all) holds no file, and pre-existing
+        // Nothing written: no destination folder is created, no file added, and pre-existing
         // files are unchanged.
         let after = snapshot(dir.path());
         if after != before {
