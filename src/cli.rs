@@ -128,8 +128,9 @@ pub enum CatalogFormat {
 pub struct SyncArgs {
     #[command(flatten)]
     pub selection: Selection,
-    /// Keep bookmarks in this local JSON file (Singer-style) instead of only beside the data:
-    /// read at start, rewritten after every stream commit.
+    /// Keep bookmarks in this local JSON file as well as beside the data: read at start instead
+    /// of the destination's state, rewritten after every stream commit. It holds this tool's
+    /// own state document (a Singer STATE is for the tap invocation's --state).
     #[arg(long, alias = "state", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
     /// Plan the run without changing anything: read the state (no lease, no writes), probe each
@@ -176,7 +177,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     // Singer flags mean nothing there.
     if cli.discover || cli.catalog.is_some() || cli.state.is_some() || cli.about {
         return Err(Error::Config(
-            "--discover, --catalog, --state and --about are the Singer tap invocation and take no subcommand. Run `greenhouse-extract --config C --catalog CAT` as a tap, or drop those flags to use the subcommand (`sync --state-file` keeps Singer-style state for `sync`).".into(),
+            "--discover, --catalog, --state and --about are the Singer tap invocation and take no subcommand. Run `greenhouse-extract --config C --catalog CAT` as a tap, or drop those flags to use the subcommand (`sync --state-file` keeps the state in a local file for `sync`).".into(),
         ));
     }
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;

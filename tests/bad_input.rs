@@ -239,6 +239,18 @@ fn cases() -> Vec<Case> {
         },
         Case {
             args: &["--state-file", "{dir}/state.json"],
+            files: &[(
+                "state.json",
+                r#"{"bookmarks": {"jobs": {"updated_at": "2026-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "Singer STATE as the state file",
+                2,
+                &["Singer STATE", "--state FILE", "Nothing was changed"],
+            )
+        },
+        Case {
+            args: &["--state-file", "{dir}/state.json"],
             files: &[("state.json", "{ garbage")],
             ..case("malformed state file", 2, &["state file", "delete it"])
         },

@@ -625,7 +625,7 @@ impl StateStore {
 }
 
 // ---------------------------------------------------------------------------------------------
-// --state-file: Singer-style state kept outside the destination
+// --state-file: the state document kept in a local file, outside the destination
 // ---------------------------------------------------------------------------------------------
 
 /// Reads a state file (`--state-file`). A missing file is an empty state (generation 0);
@@ -642,6 +642,21 @@ pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<State, StateError>
             )));
         }
     };
+    // A Singer STATE is a different document; say so rather than "no version field".
+    if let Ok(serde_json::Value::Object(top)) = serde_json::from_slice(&bytes)
+        && top.contains_key("bookmarks")
+        && !top.contains_key("version")
+    {
+        return Err(StateError::Corrupt {
+            key: path.display().to_string(),
+            detail: "it is a Singer STATE ({\"bookmarks\": …}); --state-file holds \
+                     greenhouse-extract's own state document, as a previous `sync --state-file` \
+                     wrote it. Nothing was changed. To resume from a Singer state, run as a Singer \
+                     tap (--catalog CATALOG --state FILE), or give --state-file a new path to \
+                     start from the destination's state"
+                .into(),
+        });
+    }
     parse_state(
         &bytes,
         &path.display().to_string(),
