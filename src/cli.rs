@@ -132,8 +132,9 @@ pub enum CatalogFormat {
 pub struct SyncArgs {
     #[command(flatten)]
     pub selection: Selection,
-    /// Keep bookmarks in this local JSON file (Singer-style) instead of only beside the data:
-    /// read at start, rewritten after every stream commit.
+    /// Keep bookmarks in this local JSON file as well as beside the data: read at start instead
+    /// of the destination's state, rewritten after every stream commit. It holds this tool's
+    /// own state document (a Singer STATE is for the tap invocation's --state).
     #[arg(long, alias = "state", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
     /// Plan the run without changing anything: read the state (no lease, no writes), probe each
@@ -185,7 +186,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     // Singer flags mean nothing there.
     if cli.discover || cli.catalog.is_some() || cli.state.is_some() || cli.about {
         return Err(Error::Config(
-            "--discover, --catalog, --state and --about are the Singer tap invocation and take no subcommand. Run `greenhouse-extract --config C --catalog CAT` as a tap, or drop those flags to use the subcommand (`sync --state-file` keeps Singer-style state for `sync`).".into(),
+            "--discover, --catalog, --state and --about are the Singer tap invocation and take no subcommand. Run `greenhouse-extract --config C --catalog CAT` as a tap, or drop those flags to use the subcommand (`sync --state-file` keeps the state in a local file for `sync`).".into(),
         ));
     }
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
@@ -237,7 +238,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             if args.dry_run {
                 return crate::dryrun::run(&config, &registry, args.state_file.as_deref()).await;
             }
-            let dest = crate::storage::open(&config.destination)?;
+            // A run that fails before it commits anything (bad state, refused credentials…)
+            // leaves no empty destination folder behind.
+            let created = crate::storage::missing_local_dirs(&config.destination);
+            let dest = crate::storage::open(&config.destination).inspect_err(|_| {
+                crate::storage::remove_empty_dirs(&created);
+            })?;
             let mut opts = crate::sync::SyncOptions::new();
             opts.state_file = args.state_file.clone();
             opts.progress = RunProgress::new(crate::progress::should_draw(
@@ -249,6 +255,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await;
             // The bars go before anything else is printed (the summary, or main's error).
             opts.progress.finish();
+            if report.is_err() {
+                drop(dest);
+                crate::storage::remove_empty_dirs(&created);
+            }
             let report = report?;
             let summary =
                 crate::sync::summary::render(&report.streams, &report.run_id, report.duration);

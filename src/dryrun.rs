@@ -93,6 +93,11 @@ pub async fn run(
     state_file: Option<&Path>,
 ) -> Result<ExitCode, Error> {
     let streams = config.selected(registry)?;
+    // `sync` would refuse a state file it cannot write; so does its dry run (the probe file it
+    // creates beside the state file is removed at once).
+    if let Some(path) = state_file {
+        crate::sync::run::check_state_file(path)?;
+    }
     let dest = crate::storage::open_existing(&config.destination)?;
     let store = dest
         .as_ref()
@@ -115,13 +120,32 @@ pub async fn run(
             format!("{} (does not exist yet)", config.destination),
         ),
     };
+    let signpost = crate::sync::signpost(Utc::now(), crate::sync::signpost_skew());
+    // Refused exactly as `sync` refuses them, before the first request.
+    window::check_bookmarks(&state, streams.iter().copied(), signpost).map_err(|b| {
+        match (state_file, &store) {
+            (Some(path), _) if path.exists() => Error::Config(b.message(
+                &format!("the state file {}", path.display()),
+                &window::state_file_fix(&b.stream, path),
+            )),
+            (_, store) => {
+                let key = store
+                    .as_ref()
+                    .map(|s| s.generation_key(state.generation).to_string())
+                    .unwrap_or_default();
+                Error::Destination(b.message(
+                    &format!("the destination's state `{key}`"),
+                    &window::destination_fix(&b.stream, &key),
+                ))
+            }
+        }
+    })?;
     let client = HarvestClient::new(config).map_err(|e| Error::Fatal(e.to_string()))?;
     client.authenticate().await.map_err(|e| match e {
         FetchError::Auth(m) => Error::Auth(m),
         FetchError::TokenUnavailable(m) => Error::TokenUnavailable(m),
         other => Error::Fatal(format!("could not obtain a token: {other}")),
     })?;
-    let signpost = crate::sync::signpost(Utc::now(), crate::sync::signpost_skew());
 
     let mut plans: Vec<StreamPlan> = futures::stream::iter(streams)
         .map(|stream| {

@@ -262,6 +262,31 @@ fn local_dir(destination: &str) -> Result<Option<std::path::PathBuf>, StorageErr
     }
 }
 
+/// The folders [`open`] would create for a local `destination` (it and its missing parents,
+/// deepest first); empty for a store URL or an existing folder. With
+/// [`remove_empty_dirs`], a command that fails before writing anything leaves no empty
+/// destination folder behind.
+pub fn missing_local_dirs(destination: &str) -> Vec<std::path::PathBuf> {
+    let Ok(Some(dir)) = local_dir(destination.trim()) else {
+        return Vec::new();
+    };
+    dir.ancestors()
+        .filter(|d| !d.as_os_str().is_empty())
+        .take_while(|d| std::fs::symlink_metadata(d).is_err())
+        .map(std::path::Path::to_path_buf)
+        .collect()
+}
+
+/// Removes each of `dirs` (deepest first) that is empty; a folder that holds anything stays.
+pub fn remove_empty_dirs(dirs: &[std::path::PathBuf]) {
+    for d in dirs {
+        // `remove_dir` refuses a folder that is not empty, which is exactly the test wanted.
+        if std::fs::remove_dir(d).is_err() {
+            return;
+        }
+    }
+}
+
 /// Writes then deletes a small object under `<prefix>/_probe/`, proving the destination exists
 /// and the credentials may write and delete. Gives up after [`PROBE_TIMEOUT`].
 pub async fn probe_writable(dest: &Destination) -> Result<(), StorageError> {
@@ -419,7 +444,44 @@ fn file_url_path(destination: &str, rest: &str) -> Result<std::path::PathBuf, St
     if url.query().is_some() || url.password().is_some() {
         return Err(bad());
     }
+    // The URL parser resolves plain `..` segments, but a percent-encoded separator survives it
+    // and is decoded by `to_file_path`: `file:///data/out/..%2F..%2Fetc` would name `/etc`.
+    // Every decoded segment must be one plain path component.
+    let escapes = url.path_segments().into_iter().flatten().any(|seg| {
+        let decoded = percent_decode(seg);
+        decoded == "." || decoded == ".." || decoded.contains(['/', '\\', '\0'])
+    });
+    if escapes {
+        return Err(config(
+            "a file:// URL must not hide a path separator or a `.`/`..` segment in percent-encoding \
+             (%2F, %5C, %2E%2E): it would write outside the folder the URL names. Write the \
+             folder's path plainly, e.g. file:///abs/dir",
+        ));
+    }
     url.to_file_path().map_err(|()| bad())
+}
+
+/// `%XX` sequences decoded (invalid ones kept as written); lossy for bytes that are not UTF-8.
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_url(destination: &str, scheme: &str) -> Result<Url, StorageError> {
@@ -634,6 +696,29 @@ mod tests {
             probe_writable(&dest).await.unwrap();
         }
         std::fs::remove_dir_all(&rel).unwrap();
+    }
+
+    #[test]
+    fn file_urls_cannot_escape_the_folder_they_name_through_percent_encoding() {
+        let tmp = tempfile::tempdir().unwrap();
+        let named = tmp.path().join("named");
+        let base = Url::from_directory_path(&named).unwrap().to_string();
+        for tail in [
+            "..%2Foutside",
+            "..%2foutside",
+            "%2E%2E%2Foutside",
+            "a%2F..%2F..%2Foutside",
+            "..%5Coutside",
+            "x%00y",
+        ] {
+            let e = config_err(open_with_env(&format!("{base}{tail}"), &HashMap::new()));
+            assert!(e.contains("percent-encoding"), "{tail}: {e}");
+        }
+        assert!(!tmp.path().join("outside").exists());
+        assert!(!named.exists(), "nothing is created for a refused URL");
+        // Plain and harmless encodings still work.
+        let dest = open_with_env(&format!("{base}with%20space"), &HashMap::new()).unwrap();
+        assert!(dest.url.ends_with("named/with%20space"), "{}", dest.url);
     }
 
     #[tokio::test]

@@ -213,12 +213,40 @@ fn cases() -> Vec<Case> {
             ..case("bucket missing", 2, &["destination"])
         },
         Case {
+            destination: Some("file://{dir}/named/..%2F..%2Fescaped"),
+            ..case(
+                "percent-encoded ../ in a file:// URL",
+                2,
+                &["file://", "percent-encoding", "outside the folder"],
+            )
+        },
+        Case {
             destination: Some("{dir}/a-file/out"),
             files: &[("a-file", "not a directory")],
             ..case(
                 "destination blocked by a file",
                 5,
                 &["cannot create the local directory"],
+            )
+        },
+        Case {
+            args: &["--state-file", "{dir}/no-such-folder/state.json"],
+            ..case(
+                "state file in a missing folder",
+                2,
+                &["--state-file", "no-such-folder/state.json", "writable"],
+            )
+        },
+        Case {
+            args: &["--state-file", "{dir}/state.json"],
+            files: &[(
+                "state.json",
+                r#"{"bookmarks": {"jobs": {"updated_at": "2026-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "Singer STATE as the state file",
+                2,
+                &["Singer STATE", "--state FILE", "Nothing was changed"],
             )
         },
         Case {
@@ -233,6 +261,50 @@ fn cases() -> Vec<Case> {
                 r#"{"version": 99, "generation": 1, "streams": {}}"#,
             )],
             ..case("state file from a newer version", 2, &["version"])
+        },
+        Case {
+            args: &["--state-file", "{dir}/state.json"],
+            files: &[(
+                "state.json",
+                r#"{"version": 1, "generation": 3, "streams": {"jobs": {"bookmark": "2099-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "state file bookmark in the future",
+                2,
+                &[
+                    "stream \"jobs\": the bookmark 2099-01-01T00:00:00Z",
+                    "later than this run's start",
+                    "Correct streams.jobs.bookmark in",
+                ],
+            )
+        },
+        Case {
+            args: &["--state-file", "{dir}/state.json"],
+            files: &[(
+                "state.json",
+                r#"{"version": 1, "generation": 3, "streams": {"jobs": {"bookmark": "0000-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "state file bookmark at year 0",
+                2,
+                &["stream \"jobs\"", "before 1970", "streams.jobs.bookmark"],
+            )
+        },
+        Case {
+            files: &[(
+                "out/_state/state-0000000001.json",
+                r#"{"version": 1, "generation": 1, "streams": {"jobs": {"bookmark": "2099-01-01T00:00:00Z"}}}"#,
+            )],
+            ..case(
+                "destination bookmark in the future",
+                5,
+                &[
+                    "stream \"jobs\"",
+                    "state-0000000001.json",
+                    "later than this run's start",
+                    "--state-file",
+                ],
+            )
         },
         Case {
             files: &[("out/_state/state-0000000001.json", "{ torn write")],
@@ -267,7 +339,8 @@ fn fill(s: &str, dir: &Path) -> String {
     s.replace("{dir}", dir.to_str().unwrap())
 }
 
-/// Every file under `dir`, with its contents, to prove a failed run changed nothing.
+/// Every file and folder under `dir`, with the files' contents, to prove a failed run changed
+/// nothing (not even an empty destination folder).
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -278,6 +351,7 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
+                out.push((p.clone(), b"<folder>".to_vec()));
                 stack.push(p);
             } else {
                 out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
@@ -359,7 +433,7 @@ async fn every_bad_input_fails_clearly_and_changes_nothing() {
         if stderr.contains("wrong-secret-0815") || stderr.contains("sim-secret") {
             failures.push(format!("{name}: a secret leaked: {stderr}"));
         }
-        // Nothing written: the destination (if created at all) holds no file, and pre-existing
+        // Nothing written: no destination folder is created, no file added, and pre-existing
         // files are unchanged.
         let after = snapshot(dir.path());
         if after != before {

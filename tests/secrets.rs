@@ -183,19 +183,18 @@ async fn a_secret_forced_into_an_error_message_is_masked_everywhere() {
             argv.extend(["--log-format", format]);
             let out = extract(&argv, &with_secret(&env_changes));
             assert_eq!(out.status.code(), Some(code), "{name}: {}", text(&out));
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            // JSON logs escape quotes: look for the message in each line's decoded fields.
-            let readable = if format == "json" {
-                stderr
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // JSON lines escape quotes: look for the message in the decoded lines.
+            let shown: String = match format {
+                "json" => stderr
                     .lines()
                     .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
                     .filter_map(|v| v["message"].as_str().map(str::to_string))
                     .collect::<Vec<_>>()
-                    .join("\n")
-            } else {
-                stderr.clone()
+                    .join("\n"),
+                _ => stderr.to_string(),
             };
-            assert!(readable.contains(expected), "{name}: {stderr}");
+            assert!(shown.contains(expected), "{name}: {stderr}");
             let mut blobs = vec![out.stdout.clone(), out.stderr.clone()];
             blobs.extend(
                 files_under(dir.path())

@@ -798,7 +798,7 @@ impl StateStore {
 }
 
 // ---------------------------------------------------------------------------------------------
-// --state-file: Singer-style state kept outside the destination
+// --state-file: the state document kept in a local file, outside the destination
 // ---------------------------------------------------------------------------------------------
 
 /// Reads a state file (`--state-file`). A missing file is an empty state (generation 0);
@@ -815,6 +815,21 @@ pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<State, StateError>
             )));
         }
     };
+    // A Singer STATE is a different document; say so rather than "no version field".
+    if let Ok(serde_json::Value::Object(top)) = serde_json::from_slice(&bytes)
+        && top.contains_key("bookmarks")
+        && !top.contains_key("version")
+    {
+        return Err(StateError::Corrupt {
+            key: path.display().to_string(),
+            detail: "it is a Singer STATE ({\"bookmarks\": …}); --state-file holds \
+                     greenhouse-extract's own state document, as a previous `sync --state-file` \
+                     wrote it. Nothing was changed. To resume from a Singer state, run as a Singer \
+                     tap (--catalog CATALOG --state FILE), or give --state-file a new path to \
+                     start from the destination's state"
+                .into(),
+        });
+    }
     parse_state(
         &bytes,
         &path.display().to_string(),
@@ -826,38 +841,102 @@ pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<State, StateError>
 /// Writes a state file atomically: `<path>.tmp`, fsync, rename over `path`, fsync the folder.
 /// The state is written as given (the caller sets `generation` / `updated_at`).
 pub fn save_file(path: impl AsRef<std::path::Path>, state: &State) -> Result<(), StateError> {
+    prepare_file(path, state)?.publish()
+}
+
+/// Checks, before a run reads anything, that the state file `path` can be written where
+/// [`save_file`] writes it: its folder exists and takes a new file (`<path>.tmp`, created and
+/// removed again), and `path` is not a folder. The file itself is left untouched.
+pub fn check_file_writable(path: impl AsRef<std::path::Path>) -> Result<(), StateError> {
+    let path = path.as_ref();
+    if path.is_dir() {
+        return Err(StateError::Store(format!(
+            "state file {} is a folder; give a file path",
+            path.display()
+        )));
+    }
+    let tmp = tmp_path(path);
+    std::fs::File::create(&tmp).map_err(|e| {
+        StateError::Store(format!(
+            "cannot write the state file {} ({e}): its folder must exist and be writable",
+            path.display()
+        ))
+    })?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(())
+}
+
+/// A state file written and synced beside its final name, not yet in place (see
+/// [`prepare_file`]). Dropping it without [`PreparedFile::publish`] removes it.
+#[derive(Debug)]
+pub struct PreparedFile {
+    path: std::path::PathBuf,
+    tmp: Option<std::path::PathBuf>,
+}
+
+/// The first half of [`save_file`]: writes `state` to `<path>.tmp` and syncs it. A commit that
+/// must keep the state file and the destination in step prepares the file first (a full disk or
+/// a read-only folder fails here, before the destination moves), commits the destination, then
+/// publishes.
+pub fn prepare_file(
+    path: impl AsRef<std::path::Path>,
+    state: &State,
+) -> Result<PreparedFile, StateError> {
     use std::io::Write;
     let path = path.as_ref();
-    let io = |what: &str, p: &std::path::Path, e: std::io::Error| {
-        StateError::Store(format!("{what} state file {}: {e}", p.display()))
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = tmp_path(path);
     let body = serde_json::to_vec_pretty(state)
         .map_err(|e| StateError::Store(format!("serialize state: {e}")))?;
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
-        f.write_all(&body).map_err(|e| io("write", &tmp, e))?;
-        f.write_all(b"\n").map_err(|e| io("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io("sync", &tmp, e))?;
+    let prepared = PreparedFile {
+        path: path.to_path_buf(),
+        tmp: Some(tmp.clone()),
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(|e| file_err("create", &tmp, e))?;
+    f.write_all(&body).map_err(|e| file_err("write", &tmp, e))?;
+    f.write_all(b"\n").map_err(|e| file_err("write", &tmp, e))?;
+    f.sync_all().map_err(|e| file_err("sync", &tmp, e))?;
+    Ok(prepared)
+}
+
+impl PreparedFile {
+    /// Renames the prepared file over the state file and syncs the folder.
+    pub fn publish(mut self) -> Result<(), StateError> {
+        let tmp = self.tmp.take().expect("a prepared file is published once");
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(file_err("replace", &self.path, e));
+        }
+        // Make the rename durable (best effort: not every platform can open a directory).
+        if let Some(dir) = self.path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir
+            };
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
     }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io("replace", path, e));
-    }
-    // Make the rename durable (best effort: not every platform can open a directory).
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
+}
+
+impl Drop for PreparedFile {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
         }
     }
-    Ok(())
+}
+
+fn tmp_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::path::PathBuf::from(tmp)
+}
+
+fn file_err(what: &str, p: &std::path::Path, e: std::io::Error) -> StateError {
+    StateError::Store(format!("{what} state file {}: {e}", p.display()))
 }
 
 #[cfg(test)]

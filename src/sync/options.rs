@@ -31,7 +31,7 @@ pub struct SyncOptions {
     /// How far before `started_at` the signpost sits ([`signpost_skew`]).
     pub signpost_skew: Duration,
     pub sink: SinkConfig,
-    /// Singer-style state file: read instead of the destination's state, rewritten after every
+    /// Local state file (`--state-file`): read instead of the destination's state, rewritten after every
     /// commit (the destination's state generations are still written).
     pub state_file: Option<std::path::PathBuf>,
     /// Live progress (drawn only on a terminal; see [`crate::progress`]).

@@ -48,6 +48,10 @@ pub async fn run(
         .into_iter()
         .map(Selected::all)
         .collect();
+    // An unwritable state file would otherwise be found only after the whole read.
+    if let Some(path) = &opts.state_file {
+        check_state_file(path)?;
+    }
     let store = StateStore::new(dest.store.clone(), dest.prefix.clone());
     let lease = store
         .acquire_lease(&opts.run_id, opts.lease_ttl)
@@ -56,9 +60,26 @@ pub async fn run(
     let heartbeat = lease.spawn_heartbeat(opts.lease_ttl / 4);
     let result = async {
         let mut state = match &opts.state_file {
-            Some(path) if path.exists() => crate::state::load_file(path)
-                .map_err(|e| Error::Config(format!("state file {}: {e}", path.display())))?,
-            _ => store.load().await.map_err(StateError::into_error)?,
+            Some(path) if path.exists() => {
+                let state = crate::state::load_file(path)
+                    .map_err(|e| Error::Config(format!("state file {}: {e}", path.display())))?;
+                check_bookmarks(&state, &streams, opts.signpost()).map_err(|b| {
+                    let source = format!("the state file {}", path.display());
+                    Error::Config(b.message(&source, &window::state_file_fix(&b.stream, path)))
+                })?;
+                state
+            }
+            _ => {
+                let state = store.load().await.map_err(StateError::into_error)?;
+                check_bookmarks(&state, &streams, opts.signpost()).map_err(|b| {
+                    let key = store.generation_key(state.generation).to_string();
+                    let source = format!("the destination's state `{key}`");
+                    Error::Destination(
+                        b.message(&source, &window::destination_fix(&b.stream, &key)),
+                    )
+                })?;
+                state
+            }
         };
         let output = ParquetOutput::new(dest, &store, &lease, opts, &config.policies);
         output.adopt(&mut state).await;
@@ -239,6 +260,25 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
     io.done(report.status.label());
     ctx.output.stream_finished(stream, &report);
     report
+}
+
+/// Refuses a `--state-file` that cannot be written (a configuration error: the flag names it).
+pub fn check_state_file(path: &std::path::Path) -> Result<(), Error> {
+    crate::state::check_file_writable(path).map_err(|e| {
+        Error::Config(format!(
+            "--state-file: {e}. Choose a path in a writable folder."
+        ))
+    })
+}
+
+/// [`window::check_bookmarks`] for the streams of this run that read from their bookmark.
+fn check_bookmarks(
+    state: &State,
+    streams: &[Selected<'_>],
+    signpost: chrono::DateTime<chrono::Utc>,
+) -> Result<(), window::BadBookmark> {
+    let from_bookmark = streams.iter().filter(|s| !s.full_refresh).map(|s| s.stream);
+    window::check_bookmarks(state, from_bookmark, signpost)
 }
 
 fn fetch_to_run_error(e: FetchError) -> Error {

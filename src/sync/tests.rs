@@ -237,3 +237,61 @@ async fn an_interrupted_run_writes_and_commits_nothing() {
     assert!(got.commits.is_empty() && got.rows.is_empty());
     assert_eq!(got.opened, 0, "no unit starts once the run is cancelled");
 }
+
+/// A state file that cannot be written fails the commit before the destination's state moves,
+/// so the two never disagree (the next run reads the file and would otherwise re-read nothing
+/// of what the destination already counts as committed, or the reverse); a writable one moves
+/// with it.
+#[tokio::test]
+async fn a_state_file_that_cannot_be_written_leaves_the_destination_state_where_it_was() {
+    use super::output::parquet::ParquetOutput;
+    use super::output::{CommitUnit, Output};
+    use crate::state::StateStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = crate::storage::open("memory://").unwrap();
+    let store = StateStore::new(dest.store.clone(), dest.prefix.clone());
+    let registry = registry();
+    let jobs = registry.get("jobs").unwrap();
+    let policies = BTreeMap::new();
+    for (path, writable) in [
+        (dir.path().join("gone/state.json"), false),
+        (dir.path().join("state.json"), true),
+    ] {
+        let opts = SyncOptions {
+            state_file: Some(path.clone()),
+            ..SyncOptions::new()
+        };
+        let lease = store
+            .acquire_lease(&opts.run_id, opts.lease_ttl)
+            .await
+            .unwrap();
+        let output = ParquetOutput::new(&dest, &store, &lease, &opts, &policies);
+        let mut next = State::empty();
+        next.stream_mut("jobs").bookmark = Some(opts.started_at);
+        let unit = CommitUnit {
+            files: &[],
+            window_complete: true,
+            window_from: None,
+            window_to: Some(opts.started_at),
+        };
+        let result = output.commit(jobs, &unit, next).await;
+        let generations = store.generations().await.unwrap();
+        if writable {
+            let committed = result.expect("a writable state file commits");
+            assert_eq!(generations, vec![1]);
+            let file = crate::state::load_file(&path).unwrap();
+            assert_eq!(file.generation, committed.generation);
+            assert_eq!(file.streams, committed.streams);
+            assert!(!dir.path().join("state.json.tmp").exists());
+        } else {
+            let e = result.expect_err("an unwritable state file fails the commit");
+            assert!(e.to_string().contains("state file"), "{e}");
+            assert!(
+                generations.is_empty(),
+                "the destination moved: {generations:?}"
+            );
+        }
+        lease.release().await;
+    }
+}

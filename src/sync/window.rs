@@ -4,6 +4,11 @@
 //! point in time fixed before the first request (the signpost), and only after every page of the
 //! window was read and written. Re-reading the lookback is safer than a gap; consumers
 //! de-duplicate by primary key.
+//!
+//! A saved bookmark is checked before the first request ([`check_bookmarks`]): one later than
+//! the signpost (an edited state, or a clock that ran ahead) would read an empty window and skip
+//! everything up to it for good; one before 1970 makes the API refuse every window with a 422.
+//! Both are refused, naming the stream, rather than silently clamped.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::registry::{Replication, Stream};
+use crate::state::{BEGINNING, State};
 
 /// The closed window a stream reads in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +112,71 @@ pub fn first_page_params(stream: &Stream, range: &Range) -> Vec<BTreeMap<String,
     reads
 }
 
+/// A saved bookmark that cannot be used (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadBookmark {
+    pub stream: String,
+    pub bookmark: DateTime<Utc>,
+    pub signpost: DateTime<Utc>,
+}
+
+impl BadBookmark {
+    /// The message: the stream, the bookmark, why it is refused, `source` (where the state was
+    /// read) and `fix` (what to edit).
+    pub fn message(&self, source: &str, fix: &str) -> String {
+        let fmt = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let why = if self.bookmark > self.signpost {
+            format!(
+                "is later than this run's start ({}): a bookmark never passes the run that wrote it, so the state was edited or written by a clock that ran ahead, and reading from it would skip every record up to it for good",
+                fmt(&self.signpost)
+            )
+        } else {
+            "is before 1970-01-01, which the Greenhouse API refuses (every run would fail the stream)".to_string()
+        };
+        format!(
+            "stream \"{}\": the bookmark {} in {source} {why}. Nothing was read or changed. {fix}",
+            self.stream,
+            fmt(&self.bookmark)
+        )
+    }
+}
+
+/// Checks the bookmark of every stream in `streams` that will be read from it (incremental, not
+/// a full refresh): none may be later than `signpost` or earlier than 1970.
+pub fn check_bookmarks<'s>(
+    state: &State,
+    streams: impl IntoIterator<Item = &'s Stream>,
+    signpost: DateTime<Utc>,
+) -> Result<(), BadBookmark> {
+    for stream in streams.into_iter().filter(|s| s.is_incremental()) {
+        if let Some(bookmark) = state.bookmark(&stream.name)
+            && (bookmark > signpost || bookmark < BEGINNING)
+        {
+            return Err(BadBookmark {
+                stream: stream.name.clone(),
+                bookmark,
+                signpost,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What to do about a [`BadBookmark`] in a `--state-file` (`path`).
+pub fn state_file_fix(stream: &str, path: &std::path::Path) -> String {
+    format!(
+        "Correct streams.{stream}.bookmark in {} (or delete it to re-read the stream from start_date), then run again.",
+        path.display()
+    )
+}
+
+/// What to do about a [`BadBookmark`] in the destination's state generation `key`.
+pub fn destination_fix(stream: &str, key: &str) -> String {
+    format!(
+        "Copy `{key}` to a local file, correct streams.{stream}.bookmark there (or delete it to re-read the stream from start_date) and run once with --state-file pointing to that file: the destination's state follows from that commit on."
+    )
+}
+
 /// Plans the window of `stream` for a run whose signpost is `signpost`.
 pub fn plan(
     stream: &Stream,
@@ -122,11 +193,13 @@ pub fn plan(
         Replication::Incremental { .. } => {
             let lookback = chrono::Duration::from_std(lookback).unwrap_or(chrono::Duration::zero());
             let from = match bookmark {
-                Some(b) => Some(b - lookback),
+                Some(b) => Some(b.checked_sub_signed(lookback).unwrap_or(BEGINNING)),
                 None => start_date,
             };
-            // A bookmark from a clock ahead of ours must not produce an inverted window.
-            let from = from.map(|f| f.min(signpost));
+            // Bookmarks are checked first ([`check_bookmarks`]); this only keeps the window in
+            // range whatever the caller passed: never inverted, never before 1970 (the lookback
+            // of a bookmark near 1970 reaches there).
+            let from = from.map(|f| f.clamp(BEGINNING, signpost));
             Window {
                 from,
                 to: Some(signpost),
@@ -235,6 +308,41 @@ mod tests {
             last.filter_value().unwrap(),
             "gte|2026-11-01T06:00:00.000Z|lte|2026-11-01T12:00:00.000Z"
         );
+    }
+
+    #[test]
+    fn bookmarks_later_than_the_signpost_or_before_1970_are_refused() {
+        let s = stream(true);
+        let mut state = State::empty();
+        state.stream_mut("w").bookmark = Some(t(12));
+        assert!(check_bookmarks(&state, [&s], t(12)).is_ok());
+        let bad = check_bookmarks(&state, [&s], t(11)).unwrap_err();
+        let m = bad.message("the state file s.json", "Fix it.");
+        assert!(
+            m.starts_with(
+                "stream \"w\": the bookmark 2026-11-01T12:00:00Z in the state file s.json is later"
+            ),
+            "{m}"
+        );
+        state.stream_mut("w").bookmark = Some(BEGINNING - chrono::Duration::seconds(1));
+        let m = check_bookmarks(&state, [&s], t(11))
+            .unwrap_err()
+            .message("x", "y");
+        assert!(m.contains("before 1970"), "{m}");
+        // Full-refresh streams never read their bookmark.
+        assert!(check_bookmarks(&state, [&stream(false)], t(11)).is_ok());
+    }
+
+    #[test]
+    fn a_lookback_never_reaches_before_1970() {
+        let w = plan(
+            &stream(true),
+            Some(BEGINNING),
+            None,
+            Duration::from_secs(3600),
+            t(12),
+        );
+        assert_eq!(w.from, Some(BEGINNING));
     }
 
     #[test]

@@ -145,6 +145,29 @@ impl Output for ParquetOutput<'_> {
                 .copied()
                 .unwrap_or(0);
         }
+        // The state file is written (beside its name) before the destination's state moves, so
+        // a full disk or a read-only folder fails the commit with both still in step; it is put
+        // in place only once the destination committed. It holds the generation the
+        // destination is about to write (its `updated_at` is when it was prepared).
+        let prepared = match &self.opts.state_file {
+            Some(path) => {
+                let doc = State {
+                    version: crate::state::STATE_VERSION,
+                    generation: next.generation + 1,
+                    updated_at: Some(Utc::now()),
+                    last_run_id: Some(self.lease.run_id().to_string()),
+                    ..next.clone()
+                };
+                let prepared = crate::state::prepare_file(path, &doc).map_err(|e| {
+                    Error::Destination(format!(
+                        "cannot write the state file {}: {e}. Neither it nor the destination's state was changed.",
+                        path.display()
+                    ))
+                })?;
+                Some((path, prepared))
+            }
+            None => None,
+        };
         // The commit record first, then the generation that names it (see `crate::state`).
         let new_files: Vec<ManifestFile> = {
             let committed = self.committed();
@@ -183,10 +206,10 @@ impl Output for ParquetOutput<'_> {
             .map_err(StateError::into_error)?;
         self.committed()
             .extend(new_files.into_iter().map(|f| f.key));
-        if let Some(path) = &self.opts.state_file {
-            crate::state::save_file(path, &committed).map_err(|e| {
+        if let Some((path, prepared)) = prepared {
+            prepared.publish().map_err(|e| {
                 Error::Fatal(format!(
-                    "cannot write the state file {}: {e}",
+                    "cannot put the state file {} in place after the destination committed: {e}",
                     path.display()
                 ))
             })?;
