@@ -44,7 +44,8 @@ pub async fn run(
         .into_iter()
         .map(Selected::all)
         .collect();
-    let store = StateStore::new(dest.store.clone(), dest.prefix.clone());
+    let store = StateStore::new(dest.store.clone(), dest.prefix.clone())
+        .single_writer(config.single_writer);
     let lease = store
         .acquire_lease(&opts.run_id, opts.lease_ttl)
         .await
