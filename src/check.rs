@@ -1,6 +1,8 @@
 //! `greenhouse-extract check`: validates the configuration (already done by the caller), obtains
 //! a token, probes each selected stream with one cheap request (`per_page=1`), and verifies the
-//! destination is writable (writes and deletes a probe object).
+//! destination is writable (writes and deletes a probe object) and honours conditional writes
+//! (creates a probe object under `_state/` twice: the second create must fail, see
+//! [`crate::state`]; a store that ignores it is unusable unless `single_writer` is set).
 //!
 //! It prints one row per stream with its scope, status and Drivetrain permission group, so a
 //! Greenhouse admin knows exactly which boxes to tick. Exit codes: success when everything is
@@ -146,14 +148,33 @@ pub async fn run(config: &Config, registry: &Registry) -> Result<ExitCode, Error
         println!("{line}");
     }
 
-    match crate::storage::probe_writable(&dest).await {
-        Ok(()) => println!("Destination: ok ({} is writable)", dest.url),
+    if let Err(e) = crate::storage::probe_writable(&dest).await {
+        println!("Destination: unusable ({e})");
+        return Err(Error::Destination(format!(
+            "{} is not writable: {e}",
+            dest.url
+        )));
+    }
+    let state = crate::state::StateStore::new(dest.store.clone(), dest.prefix.clone());
+    match state.probe_conditional_create().await {
+        Ok(true) => println!(
+            "Destination: ok ({} is writable and honours conditional writes)",
+            dest.url
+        ),
+        Ok(false) if config.single_writer => println!(
+            "Destination: ok ({} is writable; it ignores conditional writes, accepted because \
+             single_writer is set: never run two syncs on it at once)",
+            dest.url
+        ),
+        Ok(false) => {
+            let why = crate::state::ignores_conditional_writes(&dest.prefix);
+            println!("Destination: unusable ({why})");
+            return Err(Error::Destination(format!("{}: {why}", dest.url)));
+        }
         Err(e) => {
+            let e = e.into_error();
             println!("Destination: unusable ({e})");
-            return Err(Error::Destination(format!(
-                "{} is not writable: {e}",
-                dest.url
-            )));
+            return Err(e);
         }
     }
     Ok(if bad.is_empty() {

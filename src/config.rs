@@ -138,6 +138,13 @@ pub struct ConfigFile {
     /// Salt for `hash_columns` (required with them). Keep it secret and stable: a new salt changes
     /// every digest. Environment: `GREENHOUSE_HASH_SALT`.
     pub hash_salt: Option<String>,
+    /// Run on a destination that ignores conditional writes (`If-None-Match`), e.g. some older
+    /// S3-compatible servers. Each run checks that the store refuses to create an object twice;
+    /// where it does not, the run is refused (exit 5), because then two runs on one prefix
+    /// could both proceed and overwrite each other's state. Set this only if you guarantee that
+    /// at most one run ever works on the prefix at a time; the run then goes on with a warning.
+    /// Default: false.
+    pub single_writer: Option<bool>,
 }
 
 /// How requests are authenticated.
@@ -191,6 +198,8 @@ pub struct Config {
     pub max_run_time: Option<Duration>,
     /// Column exclusion and hashing per stream (streams without a policy are absent).
     pub policies: BTreeMap<String, ColumnPolicy>,
+    /// Go on (with a warning) on a destination that ignores conditional writes.
+    pub single_writer: bool,
 }
 
 impl ConfigFile {
@@ -428,6 +437,7 @@ impl ConfigFile {
             per_page,
             max_page_bytes,
             max_run_time,
+            single_writer: self.single_writer.unwrap_or(false),
         })
     }
 }

@@ -265,6 +265,20 @@ pub fn state_prune_failed(key: &dyn Display, error: &dyn Display) {
     tracing::warn!(event = STATE_PRUNE_FAILED, key = %key, error = %error, "Could not delete an old state generation");
 }
 
+pub const CONDITIONAL_WRITES_IGNORED: &str = "conditional_writes_ignored";
+pub fn conditional_writes_ignored(prefix: &dyn Display) {
+    tracing::warn!(
+        event = CONDITIONAL_WRITES_IGNORED,
+        prefix = %prefix,
+        "The destination ignores conditional writes; going on because single_writer is set: make sure no other run ever works on this prefix at the same time"
+    );
+}
+
+pub const PROBE_DELETE_FAILED: &str = "probe_delete_failed";
+pub fn probe_delete_failed(key: &dyn Display, error: &dyn Display) {
+    tracing::debug!(event = PROBE_DELETE_FAILED, key = %key, error = %error, "Could not delete a probe object");
+}
+
 pub const LEASE_TAKEN_OVER: &str = "lease_taken_over";
 pub fn lease_taken_over(lease: &dyn Display, previous: &str, expired_at: &str) {
     tracing::warn!(

@@ -382,14 +382,26 @@ fn looks_like_scheme(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
-/// Retries for cloud stores. object_store's default keeps retrying for up to 3 minutes, which
-/// turns a wrong endpoint into a long hang before the destination error; five jittered retries
-/// within a minute still ride out throttling (503 SlowDown) and brief network trouble.
+/// How long a cloud store request is retried (transport errors, 5xx, 429) before it fails.
+/// object_store's default of 3 minutes turns a wrong endpoint into a long hang; its five retries
+/// used to give up after about a second, so a 1.5 s outage of an S3-compatible server failed the
+/// streams committing at that moment. [`STORE_RETRY_TIMEOUT`] rides out restarts, failovers and
+/// throttling, and still fails a run whose store is gone within a minute.
+pub const STORE_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Retries for cloud stores: jittered exponential backoff from 100 ms, capped at 4 s between
+/// attempts, until [`STORE_RETRY_TIMEOUT`] has passed (the retry count is not the limit).
+/// Requests that may already have reached the store (a timeout mid-upload of a non-idempotent
+/// put) are not retried by object_store; refused and closed connections and 5xx answers are.
 fn retry_config() -> object_store::RetryConfig {
     object_store::RetryConfig {
-        backoff: object_store::BackoffConfig::default(),
-        max_retries: 5,
-        retry_timeout: Duration::from_secs(60),
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(4),
+            base: 2.0,
+        },
+        max_retries: 100,
+        retry_timeout: STORE_RETRY_TIMEOUT,
     }
 }
 

@@ -19,6 +19,15 @@
 //! state object (puts are atomic), and the previous generations stay readable as a fallback
 //! ([`KEEP_GENERATIONS`] are kept).
 //!
+//! **Conditional writes are verified, not assumed.** Everything above rests on the store
+//! refusing a `PutMode::Create` of an existing key; some S3-compatible servers (moto 4.x, older
+//! MinIO/Ceph) ignore `If-None-Match` and overwrite instead, and then two runs both proceed.
+//! Before writing the lease, [`StateStore::acquire_lease`] creates a probe object under `_state/`
+//! twice ([`StateStore::probe_conditional_create`]; `check` runs the same probe): unless the
+//! second create fails with `AlreadyExists`, the run is refused with
+//! [`StateError::Unsupported`] (exit 5) — or, with the explicit `single_writer` opt-in
+//! ([`StateStore::single_writer`]), goes on with a warning.
+//!
 //! **Data safety does not depend on the lease.** The lease stops a second run early (before it
 //! downloads anything) and gives a readable error; the generation `Create` is what guarantees that
 //! two runs can never both commit on top of the same state.
@@ -112,6 +121,9 @@ pub enum StateError {
     /// The store (or local file system) failed or refused the request.
     #[error("state storage error: {0}")]
     Store(String),
+    /// The store lacks a capability the state needs (conditional writes). Nothing was changed.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl StateError {
@@ -125,11 +137,27 @@ impl StateError {
             StateError::Store(m) => Error::Destination(format!(
                 "{m}. Check that the destination is reachable and writable with these credentials (URL, AWS_ENDPOINT and region, network, permissions); `greenhouse-extract check` probes it"
             )),
-            e @ (StateError::Corrupt { .. } | StateError::Incompatible(_)) => {
-                Error::Destination(e.to_string())
-            }
+            e @ (StateError::Corrupt { .. }
+            | StateError::Incompatible(_)
+            | StateError::Unsupported(_)) => Error::Destination(e.to_string()),
         }
     }
+}
+
+/// Why a store without conditional writes is refused, and what to do.
+pub fn ignores_conditional_writes(prefix: &Path) -> String {
+    format!(
+        "the destination ignores conditional writes: creating `{}` twice with `If-None-Match: *` \
+         (a create that must fail when the object exists) overwrote it instead of failing. On \
+         such a store two runs on one prefix would both proceed and overwrite each other's lease \
+         and state. Use a store that honours conditional writes (AWS S3, GCS, Azure, current \
+         MinIO/Ceph/R2), or, if you guarantee that only one run at a time ever works on this \
+         prefix, set \"single_writer\": true in the config file. Nothing was changed.",
+        prefix
+            .clone()
+            .join(STATE_DIR)
+            .join("conditional-write-probe-….json")
+    )
 }
 
 pub(crate) fn store_err(op: &str, key: &Path, e: object_store::Error) -> StateError {
@@ -417,6 +445,7 @@ pub struct StateStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     clock: Arc<dyn Clock>,
+    single_writer: bool,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -434,6 +463,16 @@ impl StateStore {
             store,
             prefix,
             clock: Arc::new(SystemClock),
+            single_writer: false,
+        }
+    }
+
+    /// With `true`, a store that ignores conditional writes is used anyway (with a warning)
+    /// instead of being refused: the user guarantees one run at a time (see the module docs).
+    pub fn single_writer(self, single_writer: bool) -> Self {
+        StateStore {
+            single_writer,
+            ..self
         }
     }
 
@@ -551,6 +590,15 @@ impl StateStore {
     /// Takes the run lease; see [`Lease`]. A live lease of another run → [`StateError::Conflict`]
     /// naming that run; an expired one (a crashed run) is taken over atomically.
     pub async fn acquire_lease(&self, run_id: &str, ttl: Duration) -> Result<Lease, StateError> {
+        check_run_id(run_id)?;
+        if !self.probe_conditional_create().await? {
+            if !self.single_writer {
+                return Err(StateError::Unsupported(ignores_conditional_writes(
+                    &self.prefix,
+                )));
+            }
+            crate::events::conditional_writes_ignored(&self.prefix);
+        }
         lease::acquire(
             self.store.clone(),
             self.state_dir(),
@@ -560,6 +608,37 @@ impl StateStore {
             self.clock.clone(),
         )
         .await
+    }
+
+    /// Whether the store refuses to create an existing object (`PutMode::Create`, S3
+    /// `If-None-Match: *`): creates `P/_state/conditional-write-probe-<uuid>.json` twice and
+    /// expects the second create to fail with `AlreadyExists`, then deletes the probe.
+    /// `Ok(false)`: the second create overwrote the first.
+    pub async fn probe_conditional_create(&self) -> Result<bool, StateError> {
+        let key = self.state_dir().join(format!(
+            "conditional-write-probe-{}.json",
+            uuid::Uuid::now_v7()
+        ));
+        let create = |n: u8| {
+            let body = format!("{{\"probe\": {n}}}\n");
+            self.store.put_opts(
+                &key,
+                PutPayload::from(body),
+                PutOptions::from(PutMode::Create),
+            )
+        };
+        create(1)
+            .await
+            .map_err(|e| store_err("create a probe object", &key, e))?;
+        let honoured = match create(2).await {
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(store_err("create a probe object again", &key, e)),
+        };
+        if let Err(e) = self.store.delete(&key).await {
+            crate::events::probe_delete_failed(&key, &e);
+        }
+        honoured
     }
 
     /// The current lease object, if any (for `status`-style commands and messages).

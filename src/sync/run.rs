@@ -52,7 +52,8 @@ pub async fn run(
     if let Some(path) = &opts.state_file {
         check_state_file(path)?;
     }
-    let store = StateStore::new(dest.store.clone(), dest.prefix.clone());
+    let store = StateStore::new(dest.store.clone(), dest.prefix.clone())
+        .single_writer(config.single_writer);
     let lease = store
         .acquire_lease(&opts.run_id, opts.lease_ttl)
         .await

@@ -328,6 +328,8 @@ pub struct S3Server {
     pub endpoint: String,
     pub root: tempfile::TempDir,
     child: Child,
+    /// Requests must be SigV4-signed (false: anonymous, for proxies that rewrite headers).
+    auth: bool,
 }
 
 fn s3s_fs_binary() -> PathBuf {
@@ -347,6 +349,16 @@ fn s3s_fs_binary() -> PathBuf {
 impl S3Server {
     /// Starts s3s-fs with one bucket, waiting until it accepts connections.
     pub fn start(bucket: &str) -> S3Server {
+        S3Server::start_with(bucket, true)
+    }
+
+    /// s3s-fs that accepts unsigned requests ([`S3Server::env`] then sets `AWS_SKIP_SIGNATURE`),
+    /// so a test proxy in front of it may rewrite headers that a signature would cover.
+    pub fn start_unsigned(bucket: &str) -> S3Server {
+        S3Server::start_with(bucket, false)
+    }
+
+    fn start_with(bucket: &str, auth: bool) -> S3Server {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join(bucket)).unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
@@ -354,17 +366,12 @@ impl S3Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(s3s_fs_binary())
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--access-key",
-                S3_ACCESS_KEY,
-                "--secret-key",
-                S3_SECRET_KEY,
-            ])
+        let mut cmd = Command::new(s3s_fs_binary());
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()]);
+        if auth {
+            cmd.args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY]);
+        }
+        let child = cmd
             .arg(root.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -379,18 +386,23 @@ impl S3Server {
             endpoint: format!("http://127.0.0.1:{port}"),
             root,
             child,
+            auth,
         }
     }
 
     /// AWS_* variables for the extractor (and for `storage::open_with_env`).
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("AWS_ACCESS_KEY_ID".into(), S3_ACCESS_KEY.into()),
             ("AWS_SECRET_ACCESS_KEY".into(), S3_SECRET_KEY.into()),
             ("AWS_REGION".into(), "us-east-1".into()),
             ("AWS_ENDPOINT".into(), self.endpoint.clone()),
             ("AWS_ALLOW_HTTP".into(), "true".into()),
-        ]
+        ];
+        if !self.auth {
+            env.push(("AWS_SKIP_SIGNATURE".into(), "true".into()));
+        }
+        env
     }
 
     /// An object store client for reading back what the extractor wrote.
