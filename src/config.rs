@@ -40,6 +40,9 @@ pub const EARLIEST: DateTime<Utc> = DateTime::UNIX_EPOCH;
 /// Default bound on a decompressed response body: a 500-record page of the widest stream is a
 /// few MiB, so this leaves ample room while a gzip bomb stops long before memory does.
 pub const DEFAULT_MAX_PAGE_BYTES: u64 = 64 << 20;
+/// Default `stall_timeout`: above the 15 minutes of `Retry-After` a page may wait in all, and
+/// above its transient retries (9 attempts of at most 2 minutes each, plus backoff).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// `max_page_bytes` below this would refuse ordinary pages.
 pub const MIN_MAX_PAGE_BYTES: u64 = 1 << 20;
 
@@ -128,6 +131,13 @@ pub struct ConfigFile {
     /// what finished is committed and the run exits with the partial code (3); the next run
     /// resumes. `sync --deadline` overrides it. Default: no limit.
     pub max_run_time: Option<String>,
+    /// Longest a unit of work (a stream's window, or one slice of it) may go without receiving a
+    /// page (`<n>ms`, `<n>s`, `<n>m`, `<n>h`): past it the stream fails with an error naming
+    /// this setting, instead of waiting for ever on a server that accepted the request and then
+    /// stopped answering (or trickles bytes, which no request timeout catches). Longer than every
+    /// bounded wait of a page (15 minutes of `Retry-After` at most, transient retries), so it only
+    /// fires on a real stall. Default: `30m`.
+    pub stall_timeout: Option<String>,
     /// Columns never written, per stream, e.g. `{"candidates": ["phone_numbers", "addresses"]}`.
     /// Applied before anything is written. The primary key and the cursor cannot be excluded.
     pub exclude_columns: Option<BTreeMap<String, Vec<String>>>,
@@ -196,6 +206,8 @@ pub struct Config {
     pub max_page_bytes: u64,
     /// Longest a sync may run (see `ConfigFile::max_run_time`).
     pub max_run_time: Option<Duration>,
+    /// Longest wait for one page before its stream fails (see `ConfigFile::stall_timeout`).
+    pub stall_timeout: Duration,
     /// Column exclusion and hashing per stream (streams without a policy are absent).
     pub policies: BTreeMap<String, ColumnPolicy>,
     /// Go on (with a warning) on a destination that ignores conditional writes.
@@ -392,6 +404,18 @@ impl ConfigFile {
             .map(parse_max_run_time)
             .transpose()
             .map_err(|e| Error::Config(format!("max_run_time: {e}")))?;
+        let stall_timeout = match self.stall_timeout.as_deref() {
+            None => DEFAULT_STALL_TIMEOUT,
+            Some(raw) => match parse_duration(raw) {
+                Ok(d) if d.is_zero() => {
+                    return Err(Error::config(format!(
+                        "stall_timeout: {raw:?} is no time at all; omit it for the default (30m)"
+                    )));
+                }
+                Ok(d) => d,
+                Err(e) => return Err(Error::Config(format!("stall_timeout: {e}"))),
+            },
+        };
         let max_in_flight = self.max_in_flight.unwrap_or(8);
         if max_in_flight == 0 || max_in_flight > 256 {
             return Err(Error::config("max_in_flight must be between 1 and 256"));
@@ -437,6 +461,7 @@ impl ConfigFile {
             per_page,
             max_page_bytes,
             max_run_time,
+            stall_timeout,
             single_writer: self.single_writer.unwrap_or(false),
         })
     }
@@ -693,7 +718,6 @@ fn parse_lookback(raw: &str) -> Result<Duration, Error> {
     Ok(lookback)
 }
 
-/// Parses `<n>s|m|h|d` (a bare number means seconds).
 /// A run time limit: a duration of at least one second.
 pub fn parse_max_run_time(raw: &str) -> Result<Duration, String> {
     let d = parse_duration(raw)?;
@@ -703,6 +727,7 @@ pub fn parse_max_run_time(raw: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses `<n>ms|s|m|h|d` (a bare number means seconds).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let (num, unit) = match raw.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -711,16 +736,17 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     };
     let bad = || format!("{} is not a duration like 30m, 1h or 2d", quote(raw));
     let n: u64 = num.parse().map_err(|_| bad())?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         _ => return Err(bad()),
     };
     // A huge number must be an error, not an overflow (a panic in debug builds).
-    n.checked_mul(unit_secs)
-        .map(Duration::from_secs)
+    n.checked_mul(unit_ms)
+        .map(Duration::from_millis)
         .ok_or_else(|| format!("{} is too long a duration", quote(raw)))
 }
 
@@ -803,6 +829,7 @@ mod tests {
         assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //!   per page; a wait that would cross the run's deadline ends the request at once); 5xx,
 //!   timeouts, resets and truncated bodies → capped, jittered exponential backoff; other 4xx →
 //!   the stream fails.
+//! - No page waits for ever: a page not received within `stall_timeout` (retries and waits
+//!   included) fails its stream with [`FetchError::Stalled`], which names the setting — the
+//!   request timeout alone misses a server that trickles bytes, and the watchdog also covers
+//!   any wait that a future change might leave unbounded.
 //! - A body is read up to `max_page_bytes` after decompression, never further (a gzip bomb fails
 //!   its stream with a clear error instead of filling memory).
 
@@ -91,6 +95,13 @@ pub enum FetchError {
     /// Something we cannot interpret.
     #[error("{0}")]
     Fatal(String),
+    /// No page arrived within `stall_timeout` (the stall watchdog): this stream fails, a later
+    /// run may succeed.
+    #[error(
+        "no page arrived from {url} for {} (stall_timeout); the API accepted the request but stopped answering. Raise stall_timeout if its pages legitimately take this long",
+        config_duration(*.after)
+    )]
+    Stalled { url: String, after: Duration },
     /// The run was stopped (signal or deadline) while this request waited or was out.
     #[error("interrupted")]
     Interrupted,
@@ -153,6 +164,8 @@ pub struct HarvestClient {
     cancel: Cancel,
     /// Largest body accepted after decompression (`max_page_bytes`).
     max_page_bytes: u64,
+    /// Longest one page may take, retries and waits included (`stall_timeout`).
+    stall_timeout: Duration,
 }
 
 impl HarvestClient {
@@ -171,6 +184,7 @@ impl HarvestClient {
             per_page: config.per_page,
             cancel: Cancel::new(),
             max_page_bytes: config.max_page_bytes,
+            stall_timeout: config.stall_timeout,
         })
     }
 
@@ -229,7 +243,12 @@ impl HarvestClient {
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Err(FetchError::Interrupted),
-            page = self.get_page_retrying(url, stats) => page,
+            page = tokio::time::timeout(self.stall_timeout, self.get_page_retrying(url, stats)) => {
+                page.unwrap_or_else(|_| Err(FetchError::Stalled {
+                    url: redact_url(url),
+                    after: self.stall_timeout,
+                }))
+            }
         }
     }
 
@@ -523,6 +542,18 @@ pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind} ({detail})")
+    }
+}
+
+/// A duration as a person writes it in the config: `500ms`, `90s`, `30m`.
+fn config_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
     }
 }
 

@@ -84,6 +84,11 @@ impl From<FetchError> for StreamFailure {
                 auth: false,
                 transient: true,
             },
+            e @ FetchError::Stalled { .. } => StreamFailure::Failed {
+                message: e.to_string(),
+                auth: false,
+                transient: true,
+            },
             other => StreamFailure::failed(other.to_string()),
         }
     }

@@ -3,7 +3,10 @@
 //!
 //! Contract: a stream that fails or lacks its scope is reported and skipped; the others still
 //! commit. With `max_run_time`, the run's stop signal fires shortly before it: units still
-//! running are interrupted, finished ones stay committed, and the run reports itself partial. An authentication failure fails the whole run (every stream would fail the same way).
+//! running are interrupted, finished ones stay committed, and the run reports itself partial.
+//! An authentication failure fails the whole run (every stream would fail the same way), and
+//! the credential is tried before anything else: a run that cannot get a token (exit 4 or 7)
+//! never touches the destination (no lease, no probe object).
 //! Nothing here knows where records go beyond choosing the output for an entry point
 //! ([`run`]: Parquet under the destination's lease; [`run_messages`]: protocol messages).
 
@@ -52,6 +55,8 @@ pub async fn run(
     if let Some(path) = &opts.state_file {
         check_state_file(path)?;
     }
+    // Authenticate before the lease: a bad credential must leave the destination untouched.
+    let client = connect(config, opts, &cancel, started).await?;
     let store = StateStore::new(dest.store.clone(), dest.prefix.clone())
         .single_writer(config.single_writer);
     let lease = store
@@ -85,7 +90,10 @@ pub async fn run(
         let output = ParquetOutput::new(dest, &store, &lease, opts, &config.policies);
         output.adopt(&mut state).await;
         events::sync_started(&opts.run_id, streams.len(), &dest.url);
-        run_with(config, &streams, state, &output, opts, cancel, started).await
+        run_streams(
+            config, &streams, state, &output, opts, &client, cancel, started,
+        )
+        .await
     }
     .await;
     heartbeat.abort();
@@ -120,6 +128,22 @@ pub async fn run_with(
     cancel: Cancel,
     started: Instant,
 ) -> Result<RunReport, Error> {
+    let client = connect(config, opts, &cancel, started).await?;
+    run_streams(
+        config, streams, state, output, opts, &client, cancel, started,
+    )
+    .await
+}
+
+/// Starts the run's clock (the deadline of `max_run_time`) and builds the run's client with
+/// its first token. Stopped before the first token is not an error: every stream then reports
+/// itself interrupted.
+async fn connect(
+    config: &Config,
+    opts: &SyncOptions,
+    cancel: &Cancel,
+    started: Instant,
+) -> Result<HarvestClient, Error> {
     if let Some(max) = config.max_run_time {
         // Stop a little early, so what finished is committed before the time is up.
         let margin = (max / 10).min(DEADLINE_MARGIN);
@@ -130,10 +154,23 @@ pub async fn run_with(
         .with_cancel(cancel.clone());
     client.set_observer(opts.progress.clone());
     match client.authenticate().await {
-        // Stopped before the first token: every stream reports itself interrupted below.
-        Ok(()) | Err(FetchError::Interrupted) => {}
-        Err(e) => return Err(fetch_to_run_error(e)),
+        Ok(()) | Err(FetchError::Interrupted) => Ok(client),
+        Err(e) => Err(fetch_to_run_error(e)),
     }
+}
+
+/// [`run_with`] with the run's client already connected.
+#[allow(clippy::too_many_arguments)]
+async fn run_streams(
+    config: &Config,
+    streams: &[Selected<'_>],
+    state: State,
+    output: &dyn Output,
+    opts: &SyncOptions,
+    client: &HarvestClient,
+    cancel: Cancel,
+    started: Instant,
+) -> Result<RunReport, Error> {
     let signpost = opts.signpost();
     events::signpost(&signpost.to_rfc3339());
     // Largest streams first (by what their last run wrote), so the longest chains start early
@@ -143,7 +180,7 @@ pub async fn run_with(
     let ctx = RunCtx {
         config,
         opts,
-        client: &client,
+        client,
         signpost,
         state: Mutex::new(state),
         output,
