@@ -179,6 +179,32 @@ pub fn messages_failed(stream: &str, error: &dyn Display) {
     tracing::warn!(event = MESSAGES_FAILED, stream, error = %error, "Could not write the stream status");
 }
 
+pub const RECORDS_NOT_EMITTED: &str = "records_not_emitted";
+/// Protocol output: records of one page without a usable primary key were left out (a target
+/// cannot de-duplicate or update them); `records` is each as JSON text, after the column policy,
+/// clipped — what the target would have received.
+pub fn records_not_emitted(stream: &str, count: usize, records: &str) {
+    tracing::warn!(
+        event = RECORDS_NOT_EMITTED,
+        stream,
+        count,
+        records,
+        "Records without a usable primary key were not emitted"
+    );
+}
+
+pub const RECORDS_NOT_EMITTED_TOTAL: &str = "records_not_emitted_total";
+/// Protocol output, at the end of a stream: how many of its records were left out for an
+/// unusable primary key (each page's were named by [`records_not_emitted`]).
+pub fn records_not_emitted_total(stream: &str, count: u64) {
+    tracing::warn!(
+        event = RECORDS_NOT_EMITTED_TOTAL,
+        stream,
+        count,
+        "{stream}: {count} records without a usable primary key were not emitted"
+    );
+}
+
 pub const ERROR_OBJECT_SAVED: &str = "error_object_saved";
 /// Something that could not be written as rows (quarantined records, an unreadable page) was
 /// filed under `_errors/` for a person to look at.

@@ -55,6 +55,17 @@ fn error_docs(dir: &Path, stream: &str) -> Vec<(String, Value)> {
     docs
 }
 
+/// The run's manifest (the one run under `out/_runs/`).
+fn manifest(dir: &Path) -> Value {
+    let runs: Vec<_> = std::fs::read_dir(dir.join("out/_runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("manifest.json"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    serde_json::from_str(&std::fs::read_to_string(&runs[0]).unwrap()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lone_surrogate_is_decoded_leniently_and_kept() {
     let sim = sim(&["candidates:surrogate:first_name"]);
@@ -130,6 +141,27 @@ async fn records_without_a_usable_key_are_quarantined_not_written_with_a_null_ke
         for (_, d) in &docs {
             assert_eq!(d["reason"], "records without a usable primary key");
         }
+        // The manifest says how many were quarantined and where they are, for a loader.
+        let m = &manifest(dir.path())["streams"][stream];
+        assert_eq!(m["quarantined"].as_u64(), Some(pages as u64), "{m}");
+        let mut keys: Vec<String> = m["error_objects"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{m}"))
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
+        keys.sort();
+        let mut want: Vec<String> = std::fs::read_dir(dir.path().join("out/_errors").join(stream))
+            .unwrap()
+            .map(|e| {
+                format!(
+                    "_errors/{stream}/{}",
+                    e.unwrap().file_name().to_string_lossy()
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(keys, want);
         // Each quarantined record is the one the API sent, whole.
         for r in records {
             let want = truth

@@ -398,3 +398,97 @@ async fn every_command_speaks_the_airbyte_protocol() {
     // A bookmark in the future leaves an empty window (minus the lookback): no record.
     assert!(of_type(&lines, "RECORD").is_empty(), "{}", text(&out));
 }
+
+/// Bad data through the source: a record without a usable key is never emitted (nor with a null
+/// key) but counted in a LOG message; a lone surrogate is emitted as U+FFFD, never as an escape
+/// (invalid Unicode for a strict reader); a zero-padded numeric key is emitted as the integer.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_without_a_usable_key_are_not_emitted_but_counted_in_a_log_message() {
+    let sim = Sim::start(&[
+        "--scale",
+        "0.05",
+        "--rate-limit",
+        "0",
+        "--bad-record",
+        "jobs:text_id",
+        "--bad-record",
+        "users:surrogate:first_name",
+        "--bad-record",
+        "departments:number_text:id",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = &sim.base_url;
+    let config = write_config(
+        dir.path(),
+        &json!({"client_id": "sim-client", "client_secret": SECRET, "api_url": url, "token_url": format!("{url}/token"), "per_page": 20}).to_string(),
+    );
+    let out = airbyte(&["discover", "--config", &config], &[]);
+    let discovered = of_type(&validated(&out), "CATALOG")[0].clone();
+    let catalog = dir.path().join("configured.json");
+    let streams = [
+        ("jobs", "incremental"),
+        ("users", "incremental"),
+        ("departments", "full_refresh"),
+    ];
+    std::fs::write(
+        &catalog,
+        configured_catalog(&discovered, &streams).to_string(),
+    )
+    .unwrap();
+    let out = airbyte(
+        &[
+            "read",
+            "--config",
+            &config,
+            "--catalog",
+            catalog.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        !stdout.contains(r"\ud83d"),
+        "a lone surrogate escape on stdout"
+    );
+    let lines = validated(&out);
+
+    let truth = sim.truth("jobs").await;
+    let pages = truth.len().div_ceil(20);
+    let (jobs, _) = records_and_states(&lines, "jobs");
+    assert_eq!(jobs.len(), truth.len() - pages);
+    assert!(
+        jobs.iter().all(|r| r["id"].is_i64()),
+        "a record without an integer key"
+    );
+    let logs: Vec<String> = of_type(&lines, "LOG")
+        .iter()
+        .map(|l| l["log"]["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        logs.iter().any(|m| m.contains(&format!(
+            "jobs: {pages} records without a usable primary key were not emitted"
+        ))),
+        "{logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|m| m.contains("records_not_emitted") && m.contains(r#"\"abc\""#)),
+        "a LOG message names them: {logs:#?}"
+    );
+
+    let (users, _) = records_and_states(&lines, "users");
+    assert_eq!(users.len(), sim.truth("users").await.len());
+    assert!(
+        users.iter().any(|r| r["first_name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with('\u{FFFD}'))),
+        "the lone surrogate becomes U+FFFD"
+    );
+    let (departments, _) = records_and_states(&lines, "departments");
+    assert_eq!(departments.len(), sim.truth("departments").await.len());
+    assert!(
+        departments.iter().all(|r| r["id"].is_i64()),
+        "{departments:?}"
+    );
+}

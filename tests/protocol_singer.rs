@@ -341,3 +341,67 @@ fn about_and_discover_accept_the_flags_meltano_appends() {
         text(&out)
     );
 }
+
+/// Bad data through the tap: a record without a usable key is never emitted (nor with a null
+/// key) but counted and named on stderr; a lone surrogate arrives as U+FFFD, never as an escape a
+/// target cannot encode; a zero-padded numeric key is emitted as the integer.
+#[tokio::test(flavor = "multi_thread")]
+async fn records_without_a_usable_key_are_not_emitted_but_counted_and_named() {
+    let sim = Sim::start(&[
+        "--scale",
+        "0.05",
+        "--rate-limit",
+        "0",
+        "--bad-record",
+        "candidates:no_id",
+        "--bad-record",
+        "jobs:surrogate:name",
+        "--bad-record",
+        "departments:number_text:id",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let env = sim_env(&sim.base_url);
+    let config = write_config(dir.path(), r#"{"per_page": 20}"#);
+    let discovered = extract(&["--config", &config, "--discover"], &env);
+    let discovered: Value = serde_json::from_slice(&discovered.stdout).unwrap();
+    let catalog = dir.path().join("catalog.json");
+    std::fs::write(&catalog, selected_catalog(&discovered).to_string()).unwrap();
+    let run = run_tap(&dir.path().join("run"), &config, &catalog, None, &env);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+
+    let truth = sim.truth("candidates").await;
+    let pages = truth.len().div_ceil(20);
+    let rows = &run.records["candidates"];
+    assert_eq!(rows.len(), truth.len() - pages, "{}", run.stderr);
+    assert!(
+        rows.iter().all(|r| r["id"].is_i64()),
+        "a record without an integer key"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "candidates: {pages} records without a usable primary key were not emitted"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("records_not_emitted"),
+        "the log event names them: {}",
+        run.stderr
+    );
+
+    let jobs = &run.records["jobs"];
+    assert_eq!(jobs.len(), sim.truth("jobs").await.len());
+    assert!(
+        jobs.iter().any(|r| r["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with('\u{FFFD}'))),
+        "the lone surrogate becomes U+FFFD"
+    );
+    let departments = &run.records["departments"];
+    assert_eq!(departments.len(), sim.truth("departments").await.len());
+    assert!(
+        departments.iter().all(|r| r["id"].is_i64()),
+        "{departments:?}"
+    );
+}

@@ -441,6 +441,8 @@ both_backends!(manifest_round_trip, |store, ss| {
             slices: 0,
             bytes_fetched: 4096,
             error: None,
+            quarantined: 1,
+            error_objects: vec!["dest/prefix/_errors/candidates/run-a-0000.json".into()],
         },
     );
     m.streams.insert(

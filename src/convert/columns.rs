@@ -505,7 +505,7 @@ fn canonical(yes: bool) -> Exact {
 
 /// An integer cell: JSON integers within i64; floats only when whole and exactly representable
 /// (never truncated); strings by the rule of [`numeric_text`].
-fn to_i64(v: &Json) -> Option<(i64, Exact)> {
+pub(super) fn to_i64(v: &Json) -> Option<(i64, Exact)> {
     match v {
         Json::I64(i) => Some((*i, Exact::Yes)),
         Json::U64(u) => i64::try_from(*u).ok().map(|i| (i, Exact::Yes)),

@@ -88,6 +88,24 @@ pub fn repair_lone_surrogates(text: &str) -> Option<String> {
     repair::lone_surrogates(text).map(|r| r.text)
 }
 
+/// A primary-key value as the converter reads an integer key (JSON integers, whole floats,
+/// numeric text such as `"007"`), or `None` when the record has no usable key there (absent,
+/// null, `"abc"`): the one rule both outputs quarantine by.
+pub fn integer_key(value: &serde_json::Value) -> Option<i64> {
+    use serde_json::Value;
+    let json = match value {
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => json::Json::U64(u),
+            (None, Some(i), _) => json::Json::I64(i),
+            (None, None, Some(f)) => json::Json::F64(f),
+            _ => return None,
+        },
+        Value::String(s) => json::Json::Str(s.as_str().into()),
+        _ => return None,
+    };
+    columns::to_i64(&json).map(|(n, _)| n)
+}
+
 /// Why a page could not be converted.
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {

@@ -666,3 +666,20 @@ fn batches_survive_slicing_and_concatenation_shapes() {
     let _: &StructArray = col(&page, "owner").as_struct();
     let _: &BooleanArray = col(&page, "active").as_boolean();
 }
+
+#[test]
+fn integer_keys_follow_the_converters_rule() {
+    use serde_json::json;
+    for (v, want) in [
+        (json!(7), Some(7)),
+        (json!(-7), Some(-7)),
+        (json!(3.0), Some(3)),
+        (json!("007"), Some(7)),
+        (json!("abc"), None),
+        (json!(null), None),
+        (json!(1.5), None),
+        (json!(true), None),
+    ] {
+        assert_eq!(super::integer_key(&v), want, "{v}");
+    }
+}

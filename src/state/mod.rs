@@ -357,6 +357,15 @@ pub struct ManifestStream {
     pub bytes_fetched: u64,
     #[serde(default)]
     pub error: Option<String>,
+    /// Records not written as rows because their primary key was absent, null or not of its
+    /// type; each was saved whole in one of [`ManifestStream::error_objects`].
+    #[serde(default)]
+    pub quarantined: u64,
+    /// Keys (relative to the store root) of the `_errors/` documents holding this stream's
+    /// quarantined records (an unreadable page's document is named in [`ManifestStream::error`]).
+    /// Never data files: a person reviews them. Both fields default, so older manifests read.
+    #[serde(default)]
+    pub error_objects: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1022,6 +1031,14 @@ fn file_err(what: &str, p: &std::path::Path, e: std::io::Error) -> StateError {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_manifest_stream_from_before_quarantine_counts_still_reads() {
+        let old: ManifestStream =
+            serde_json::from_str(r#"{"status": "committed", "rows": 3}"#).unwrap();
+        assert_eq!(old.quarantined, 0);
+        assert!(old.error_objects.is_empty());
+    }
 
     fn t(h: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2024, 1, 1, h, 0, 0).unwrap()

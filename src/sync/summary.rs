@@ -170,7 +170,15 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
         if let Some(e) = r.status.error() {
             writeln!(out, "  {}: {e}", r.stream).unwrap();
         }
-        if r.quarantined > 0 {
+        if r.quarantined > 0 && r.error_objects.is_empty() {
+            // Protocol output: nowhere to file them; each page's were named in the log.
+            writeln!(
+                out,
+                "  {}: {} records without a usable primary key were not emitted; named in the log",
+                r.stream, r.quarantined
+            )
+            .unwrap();
+        } else if r.quarantined > 0 {
             writeln!(
                 out,
                 "  {}: {} records without a usable primary key were not written; saved in {}",

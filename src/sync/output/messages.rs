@@ -5,6 +5,12 @@
 //! policy applied before they reach the sink. Messages cannot be taken back, so `abort` writes
 //! nothing more; no STATE that covers an aborted unit is ever emitted, so a target re-reads it
 //! on the next run. A commit is one STATE message, after every record it covers.
+//!
+//! Bad data: a record without a usable primary key (absent, null, not an integer by the
+//! converter's rule) is never emitted and never emitted with a null key; it is counted
+//! ([`PageOut::quarantined`], the run summary, a log event at the stream's end) and named in a
+//! log event (after the column policy, clipped). Lone surrogate escapes become U+FFFD before
+//! anything is emitted, so every message is valid Unicode JSON.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -110,11 +116,17 @@ impl Output for MessageOutput {
     }
 
     fn stream_finished(&self, stream: &Stream, report: &StreamReport) {
+        if report.quarantined > 0 {
+            events::records_not_emitted_total(&stream.name, report.quarantined);
+        }
         if let Err(e) = self.sink.stream_finished(stream, report) {
             events::messages_failed(&stream.name, &e);
         }
     }
 }
+
+/// How much of one record without a usable key its log event quotes.
+const NAMED_RECORD_CHARS: usize = 2000;
 
 struct MessageUnit {
     sink: Arc<dyn MessageSink>,
@@ -131,31 +143,49 @@ impl UnitWriter for MessageUnit {
         body: &[u8],
         skip_from_id: Option<i64>,
     ) -> Result<PageOut, WriteError> {
-        // Values are kept as their text (lone surrogate escapes included, as sent); a key
-        // holding one cannot be a `String`, so such a page is read leniently (U+FFFD).
-        let mut records: Vec<Record> = serde_json::from_slice(body)
-            .or_else(|e| {
-                std::str::from_utf8(body)
-                    .ok()
-                    .and_then(crate::convert::repair_lone_surrogates)
-                    .map_or(Err(e), |t| serde_json::from_str(&t))
-            })
-            .map_err(|e| {
-                WriteError::Unreadable(format!("response body is not a JSON array of objects: {e}"))
-            })?;
-        let pk = self
-            .stream
-            .primary_key
-            .first()
-            .map(String::as_str)
-            .unwrap_or("id");
-        let ids: Vec<i64> = records
-            .iter()
-            .filter_map(|r| r.get(pk)?.get().parse().ok())
-            .collect();
+        // A lone surrogate escape (`"\ud83d"`) is valid JSON text but no Unicode string: a
+        // target that decodes it strictly fails, one that re-encodes it writes invalid UTF-8.
+        // Every one becomes U+FFFD before parsing (JSON-typed fields included), as the Parquet
+        // path stores it in a string cell; other values are kept as their text.
+        let repaired = std::str::from_utf8(body)
+            .ok()
+            .and_then(crate::convert::repair_lone_surrogates);
+        let text = repaired.as_deref().map_or(body, str::as_bytes);
+        let mut records: Vec<Record> = serde_json::from_slice(text).map_err(|e| {
+            WriteError::Unreadable(format!("response body is not a JSON array of objects: {e}"))
+        })?;
+        // A record without a usable key (absent, null, `"abc"`) is never emitted: a target
+        // cannot de-duplicate or update it. It is counted and named in a log event instead
+        // (messages have nowhere to file it). A usable key that is not a JSON integer
+        // (`"007"`) is emitted as the integer the Parquet path stores.
+        let mut keyless = Vec::new();
+        let mut ids = Vec::with_capacity(records.len());
+        records.retain_mut(|r| {
+            let mut first = None;
+            for col in &self.stream.primary_key {
+                let key = r
+                    .get(col)
+                    .and_then(|v| serde_json::from_str::<serde_json::Value>(v.get()).ok())
+                    .and_then(|v| crate::convert::integer_key(&v));
+                let Some(key) = key else {
+                    keyless.push(std::mem::take(r));
+                    return false;
+                };
+                if r.get(col).is_some_and(|v| v.get() != key.to_string()) {
+                    let raw = serde_json::value::RawValue::from_string(key.to_string());
+                    if let Ok(raw) = raw {
+                        r.insert(col.clone(), raw);
+                    }
+                }
+                first.get_or_insert(key);
+            }
+            ids.extend(first);
+            true
+        });
         if let Some(low) = skip_from_id {
+            let pk = self.stream.primary_key.first();
             records.retain(|r| {
-                r.get(pk)
+                pk.and_then(|pk| r.get(pk))
                     .and_then(|v| v.get().parse::<i64>().ok())
                     .is_none_or(|id| id < low)
             });
@@ -166,11 +196,21 @@ impl UnitWriter for MessageUnit {
                 .field(col)
                 .is_some_and(|f| matches!(f.ty, FieldType::Json))
         };
-        for r in &mut records {
+        for r in records.iter_mut().chain(keyless.iter_mut()) {
             if let Some(fields) = self.fields.as_ref() {
                 r.retain(|k, _| fields.contains(k));
             }
             self.policy.apply_json(is_json, r);
+        }
+        if !keyless.is_empty() {
+            let named: Vec<String> = keyless
+                .iter()
+                .map(|r| {
+                    let text = serde_json::to_string(r).unwrap_or_default();
+                    crate::secrets::clip(&text, NAMED_RECORD_CHARS)
+                })
+                .collect();
+            events::records_not_emitted(&stream.name, keyless.len(), &named.join("\n"));
         }
         self.sink
             .records(stream, &records, self.extracted_at)
@@ -178,6 +218,7 @@ impl UnitWriter for MessageUnit {
         Ok(PageOut {
             rows: records.len() as u64,
             ids,
+            quarantined: keyless.len() as u64,
             ..PageOut::default()
         })
     }

@@ -424,6 +424,8 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions, committed: &BTreeSet<Stri
                             .status
                             .error()
                             .map(|e| crate::secrets::scrub(e).into_owned()),
+                        quarantined: r.quarantined,
+                        error_objects: r.error_objects.clone(),
                     },
                 )
             })
