@@ -96,6 +96,12 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Look at or repair the destination's state: `show`, `reset --streams a,b` (re-backfill
+    /// them on the next sync), `unlock` (remove a stale run lease).
+    State {
+        #[command(subcommand)]
+        command: crate::statecmd::StateCommand,
+    },
     /// Run as an Airbyte source: every line on stdout is an Airbyte message.
     Airbyte {
         #[command(subcommand)]
@@ -267,6 +273,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 println!("Manifest: {key}");
             }
             Ok(report.exit_code())
+        }
+        Command::State { command } => {
+            crate::statecmd::run(command, cli.config.as_deref(), &registry).await
         }
         Command::Check(sel) => {
             let file = ConfigFile::load_with_env(cli.config.as_deref())?;

@@ -575,6 +575,24 @@ fn column_policies(
     Ok(out)
 }
 
+/// Stream names given to an operator command (`state show|reset --streams`), checked against
+/// the registry (sensitive streams need no opt-in: nothing is read), de-duplicated, in order.
+pub fn resolve_stream_names(names: &[String], registry: &Registry) -> Result<Vec<String>, Error> {
+    let names: Vec<String> = names
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    validate_stream_names(&names, registry)?;
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
 fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Error> {
     if names.is_empty() {
         return Err(Error::config(

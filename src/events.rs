@@ -343,6 +343,32 @@ pub fn lease_release_failed(lease: &dyn Display, error: &dyn Display) {
     tracing::warn!(event = LEASE_RELEASE_FAILED, lease = %lease, error = %error, "Could not release the lease; it will expire");
 }
 
+// ---- operator commands (`state reset`, `state unlock`) ------------------------------------
+
+pub const STATE_RESET: &str = "state_reset";
+/// `state reset` committed a generation without these streams.
+pub fn state_reset(run_id: &str, streams: &str, generation: u64) {
+    tracing::warn!(
+        event = STATE_RESET,
+        run_id,
+        streams,
+        generation,
+        "Reset streams: the next sync reads them from scratch"
+    );
+}
+
+pub const LEASE_CLEARED: &str = "lease_cleared";
+/// `state unlock` deleted a stale (or, with `--force`, another host's) lease.
+pub fn lease_cleared(lease: &dyn Display, holder: &str, forced: bool) {
+    tracing::warn!(
+        event = LEASE_CLEARED,
+        lease = %lease,
+        holder,
+        forced,
+        "Removed the run lease"
+    );
+}
+
 pub const LEASE_NOT_OURS: &str = "lease_not_ours";
 pub fn lease_not_ours(lease: &dyn Display, holder: &str) {
     tracing::warn!(event = LEASE_NOT_OURS, lease = %lease, holder, "Not releasing the lease: it belongs to another run");

@@ -30,6 +30,7 @@ pub mod registry;
 pub mod secrets;
 pub mod sink;
 pub mod state;
+pub mod statecmd;
 pub mod storage;
 pub mod sync;
 pub mod table;

@@ -70,6 +70,15 @@ impl LeaseRecord {
             && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 
+    /// The holder is a process of this host that is still running (never judged from another
+    /// host, nor where the process table cannot be read).
+    pub fn holder_is_alive_here(&self) -> bool {
+        let proc_root = std::path::Path::new("/proc/self");
+        self.host == hostname()
+            && proc_root.exists()
+            && std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+
     /// Same lease holder (the same acquisition): renewals change only the times after `started_at`.
     fn same_holder(&self, other: &LeaseRecord) -> bool {
         self.run_id == other.run_id
@@ -78,7 +87,8 @@ impl LeaseRecord {
             && self.started_at == other.started_at
     }
 
-    fn describe(&self) -> String {
+    /// `run R (host H, pid P, started …, last heartbeat …)`, for messages.
+    pub fn describe(&self) -> String {
         format!(
             "run {} (host {}, pid {}, started {}, last heartbeat {})",
             self.run_id,
@@ -91,7 +101,7 @@ impl LeaseRecord {
 }
 
 /// RFC 3339 to the second, in UTC (readable in error messages).
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

@@ -57,9 +57,11 @@
 //! [`StateError::Incompatible`], a malformed one with [`StateError::Corrupt`] — never treated as
 //! empty, because an empty state means "re-extract everything".
 
+mod admin;
 mod clock;
 mod lease;
 
+pub use admin::{LeaseClear, ResetOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lease::{Lease, LeaseRecord};
 
@@ -100,6 +102,8 @@ pub mod status {
     /// A run that ended without writing its manifest; the next run wrote it from the run's
     /// commit records (see the module docs). Its files are exactly the ones it committed.
     pub const CRASHED: &str = "crashed";
+    /// A stream dropped from the state by `state reset` (its next sync re-reads it from scratch).
+    pub const RESET: &str = "reset";
 }
 
 // ---------------------------------------------------------------------------------------------
