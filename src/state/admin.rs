@@ -104,6 +104,8 @@ impl StateStore {
                     requests: 0,
                     bytes_fetched: 0,
                     error: None,
+                    quarantined: 0,
+                    error_objects: Vec::new(),
                 },
             );
         }
