@@ -241,12 +241,12 @@ fn cases() -> Vec<Case> {
             args: &["--state-file", "{dir}/state.json"],
             files: &[(
                 "state.json",
-                r#"{"bookmarks": {"jobs": {"updated_at": "2026-01-01T00:00:00Z"}}}"#,
+                r#"{"bookmarks": {"jobs": {"updated_at": "last week"}}}"#,
             )],
             ..case(
-                "Singer STATE as the state file",
+                "malformed Singer STATE as the state file",
                 2,
-                &["Singer STATE", "--state FILE", "Nothing was changed"],
+                &["state file", "not an RFC 3339 timestamp", "jobs"],
             )
         },
         Case {

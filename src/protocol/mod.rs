@@ -19,19 +19,18 @@
 pub mod airbyte;
 pub mod singer;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::privacy::ColumnPolicy;
 use crate::registry::{Registry, Stream};
-use crate::state::{Slices, State, StreamState};
+use crate::state::{State, StreamState};
 use crate::sync::{RunReport, Selected, SyncOptions};
 
 /// Where protocol messages go: a line writer shared by the sinks and (Airbyte) the log layer.
@@ -207,106 +206,16 @@ pub fn load_config(path: Option<&PathBuf>, registry: &Registry) -> Result<Config
 // State: one stream's position as a protocol bookmark, and back
 // ---------------------------------------------------------------------------------------------
 
-/// The key that holds slice progress in a stream's bookmark.
-pub const SLICES_KEY: &str = "slices";
+pub use crate::state::singer::{SLICES_KEY, bookmark_of, bookmarks, kind};
 
-/// A stream's bookmark as the protocols carry it: `{"<cursor>": "<RFC 3339>", "slices": {…}}`
-/// (each key only when there is something to resume from). `None` when there is nothing.
-pub fn bookmark_of(stream: Option<&Stream>, entry: &StreamState) -> Option<Value> {
-    let mut m = Map::new();
-    if let (Some(b), Some(cursor)) = (entry.bookmark, stream.and_then(Stream::cursor_field)) {
-        m.insert(
-            cursor.to_string(),
-            Value::String(b.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
-        );
-    }
-    if let Some(s) = &entry.slices {
-        m.insert(
-            SLICES_KEY.to_string(),
-            serde_json::to_value(s).unwrap_or(Value::Null),
-        );
-    }
-    (!m.is_empty()).then_some(Value::Object(m))
-}
-
-/// Parses one stream's bookmark (the inverse of [`bookmark_of`]).
+/// Parses one stream's bookmark (see [`crate::state::singer::parse_bookmark`]).
 pub fn parse_bookmark(
     registry: &Registry,
     name: &str,
     value: &Value,
     origin: &str,
 ) -> Result<StreamState, Error> {
-    let fix = "Repair it, or remove the stream's entry to re-read the stream from its start date.";
-    let stream = registry.get(name).ok_or_else(|| {
-        Error::Config(format!(
-            "{origin} has a bookmark for {name:?}, which is not a stream of this version. Remove that entry (run `greenhouse-extract --discover` for the stream names)."
-        ))
-    })?;
-    let mut entry = StreamState::default();
-    let map = match value {
-        Value::Null => return Ok(entry),
-        Value::Object(m) => m,
-        other => {
-            return Err(Error::Config(format!(
-                "{origin}: the bookmark of {name:?} must be an object like {{\"updated_at\": \"2026-01-31T00:00:00Z\"}}, found {}. {fix}",
-                kind(other)
-            )));
-        }
-    };
-    for (key, v) in map {
-        if Some(key.as_str()) == stream.cursor_field() {
-            entry.bookmark = match v {
-                Value::Null => None,
-                Value::String(s) => Some(parse_time(s).ok_or_else(|| {
-                    Error::Config(format!(
-                        "{origin}: the bookmark {key:?} of {name:?} is {s:?}, not an RFC 3339 timestamp. {fix}"
-                    ))
-                })?),
-                other => {
-                    return Err(Error::Config(format!(
-                        "{origin}: the bookmark {key:?} of {name:?} must be an RFC 3339 string, found {}. {fix}",
-                        kind(other)
-                    )));
-                }
-            };
-        } else if key == SLICES_KEY {
-            if !v.is_null() {
-                let slices: Slices = serde_json::from_value(v.clone()).map_err(|e| {
-                    Error::Config(format!(
-                        "{origin}: the slice progress of {name:?} is malformed ({e}). Remove the \"{SLICES_KEY}\" key to read the window whole again."
-                    ))
-                })?;
-                entry.slices = Some(slices);
-            }
-        } else {
-            let expected = match stream.cursor_field() {
-                Some(c) => format!("\"{c}\" and \"{SLICES_KEY}\""),
-                None => format!("only \"{SLICES_KEY}\" (it is a full-refresh stream)"),
-            };
-            return Err(Error::Config(format!(
-                "{origin}: the bookmark of {name:?} has an unknown key {key:?}; it takes {expected}. {fix}"
-            )));
-        }
-    }
-    Ok(entry)
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
-}
-
-/// A JSON value's kind, for messages.
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    crate::state::singer::parse_bookmark(registry, name, value, origin).map_err(Error::Config)
 }
 
 /// Binds choices to the registry and runs the engine with `sink`; `cancel` (the CLI's signal
@@ -334,15 +243,6 @@ pub async fn run(
         .collect::<Result<_, Error>>()?;
     let opts = SyncOptions::new();
     crate::sync::run_messages(config, &selected, state, sink, &opts, cancel).await
-}
-
-/// The streams of a state document that the protocols carry, with their bookmarks.
-pub fn bookmarks(state: &State, registry: &Registry) -> BTreeMap<String, Value> {
-    state
-        .streams
-        .iter()
-        .filter_map(|(name, entry)| Some((name.clone(), bookmark_of(registry.get(name), entry)?)))
-        .collect()
 }
 
 #[cfg(test)]
@@ -416,8 +316,12 @@ pub(crate) mod tests {
     #[test]
     fn bookmarks_round_trip_with_slice_progress() {
         let r = registry();
-        let t = |s: &str| parse_time(s).unwrap();
-        let mut slices = Slices::new(t("2026-02-01T00:00:00Z"));
+        let t = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let mut slices = crate::state::Slices::new(t("2026-02-01T00:00:00Z"));
         slices.cuts = vec![t("2025-06-01T00:00:00Z")];
         slices.mark_done(t("1970-01-01T00:00:00Z"), t("2025-06-01T00:00:00Z"));
         let entry = StreamState {

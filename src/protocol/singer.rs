@@ -106,42 +106,12 @@ impl MessageSink for SingerSink {
 
 /// The Singer state value of a state document.
 pub fn singer_state(state: &State, registry: &Registry) -> Value {
-    json!({ "bookmarks": super::bookmarks(state, registry) })
+    crate::state::singer::to_singer(state, registry)
 }
 
 /// Reads a Singer state value (`{"bookmarks": {…}}`; an empty object is no state).
 pub fn parse_state(value: &Value, registry: &Registry, origin: &str) -> Result<State, Error> {
-    let mut state = State::empty();
-    let Value::Object(top) = value else {
-        return Err(Error::Config(format!(
-            "{origin} must be a JSON object like {{\"bookmarks\": {{…}}}}, found {}. {STATE_FIX}",
-            super::kind(value)
-        )));
-    };
-    for (key, v) in top {
-        match key.as_str() {
-            "bookmarks" => {
-                let Value::Object(marks) = v else {
-                    return Err(Error::Config(format!(
-                        "{origin}: \"bookmarks\" must be an object of streams, found {}. {STATE_FIX}",
-                        super::kind(v)
-                    )));
-                };
-                for (name, mark) in marks {
-                    let entry = super::parse_bookmark(registry, name, mark, origin)?;
-                    state.streams.insert(name.clone(), entry);
-                }
-            }
-            // Written by some Singer runners; a resumed run starts every stream anyway.
-            "currently_syncing" => {}
-            other => {
-                return Err(Error::Config(format!(
-                    "{origin} has an unknown key {other:?}; a Singer state holds \"bookmarks\". {STATE_FIX}"
-                )));
-            }
-        }
-    }
-    Ok(state)
+    crate::state::singer::from_singer(value, registry, origin, STATE_FIX).map_err(Error::Config)
 }
 
 /// Reads a Singer catalog's selection (see the module docs of [`crate::protocol`]).

@@ -60,6 +60,7 @@
 mod admin;
 mod clock;
 mod lease;
+pub mod singer;
 
 pub use admin::{LeaseClear, ResetOutcome};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -893,7 +894,8 @@ impl StateStore {
 // --state-file: the state document kept in a local file, outside the destination
 // ---------------------------------------------------------------------------------------------
 
-/// Reads a state file (`--state-file`). A missing file is an empty state (generation 0);
+/// Reads a state file (`--state-file`): this tool's state document, or a Singer STATE
+/// (`{"bookmarks": …}`, see [`singer`]). A missing file is an empty state (generation 0);
 /// a malformed one is [`StateError::Corrupt`].
 pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<State, StateError> {
     let path = path.as_ref();
@@ -907,19 +909,24 @@ pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<State, StateError>
             )));
         }
     };
-    // A Singer STATE is a different document; say so rather than "no version field".
-    if let Ok(serde_json::Value::Object(top)) = serde_json::from_slice(&bytes)
-        && top.contains_key("bookmarks")
-        && !top.contains_key("version")
+    // A Singer STATE (as the tap prints it) is read too; the file is then rewritten in that
+    // form (see `prepare_file`).
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && singer::is_singer(&value)
     {
-        return Err(StateError::Corrupt {
+        let registry = file_registry().map_err(|detail| StateError::Corrupt {
             key: path.display().to_string(),
-            detail: "it is a Singer STATE ({\"bookmarks\": …}); --state-file holds \
-                     greenhouse-extract's own state document, as a previous `sync --state-file` \
-                     wrote it. Nothing was changed. To resume from a Singer state, run as a Singer \
-                     tap (--catalog CATALOG --state FILE), or give --state-file a new path to \
-                     start from the destination's state"
-                .into(),
+            detail,
+        })?;
+        return singer::from_singer(
+            &value,
+            registry,
+            "its Singer STATE",
+            "Repair the file, or delete it to re-read every stream from its start date.",
+        )
+        .map_err(|detail| StateError::Corrupt {
+            key: path.display().to_string(),
+            detail,
         });
     }
     parse_state(
@@ -928,6 +935,17 @@ pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<State, StateError>
         "To recover, repair the file (or restore it from a backup), or delete it to start from an \
          empty state (every stream is then re-extracted from its start date).",
     )
+}
+
+/// The streams a Singer-form state file is read and written with (their cursor names): this
+/// build's own, as the tap uses.
+fn file_registry() -> Result<&'static crate::registry::Registry, String> {
+    static REGISTRY: std::sync::OnceLock<Result<crate::registry::Registry, String>> =
+        std::sync::OnceLock::new();
+    REGISTRY
+        .get_or_init(|| crate::registry::Registry::embedded().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Writes a state file atomically: `<path>.tmp`, fsync, rename over `path`, fsync the folder.
@@ -977,8 +995,18 @@ pub fn prepare_file(
     use std::io::Write;
     let path = path.as_ref();
     let tmp = tmp_path(path);
-    let body = serde_json::to_vec_pretty(state)
-        .map_err(|e| StateError::Store(format!("serialize state: {e}")))?;
+    // Written back in the form it was read in: a Singer STATE stays one.
+    let singer_form = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| singer::is_singer(&v));
+    let body = if singer_form {
+        let registry = file_registry().map_err(StateError::Store)?;
+        serde_json::to_vec_pretty(&singer::to_singer(state, registry))
+    } else {
+        serde_json::to_vec_pretty(state)
+    }
+    .map_err(|e| StateError::Store(format!("serialize state: {e}")))?;
     let prepared = PreparedFile {
         path: path.to_path_buf(),
         tmp: Some(tmp.clone()),
