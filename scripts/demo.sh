@@ -1,13 +1,35 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded default. Builds, starts the bundled Harvest v3
 # simulator on a free loopback port, runs a full sync and then an incremental sync into
-# ./greenhouse-data, and prints a DuckDB query to try. Needs no Greenhouse account.
+# ./greenhouse-data, and prints a DuckDB query to try (and its result, when a Python with DuckDB
+# is at hand). Needs no Greenhouse account.
+#
+# Each run starts a new simulator with its own data, so it starts clean: the previous demo's
+# folder (marked by .greenhouse-demo) is removed first. DEMO_CONTINUE=1 keeps it and continues
+# from its state instead. A folder the demo did not create is never removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+target=${CARGO_TARGET_DIR:-target}
+echo "== Building greenhouse-extract and harvest-sim into $target/debug (the first build takes a few minutes)"
 cargo build --quiet --workspace --bins
-bin=target/debug
+bin=$target/debug
 dest=${GREENHOUSE_DESTINATION:-./greenhouse-data}
+marker=.greenhouse-demo
+if [ -e "$dest" ]; then
+  if [ "${DEMO_CONTINUE:-0}" = 1 ]; then
+    echo "== Continuing in $dest (DEMO_CONTINUE=1): the runs resume from its state"
+  elif [ -e "$dest/$marker" ]; then
+    echo "== Starting clean: removing the previous demo's $dest (DEMO_CONTINUE=1 keeps it)"
+    rm -rf "$dest"
+  elif [ -n "$(ls -A "$dest" 2>/dev/null)" ]; then
+    echo "$dest exists and was not made by the demo: not touching it. Set GREENHOUSE_DESTINATION" >&2
+    echo "to another folder, or DEMO_CONTINUE=1 to sync into it anyway." >&2
+    exit 2
+  fi
+fi
+mkdir -p "$dest"
+touch "$dest/$marker"
 work=$(mktemp -d)
 trap 'kill "$sim_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -51,7 +73,16 @@ Query the latest version of each candidate with DuckDB (CLI, or \`pip install du
 
   python3 -c "import duckdb; duckdb.sql(\"\"\"$query\"\"\").show()"
 MSG
-if [ -x .venv/bin/python ]; then
-  echo; echo "== Running it with the DuckDB installed by 'make tools':"
-  .venv/bin/python -c "import duckdb; duckdb.sql(\"\"\"$query\"\"\").show()"
+py=
+for candidate in .venv/bin/python python3; do
+  if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c "import duckdb" 2>/dev/null; then
+    py=$candidate
+    break
+  fi
+done
+if [ -n "$py" ]; then
+  echo; echo "== The query's result (DuckDB through $py):"
+  "$py" -c "import duckdb; duckdb.sql(\"\"\"$query\"\"\").show()"
+else
+  echo; echo "(No Python with DuckDB found: \`make tools\` installs one into .venv, then the demo shows the result.)"
 fi

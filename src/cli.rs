@@ -157,9 +157,14 @@ pub struct SyncArgs {
 /// Stream and destination selection shared by `check` and `sync`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Selection {
-    /// Comma-separated stream names (default: every non-sensitive stream).
+    /// Comma-separated stream names or globs (`scorecard*`, `job_?osts`; default: every
+    /// non-sensitive stream).
     #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
     pub streams: Option<Vec<String>>,
+    /// Comma-separated streams to leave out of the selection (names or globs such as
+    /// `demographic*`), applied after --streams or the default set.
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    pub exclude_streams: Option<Vec<String>>,
     /// Destination URL or folder (overrides GREENHOUSE_DESTINATION and the config file).
     #[arg(long, value_name = "URL")]
     pub destination: Option<String>,
@@ -178,6 +183,13 @@ impl Selection {
                     .filter(|s| !s.is_empty())
                     .collect()
             }),
+            exclude_streams: self
+                .exclude_streams
+                .iter()
+                .flatten()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             include_sensitive: self.include_sensitive,
         }
     }

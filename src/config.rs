@@ -182,6 +182,8 @@ pub struct ColumnPolicy {
 pub struct Overrides {
     pub destination: Option<String>,
     pub streams: Option<Vec<String>>,
+    /// Streams (names or globs) taken out of the selection (`--exclude-streams`).
+    pub exclude_streams: Vec<String>,
     pub include_sensitive: bool,
 }
 
@@ -376,9 +378,18 @@ impl ConfigFile {
         let lookback = parse_lookback(self.lookback.as_deref().unwrap_or("1h"))?;
         let include_sensitive =
             overrides.include_sensitive || self.include_sensitive.unwrap_or(false);
-        let streams = overrides.streams.clone().or(self.streams);
+        let mut streams = overrides.streams.clone().or(self.streams);
         if let Some(names) = &streams {
             validate_stream_names(names, registry)?;
+            streams = Some(expand_stream_names(names, registry, include_sensitive));
+        }
+        if !overrides.exclude_streams.is_empty() {
+            streams = Some(exclude_streams(
+                streams,
+                &overrides.exclude_streams,
+                include_sensitive,
+                registry,
+            )?);
         }
         let concurrency = self.concurrency.unwrap_or(4);
         if concurrency == 0 || concurrency > 64 {
@@ -576,7 +587,8 @@ fn column_policies(
 }
 
 /// Stream names given to an operator command (`state show|reset --streams`), checked against
-/// the registry (sensitive streams need no opt-in: nothing is read), de-duplicated, in order.
+/// the registry (sensitive streams need no opt-in: nothing is read), globs expanded,
+/// de-duplicated, in order.
 pub fn resolve_stream_names(names: &[String], registry: &Registry) -> Result<Vec<String>, Error> {
     let names: Vec<String> = names
         .iter()
@@ -584,13 +596,167 @@ pub fn resolve_stream_names(names: &[String], registry: &Registry) -> Result<Vec
         .filter(|s| !s.is_empty())
         .collect();
     validate_stream_names(&names, registry)?;
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if !out.contains(&n) {
-            out.push(n);
+    Ok(expand_stream_names(&names, registry, true))
+}
+
+/// Whether a stream name is a pattern: `*` (any run of characters) or `?` (one character).
+fn is_glob(name: &str) -> bool {
+    name.contains(['*', '?'])
+}
+
+/// `*`/`?` glob matching on whole names (no other metacharacters: stream names are
+/// `[a-z0-9_]`).
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
         }
     }
-    Ok(out)
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// The names in `names` (exact names and globs, already validated) as registry names, in
+/// order of first mention, each once. A glob takes the sensitive streams only with
+/// `include_sensitive` (so `*` never opts in by itself); a sensitive stream named exactly is kept
+/// and refused later unless opted in.
+fn expand_stream_names(
+    names: &[String],
+    registry: &Registry,
+    include_sensitive: bool,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if is_glob(n) {
+            for s in registry.streams() {
+                if glob_matches(n, &s.name)
+                    && (include_sensitive || !s.sensitive)
+                    && !out.contains(&s.name)
+                {
+                    out.push(s.name.clone());
+                }
+            }
+        } else if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
+/// Edit distance counting a swap of two neighbours as one edit (optimal string alignment):
+/// `jbos` is one typo from `jobs`. Names are short, so the plain table is fine.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Up to three stream names close to `name` (a typo, a singular, a missing underscore).
+fn similar_streams<'r>(name: &str, registry: &'r Registry) -> Vec<&'r str> {
+    let name = name.to_ascii_lowercase();
+    let limit = (name.chars().count() / 3).clamp(1, 3);
+    let mut near: Vec<(usize, &str)> = registry
+        .streams()
+        .iter()
+        .map(|s| (edit_distance(&name, &s.name), s.name.as_str()))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    near.sort();
+    near.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+/// `unknown stream(s): "x" (did you mean "y"?), …` for names that are neither a stream nor a
+/// glob matching one.
+fn unknown_streams(names: &[String], registry: &Registry, what: &str) -> Result<(), Error> {
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| {
+            if is_glob(n) {
+                !registry.streams().iter().any(|s| glob_matches(n, &s.name))
+            } else {
+                registry.get(n).is_none()
+            }
+        })
+        .take(10)
+        .map(|n| {
+            let near = similar_streams(n, registry);
+            let shown = if is_glob(n) {
+                format!("{} (matches no stream)", quote(n))
+            } else {
+                quote(n)
+            };
+            if near.is_empty() {
+                shown
+            } else {
+                let near: Vec<String> = near.iter().map(|s| format!("{s:?}")).collect();
+                format!("{shown} (did you mean {}?)", near.join(" or "))
+            }
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Config(format!(
+            "{what}unknown stream(s): {}. Run `greenhouse-extract discover` to list the available streams (`*` and `?` patterns work, e.g. \"scorecard*\").",
+            unknown.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The selection without `excluded` (names or globs): from the explicit list, or else from the
+/// default set (every non-sensitive stream, plus the sensitive ones if opted in).
+fn exclude_streams(
+    streams: Option<Vec<String>>,
+    excluded: &[String],
+    include_sensitive: bool,
+    registry: &Registry,
+) -> Result<Vec<String>, Error> {
+    unknown_streams(excluded, registry, "--exclude-streams: ")?;
+    let drop = expand_stream_names(excluded, registry, true);
+    let from = streams.unwrap_or_else(|| {
+        registry
+            .streams()
+            .iter()
+            .filter(|s| include_sensitive || !s.sensitive)
+            .map(|s| s.name.clone())
+            .collect()
+    });
+    let kept: Vec<String> = from.into_iter().filter(|n| !drop.contains(n)).collect();
+    if kept.is_empty() {
+        return Err(Error::config(
+            "--exclude-streams leaves no stream to read. Exclude fewer streams, or name the ones to read with --streams.",
+        ));
+    }
+    Ok(kept)
 }
 
 fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Error> {
@@ -599,19 +765,7 @@ fn validate_stream_names(names: &[String], registry: &Registry) -> Result<(), Er
             "the stream list is empty. Name at least one stream, or omit the list to read every non-sensitive stream.",
         ));
     }
-    let unknown: Vec<String> = names
-        .iter()
-        .filter(|n| registry.get(n).is_none())
-        .take(10)
-        .map(|n| quote(n))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(Error::Config(format!(
-            "unknown stream(s): {}. Run `greenhouse-extract discover` to list the available streams.",
-            unknown.join(", ")
-        )));
-    }
-    Ok(())
+    unknown_streams(names, registry, "")
 }
 
 /// A TOML error as `line L, column C: message`. toml's own `Display` quotes the offending source
@@ -817,6 +971,91 @@ mod tests {
             .validate(&Overrides::default(), &registry())
             .unwrap_err();
         assert!(e.to_string().contains(ENV_CLIENT_ID));
+    }
+
+    fn selected_names(
+        streams: Option<&[&str]>,
+        exclude: &[&str],
+        sensitive: bool,
+    ) -> Result<Vec<String>, Error> {
+        let reg = Registry::embedded().unwrap();
+        let o = Overrides {
+            streams: streams.map(|v| v.iter().map(|s| s.to_string()).collect()),
+            exclude_streams: exclude.iter().map(|s| s.to_string()).collect(),
+            include_sensitive: sensitive,
+            ..Overrides::default()
+        };
+        let c = base().validate(&o, &reg)?;
+        Ok(c.selected(&reg)?
+            .into_iter()
+            .map(|s| s.name.clone())
+            .collect())
+    }
+
+    #[test]
+    fn globs_select_by_pattern_and_never_opt_in_to_sensitive_streams() {
+        assert!(glob_matches("scorecard*", "scorecards"));
+        assert!(glob_matches("*_tags", "candidate_tags"));
+        assert!(glob_matches("job_?osts", "job_posts"));
+        assert!(glob_matches("*", "x"));
+        assert!(!glob_matches("scorecard*", "job_scorecards"));
+        assert!(!glob_matches("jobs?", "jobs"));
+        let got = selected_names(Some(&["scorecard*"]), &[], false).unwrap();
+        assert_eq!(got.len(), 7, "{got:?}");
+        assert!(got.iter().all(|n| n.starts_with("scorecard")), "{got:?}");
+        let all = selected_names(Some(&["*"]), &[], false).unwrap();
+        let default = selected_names(None, &[], false).unwrap();
+        assert_eq!(all, default, "`*` is the default set: no sensitive stream");
+        let with = selected_names(Some(&["demographic*"]), &[], true).unwrap();
+        assert_eq!(with.len(), 4, "{with:?}");
+        let e = selected_names(Some(&["widget*"]), &[], false).unwrap_err();
+        assert!(
+            e.to_string().contains("\"widget*\" (matches no stream)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn excluded_streams_leave_the_selection() {
+        let default = selected_names(None, &[], false).unwrap();
+        let got = selected_names(None, &["scorecard*", "jobs"], false).unwrap();
+        assert_eq!(got.len(), default.len() - 8, "{got:?}");
+        assert!(
+            !got.iter()
+                .any(|n| n.starts_with("scorecard") || n == "jobs")
+        );
+        let got = selected_names(Some(&["jobs", "offers"]), &["offers"], false).unwrap();
+        assert_eq!(got, ["jobs"]);
+        let e = selected_names(Some(&["jobs"]), &["jobs"], false).unwrap_err();
+        assert!(e.to_string().contains("leaves no stream"), "{e}");
+        let e = selected_names(None, &["jbos"], false).unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "--exclude-streams: unknown stream(s): \"jbos\" (did you mean \"jobs\"?)"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_get_the_nearest_streams() {
+        for (typo, near) in [
+            ("jbos", "\"jobs\""),
+            ("candidate", "\"candidates\""),
+            ("scorecard", "\"scorecards\""),
+            ("jobposts", "\"job_posts\""),
+        ] {
+            let e = selected_names(Some(&[typo]), &[], false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("did you mean {near}")), "{typo}: {e}");
+        }
+        let e = selected_names(Some(&["zzzzzzzz"]), &[], false)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("did you mean"), "{e}");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub use server::RunningSim;
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "harvest-sim",
+    version,
     about = "Local simulator of the Greenhouse Harvest v3 API"
 )]
 pub struct SimConfig {

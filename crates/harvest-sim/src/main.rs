@@ -1,6 +1,9 @@
 //! `harvest-sim`: runs the Harvest v3 simulator (see `crates/harvest-sim/README.md`).
 //!
-//! Prints its base URL as the first stdout line, logs to stderr, exits 0 on SIGINT/SIGTERM.
+//! Prints its base URL as the first stdout line, logs to stderr (colours only on a terminal),
+//! exits 0 on SIGINT/SIGTERM.
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 use harvest_sim::{SimConfig, run};
@@ -9,6 +12,8 @@ use harvest_sim::{SimConfig, run};
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Escape codes in a CI log or a redirected file are noise: colour a terminal only.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
