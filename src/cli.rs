@@ -146,6 +146,18 @@ pub struct SyncArgs {
     /// partial code (3).
     #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_max_run_time)]
     pub deadline: Option<std::time::Duration>,
+    /// The run summary on stdout: the table (`text`), one JSON object (`json`, the same as the
+    /// `run_finished` log event's `summary`) or nothing (`none`). Default: `text`, or `none` with
+    /// `--log-format json` (the `run_finished` event holds it; every line stays JSON).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub summary: Option<SummaryFormat>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+    None,
 }
 
 /// Stream and destination selection shared by `check` and `sync`.
@@ -260,13 +272,36 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 crate::storage::remove_empty_dirs(&created);
             }
             let report = report?;
-            let summary =
-                crate::sync::summary::render(&report.streams, &report.run_id, report.duration);
-            print!("{}", crate::secrets::scrub(&summary));
-            if let Some(key) = &report.manifest_key {
-                println!("Manifest: {key}");
+            let code = report.exit_code();
+            let summary = crate::sync::summary::to_json(
+                &report.streams,
+                &report.run_id,
+                report.duration,
+                report.manifest_key.as_deref(),
+                code.code(),
+            );
+            let default = match cli.log_format {
+                LogFormat::Text => SummaryFormat::Text,
+                LogFormat::Json => SummaryFormat::None,
+            };
+            match args.summary.unwrap_or(default) {
+                SummaryFormat::Text => {
+                    let table = crate::sync::summary::render(
+                        &report.streams,
+                        &report.run_id,
+                        report.duration,
+                    );
+                    print!("{}", crate::secrets::scrub(&table));
+                    if let Some(key) = &report.manifest_key {
+                        println!("Manifest: {key}");
+                    }
+                }
+                SummaryFormat::Json => println!("{}", crate::secrets::scrub(&summary.to_string())),
+                SummaryFormat::None => {}
             }
-            Ok(report.exit_code())
+            // Last, after stdout: with both streams in one file the run ends on this line.
+            crate::events::run_finished(&report.run_id, code.code(), &summary);
+            Ok(code)
         }
         Command::Check(sel) => {
             let file = ConfigFile::load_with_env(cli.config.as_deref())?;

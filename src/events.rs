@@ -35,6 +35,21 @@ pub fn sync_started(run_id: &str, streams: usize, destination: &str) {
     );
 }
 
+pub const RUN_FINISHED: &str = "run_finished";
+/// Fields whose value is a JSON document: the JSON log format writes them as nested JSON, not
+/// as a string (tracing fields are flat; the log writer embeds these).
+pub const JSON_FIELDS: &[&str] = &["summary"];
+/// The last line of a `sync`: the whole run summary (`summary`: per stream and in total).
+pub fn run_finished(run_id: &str, exit_code: i32, summary: &serde_json::Value) {
+    tracing::info!(
+        event = RUN_FINISHED,
+        run_id,
+        exit_code,
+        summary = %summary,
+        "Run finished"
+    );
+}
+
 pub const SIGNPOST: &str = "signpost";
 pub fn signpost(signpost: &dyn Display) {
     tracing::debug!(event = SIGNPOST, signpost = %signpost, "Windows end at the signpost");
