@@ -264,9 +264,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 cli.quiet,
             ));
             let cancel = cancel_on_signals();
+            let lineage = config
+                .openlineage
+                .as_ref()
+                .map(|t| crate::lineage::Lineage::new(t, &opts.run_id, &config.destination));
+            if let Some(l) = &lineage {
+                let streams = config.selected(&registry)?;
+                let names: Vec<String> = streams.iter().map(|s| s.name.clone()).collect();
+                l.start(&names).await;
+            }
             let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await;
             // The bars go before anything else is printed (the summary, or main's error).
             opts.progress.finish();
+            if let Some(l) = &lineage {
+                l.finish(&lineage_outcome(&report)).await;
+            }
             if report.is_err() {
                 drop(dest);
                 crate::storage::remove_empty_dirs(&created);
@@ -308,6 +320,31 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let config = file.validate(&sel.overrides(), &registry)?;
             crate::check::run(&config, &registry).await
         }
+    }
+}
+
+/// What the OpenLineage end event says about a `sync`.
+fn lineage_outcome(report: &Result<crate::sync::RunReport, Error>) -> crate::lineage::Outcome {
+    use crate::lineage::{Outcome, StreamOutput};
+    match report {
+        Ok(r) => Outcome::Finished {
+            success: r.exit_code() == ExitCode::Success,
+            streams: r
+                .streams
+                .iter()
+                .map(|s| StreamOutput {
+                    stream: s.stream.clone(),
+                    committed: s.status == crate::sync::summary::StreamStatus::Committed,
+                    rows: s.rows,
+                    bytes: s.bytes_written(),
+                    files: s.files.len() as u64,
+                })
+                .collect(),
+        },
+        Err(e) => Outcome::Failed(crate::secrets::clip(
+            &e.to_string(),
+            crate::secrets::MESSAGE_MAX,
+        )),
     }
 }
 

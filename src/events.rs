@@ -268,6 +268,24 @@ pub fn staging_delete_failed(key: &dyn Display, error: &dyn Display) {
     tracing::warn!(event = STAGING_DELETE_FAILED, key = %key, error = %error, "Could not delete a staging object");
 }
 
+// ---- lineage ----------------------------------------------------------------------------
+
+pub const LINEAGE_FAILED: &str = "lineage_failed";
+/// An OpenLineage event (`event_type`: START, COMPLETE, FAIL) could not be delivered.
+pub fn lineage_failed(event_type: &str, error: &dyn Display) {
+    tracing::warn!(event = LINEAGE_FAILED, event_type, error = %error, "Could not deliver an OpenLineage event; the run goes on");
+}
+
+pub const LINEAGE_PARENT_IGNORED: &str = "lineage_parent_ignored";
+pub fn lineage_parent_ignored(variable: &str, value: &str) {
+    tracing::warn!(
+        event = LINEAGE_PARENT_IGNORED,
+        variable,
+        value,
+        "Ignoring an OpenLineage parent that is not namespace/job/run-id (a UUID)"
+    );
+}
+
 // ---- state and lease --------------------------------------------------------------------
 
 pub const STATE_COMMITTED: &str = "state_committed";
