@@ -11,6 +11,8 @@ VENV_AIRBYTE := .venv-airbyte
 # The schedulers our users run, each in its own virtualenv too (tests/meltano.rs).
 VENV_MELTANO := .venv-meltano
 VENV_AIRFLOW := .venv-airflow
+# The official OpenLineage client, whose models check our lineage events (tests/lineage.rs).
+VENV_LINEAGE := .venv-lineage
 
 .PHONY: all build test lint fmt demo bench soak catalog readme tools clean-demo
 
@@ -61,7 +63,7 @@ readme:
 ## 2 cores; `meltano install` in its test fetches target-jsonl from PyPI, ~15 s) and Airflow
 ## (~65 s; no constraints file: its URL is on GitHub, which CI cannot reach).
 tools: $(S3S_FS) $(VENV)/bin/python $(VENV_SINGER)/bin/target-jsonl $(VENV_AIRBYTE)/installed \
-	$(VENV_MELTANO)/bin/meltano $(VENV_AIRFLOW)/bin/airflow
+	$(VENV_MELTANO)/bin/meltano $(VENV_AIRFLOW)/bin/airflow $(VENV_LINEAGE)/installed
 
 $(S3S_FS):
 	$(CARGO) install s3s-fs@0.14.1 --locked --features binary --root .tools
@@ -69,6 +71,11 @@ $(S3S_FS):
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.6 pytz==2026.6
+
+$(VENV_LINEAGE)/installed:
+	python3 -m venv $(VENV_LINEAGE)
+	$(VENV_LINEAGE)/bin/pip install --quiet --disable-pip-version-check openlineage-python==1.54.0
+	touch $@
 
 $(VENV_SINGER)/bin/target-jsonl:
 	python3 -m venv $(VENV_SINGER)

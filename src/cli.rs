@@ -152,6 +152,18 @@ pub struct SyncArgs {
     /// partial code (3).
     #[arg(long, value_name = "DURATION", value_parser = crate::config::parse_max_run_time)]
     pub deadline: Option<std::time::Duration>,
+    /// The run summary on stdout: the table (`text`), one JSON object (`json`, the same as the
+    /// `run_finished` log event's `summary`) or nothing (`none`). Default: `text`, or `none` with
+    /// `--log-format json` (the `run_finished` event holds it; every line stays JSON).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub summary: Option<SummaryFormat>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+    None,
 }
 
 /// Stream and destination selection shared by `check` and `sync`.
@@ -270,21 +282,56 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 cli.quiet,
             ));
             let cancel = cancel_on_signals();
+            let lineage = config
+                .openlineage
+                .as_ref()
+                .map(|t| crate::lineage::Lineage::new(t, &opts.run_id, &config.destination));
+            if let Some(l) = &lineage {
+                let streams = config.selected(&registry)?;
+                let names: Vec<String> = streams.iter().map(|s| s.name.clone()).collect();
+                l.start(&names).await;
+            }
             let report = crate::sync::run(&config, &registry, &dest, &opts, cancel).await;
             // The bars go before anything else is printed (the summary, or main's error).
             opts.progress.finish();
+            if let Some(l) = &lineage {
+                l.finish(&lineage_outcome(&report)).await;
+            }
             if report.is_err() {
                 drop(dest);
                 crate::storage::remove_empty_dirs(&created);
             }
             let report = report?;
-            let summary =
-                crate::sync::summary::render(&report.streams, &report.run_id, report.duration);
-            print!("{}", crate::secrets::scrub(&summary));
-            if let Some(key) = &report.manifest_key {
-                println!("Manifest: {key}");
+            let code = report.exit_code();
+            let summary = crate::sync::summary::to_json(
+                &report.streams,
+                &report.run_id,
+                report.duration,
+                report.manifest_key.as_deref(),
+                code.code(),
+            );
+            let default = match cli.log_format {
+                LogFormat::Text => SummaryFormat::Text,
+                LogFormat::Json => SummaryFormat::None,
+            };
+            match args.summary.unwrap_or(default) {
+                SummaryFormat::Text => {
+                    let table = crate::sync::summary::render(
+                        &report.streams,
+                        &report.run_id,
+                        report.duration,
+                    );
+                    print!("{}", crate::secrets::scrub(&table));
+                    if let Some(key) = &report.manifest_key {
+                        println!("Manifest: {key}");
+                    }
+                }
+                SummaryFormat::Json => println!("{}", crate::secrets::scrub(&summary.to_string())),
+                SummaryFormat::None => {}
             }
-            Ok(report.exit_code())
+            // Last, after stdout: with both streams in one file the run ends on this line.
+            crate::events::run_finished(&report.run_id, code.code(), &summary);
+            Ok(code)
         }
         Command::State { command } => {
             crate::statecmd::run(command, cli.config.as_deref(), &registry).await
@@ -294,6 +341,31 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let config = file.validate(&sel.overrides(), &registry)?;
             crate::check::run(&config, &registry).await
         }
+    }
+}
+
+/// What the OpenLineage end event says about a `sync`.
+fn lineage_outcome(report: &Result<crate::sync::RunReport, Error>) -> crate::lineage::Outcome {
+    use crate::lineage::{Outcome, StreamOutput};
+    match report {
+        Ok(r) => Outcome::Finished {
+            success: r.exit_code() == ExitCode::Success,
+            streams: r
+                .streams
+                .iter()
+                .map(|s| StreamOutput {
+                    stream: s.stream.clone(),
+                    committed: s.status == crate::sync::summary::StreamStatus::Committed,
+                    rows: s.rows,
+                    bytes: s.bytes_written(),
+                    files: s.files.len() as u64,
+                })
+                .collect(),
+        },
+        Err(e) => Outcome::Failed(crate::secrets::clip(
+            &e.to_string(),
+            crate::secrets::MESSAGE_MAX,
+        )),
     }
 }
 

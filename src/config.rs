@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -155,6 +155,13 @@ pub struct ConfigFile {
     /// at most one run ever works on the prefix at a time; the run then goes on with a warning.
     /// Default: false.
     pub single_writer: Option<bool>,
+    /// Send OpenLineage run events (START, then COMPLETE or FAIL) for each `sync`, whose outputs
+    /// are the streams' tables (namespace: the destination): `http(s)://host[:port]` posts each
+    /// event to `<url>/api/v1/lineage` (Marquez, or any OpenLineage HTTP endpoint), a
+    /// `file:PATH` appends them as JSON lines. A failed delivery is a warning, never a failed
+    /// run. The parent run comes from `OPENLINEAGE_PARENT_ID` and `OPENLINEAGE_ROOT_PARENT_ID`
+    /// (`namespace/job/run-id`) when set. Default: no events.
+    pub openlineage_url: Option<String>,
 }
 
 /// How requests are authenticated.
@@ -214,6 +221,39 @@ pub struct Config {
     pub policies: BTreeMap<String, ColumnPolicy>,
     /// Go on (with a warning) on a destination that ignores conditional writes.
     pub single_writer: bool,
+    /// Where OpenLineage events go (`None`: nowhere).
+    pub openlineage: Option<LineageTarget>,
+}
+
+/// Where OpenLineage run events are delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineageTarget {
+    /// POSTed to `<url>/api/v1/lineage`.
+    Http(Url),
+    /// Appended to this file, one JSON event per line.
+    File(PathBuf),
+}
+
+fn lineage_target(raw: &str) -> Result<LineageTarget, Error> {
+    let raw = raw.trim();
+    let bad = |why: &str| {
+        Error::Config(format!(
+            "openlineage_url {}: {why}. Give an http(s):// URL (events go to <url>/api/v1/lineage) or file:PATH (JSON lines).",
+            crate::secrets::clip(raw, 200)
+        ))
+    };
+    if let Some(path) = raw.strip_prefix("file:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(bad("names no file"));
+        }
+        return Ok(LineageTarget::File(PathBuf::from(path)));
+    }
+    let url = Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(bad("is neither http(s):// with a host nor file:"));
+    }
+    Ok(LineageTarget::Http(url))
 }
 
 impl ConfigFile {
@@ -448,6 +488,11 @@ impl ConfigFile {
                 "max_page_bytes must be at least {MIN_MAX_PAGE_BYTES} (1 MiB), got {max_page_bytes}"
             )));
         }
+        let openlineage = self
+            .openlineage_url
+            .as_deref()
+            .map(lineage_target)
+            .transpose()?;
         let policies = column_policies(
             self.exclude_columns.unwrap_or_default(),
             self.hash_columns.unwrap_or_default(),
@@ -474,6 +519,7 @@ impl ConfigFile {
             max_run_time,
             stall_timeout,
             single_writer: self.single_writer.unwrap_or(false),
+            openlineage,
         })
     }
 }

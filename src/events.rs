@@ -35,6 +35,21 @@ pub fn sync_started(run_id: &str, streams: usize, destination: &str) {
     );
 }
 
+pub const RUN_FINISHED: &str = "run_finished";
+/// Fields whose value is a JSON document: the JSON log format writes them as nested JSON, not
+/// as a string (tracing fields are flat; the log writer embeds these).
+pub const JSON_FIELDS: &[&str] = &["summary"];
+/// The last line of a `sync`: the whole run summary (`summary`: per stream and in total).
+pub fn run_finished(run_id: &str, exit_code: i32, summary: &serde_json::Value) {
+    tracing::info!(
+        event = RUN_FINISHED,
+        run_id,
+        exit_code,
+        summary = %summary,
+        "Run finished"
+    );
+}
+
 pub const SIGNPOST: &str = "signpost";
 pub fn signpost(signpost: &dyn Display) {
     tracing::debug!(event = SIGNPOST, signpost = %signpost, "Windows end at the signpost");
@@ -277,6 +292,24 @@ pub fn file_delete_failed(key: &dyn Display, why: &str, error: &dyn Display) {
 pub const STAGING_DELETE_FAILED: &str = "staging_delete_failed";
 pub fn staging_delete_failed(key: &dyn Display, error: &dyn Display) {
     tracing::warn!(event = STAGING_DELETE_FAILED, key = %key, error = %error, "Could not delete a staging object");
+}
+
+// ---- lineage ----------------------------------------------------------------------------
+
+pub const LINEAGE_FAILED: &str = "lineage_failed";
+/// An OpenLineage event (`event_type`: START, COMPLETE, FAIL) could not be delivered.
+pub fn lineage_failed(event_type: &str, error: &dyn Display) {
+    tracing::warn!(event = LINEAGE_FAILED, event_type, error = %error, "Could not deliver an OpenLineage event; the run goes on");
+}
+
+pub const LINEAGE_PARENT_IGNORED: &str = "lineage_parent_ignored";
+pub fn lineage_parent_ignored(variable: &str, value: &str) {
+    tracing::warn!(
+        event = LINEAGE_PARENT_IGNORED,
+        variable,
+        value,
+        "Ignoring an OpenLineage parent that is not namespace/job/run-id (a UUID)"
+    );
 }
 
 // ---- state and lease --------------------------------------------------------------------

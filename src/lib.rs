@@ -22,6 +22,7 @@ pub mod dryrun;
 pub mod error;
 pub mod events;
 pub mod harvest;
+pub mod lineage;
 pub mod logging;
 pub mod privacy;
 pub mod progress;

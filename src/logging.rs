@@ -9,16 +9,25 @@
 //!   each secret the process registered (see [`crate::secrets`]).
 //! - The log writer buffers one whole event, scrubs it, then writes it in one call, so a secret
 //!   can never straddle two writes and slip through half-replaced.
+//! - Text lines are logfmt-safe: after the message, each field is `key=value`, the value
+//!   quoted (with `"` and `\` escaped, control characters as escapes) when it holds a space, a
+//!   `=`, a quote or a control character, or is empty ([`logfmt_value`]).
+//! - JSON lines nest the fields named in [`crate::events::JSON_FIELDS`] (the run summary) as
+//!   JSON rather than as a string.
 //! - While live progress bars are drawn (the `progress` module calls [`draw_above`]), log lines
 //!   are written with the bars suspended, so a line never lands in the middle of a bar.
 
 use std::io::{self, Write};
 use std::sync::RwLock;
 
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::fmt::{FormatFields, MakeWriter};
 
+use crate::events::JSON_FIELDS;
 use crate::secrets::scrub;
 
 /// The format of log lines on stderr.
@@ -143,16 +152,127 @@ pub fn init(target: LogTarget, verbose: u8, quiet: bool) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(ScrubbingMakeWriter::new(write_stderr))
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()));
     let _ = match format {
         LogFormat::Json => builder
+            .with_writer(ScrubbingMakeWriter::new(|b: &[u8]| {
+                write_stderr(&embed_json_fields(b))
+            }))
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .try_init(),
-        LogFormat::Text => builder.with_target(false).try_init(),
+        LogFormat::Text => builder
+            .with_writer(ScrubbingMakeWriter::new(write_stderr))
+            .fmt_fields(LogfmtFields)
+            .with_target(false)
+            .try_init(),
     };
+}
+
+/// One JSON log line with the fields of [`JSON_FIELDS`] turned from strings back into the JSON
+/// they hold. Lines without such a field pass through untouched (and unparsed).
+fn embed_json_fields(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let has_one = JSON_FIELDS.iter().any(|f| {
+        let needle = format!("\"{f}\":\"");
+        line.windows(needle.len()).any(|w| w == needle.as_bytes())
+    });
+    if !has_one {
+        return line.into();
+    }
+    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(line) else {
+        return line.into();
+    };
+    for f in JSON_FIELDS {
+        let parsed = match object.get(*f) {
+            Some(serde_json::Value::String(s)) => serde_json::from_str(s).ok(),
+            _ => None,
+        };
+        if let Some(v) = parsed {
+            object.insert(f.to_string(), v);
+        }
+    }
+    let mut out = serde_json::to_vec(&object).unwrap_or_else(|_| line.to_vec());
+    out.push(b'\n');
+    out.into()
+}
+
+/// Text-format fields as logfmt: the message first, then `key=value` pairs quoted where needed.
+struct LogfmtFields;
+
+impl<'w> FormatFields<'w> for LogfmtFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = LogfmtVisitor {
+            writer: &mut writer,
+            result: Ok(()),
+            first: true,
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct LogfmtVisitor<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    result: std::fmt::Result,
+    first: bool,
+}
+
+impl LogfmtVisitor<'_, '_> {
+    fn field(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        // tracing-log's metadata fields, as the default formatter leaves them out.
+        if self.result.is_err() || name.starts_with("log.") {
+            return;
+        }
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = if name == "message" {
+            write!(self.writer, "{sep}{value}")
+        } else {
+            write!(self.writer, "{sep}{name}={}", logfmt_value(value))
+        };
+    }
+}
+
+impl Visit for LogfmtVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.field(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.field(field, &format!("{value:?}"));
+    }
+}
+
+/// A logfmt value: as is when it is one plain token, otherwise quoted and escaped.
+pub fn logfmt_value(value: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !value.is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '=' | '"' | '\\'));
+    if plain {
+        return value.into();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out.into()
 }
 
 /// Replaces the default panic message (which prints the payload verbatim) with a scrubbed one.
@@ -228,6 +348,44 @@ mod tests {
             assert!(out.contains("Saw ***"), "{out}");
             assert!(!out.contains("event-secret-77aa"), "{out}");
         }
+    }
+
+    /// Issue "fits the tools our users run" (4): a text line whose values hold spaces, `=` or
+    /// quotes must still split into fields with a logfmt parser.
+    #[test]
+    fn text_fields_are_logfmt_quoted_where_needed() {
+        let seen = Arc::new(Mutex::new(String::new()));
+        let sink = {
+            let seen = seen.clone();
+            move |b: &[u8]| seen.lock().unwrap().push_str(&String::from_utf8_lossy(b))
+        };
+        let dispatch: tracing::Dispatch = tracing_subscriber::fmt()
+            .with_writer(ScrubbingMakeWriter::new(sink))
+            .with_ansi(false)
+            .without_time()
+            .with_target(false)
+            .fmt_fields(LogfmtFields)
+            .finish()
+            .into();
+        let error = "403 Forbidden: scope \"offers\" missing\nsee=docs";
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::warn!(event = "x", stream = "jobs", error = %error, n = 3, empty = "", "Saw it");
+        });
+        let out = seen.lock().unwrap().clone();
+        assert_eq!(
+            out.trim_end(),
+            r#" WARN Saw it event=x stream=jobs error="403 Forbidden: scope \"offers\" missing\nsee=docs" n=3 empty="""#,
+        );
+    }
+
+    #[test]
+    fn json_fields_named_as_json_are_nested() {
+        let line = br#"{"event":"run_finished","summary":"{\"rows\":3}","message":"Run finished"}
+"#;
+        let out: serde_json::Value = serde_json::from_slice(&embed_json_fields(line)).unwrap();
+        assert_eq!(out["summary"]["rows"], 3, "{out}");
+        let other = b"{\"event\":\"x\",\"error\":\"{}\"}\n";
+        assert_eq!(&*embed_json_fields(other), other.as_slice());
     }
 
     #[test]

@@ -57,7 +57,118 @@ async fn json_logs_are_one_object_per_line_with_named_events() {
     assert!(has("stream_started", "jobs"), "{events:?}");
     assert!(has("bookmark_advanced", "jobs"), "{events:?}");
     assert!(has("stream_skipped", "offers"), "{events:?}");
-    // The summary stays on stdout, not mixed into the log stream.
+    // Issue "fits the tools our users run" (4): every output line is JSON, the last one is
+    // `run_finished` holding the whole summary, and stdout carries no table.
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let last: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_finished", "{last}");
+    assert_eq!(last["exit_code"], 3, "{last}");
+    let summary = &last["summary"];
+    assert!(summary.is_object(), "nested, not a string: {last}");
+    assert_eq!(summary["exit_code"], 3);
+    assert_eq!(summary["streams_total"], 2);
+    assert_eq!(summary["streams_committed"], 1);
+    assert!(summary["manifest"].is_string(), "{summary}");
+    let stream = |name: &str| {
+        summary["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stream"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {summary}"))
+            .clone()
+    };
+    let jobs = stream("jobs");
+    assert_eq!(jobs["status"], "committed");
+    assert!(jobs["rows"].as_u64().unwrap() > 0, "{jobs}");
+    assert!(jobs["files"].as_u64().unwrap() > 0, "{jobs}");
+    assert!(jobs["bytes"].as_u64().unwrap() > 0, "{jobs}");
+    assert!(jobs["requests"].as_u64().unwrap() > 0, "{jobs}");
+    for key in ["retries", "rate_limited", "duration_ms", "window"] {
+        assert!(jobs.get(key).is_some(), "{key} missing: {jobs}");
+    }
+    assert!(jobs["window"]["to"].is_string(), "{jobs}");
+    assert!(
+        jobs.get("deletes").is_none(),
+        "no deletes are detected yet: {jobs}"
+    );
+    let offers = stream("offers");
+    assert_eq!(offers["status"], "skipped");
+    assert!(offers["error"].is_string(), "{offers}");
+    assert_eq!(summary["totals"]["rows"], jobs["rows"]);
+
+    // `--summary json`: the same object, as the one line on stdout, for scripts.
+    let out = extract(
+        &[
+            "sync",
+            "--log-format",
+            "json",
+            "--summary",
+            "json",
+            "--destination",
+            dir.path().to_str().unwrap(),
+            "--streams",
+            "jobs",
+        ],
+        &sim_env(&sim.base_url),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let printed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(printed, last["summary"]);
+    assert_eq!(printed["exit_code"], 0);
+}
+
+/// Text logs are logfmt: a value with spaces (a skip reason) is quoted, so log parsers split the
+/// line into the right fields.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_logs_quote_values_with_spaces() {
+    let sim = Sim::start(&[
+        "--scale",
+        "0.05",
+        "--rate-limit",
+        "0",
+        "--deny-scope",
+        "offers",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = extract(
+        &[
+            "sync",
+            "--destination",
+            dir.path().to_str().unwrap(),
+            "--streams",
+            "offers",
+        ],
+        &sim_env(&sim.base_url),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("event=stream_skipped"))
+        .unwrap_or_else(|| panic!("no stream_skipped line: {stderr}"));
+    let reason = line
+        .split_once(" reason=")
+        .unwrap_or_else(|| panic!("no reason: {line}"))
+        .1;
+    assert!(reason.starts_with('"') && reason.contains(' '), "{line}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .contains("event=run_finished"),
+        "{stderr}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("streams committed"));
 }
 

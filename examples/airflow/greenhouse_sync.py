@@ -42,6 +42,11 @@ with DAG(
             "GREENHOUSE_API_URL": f"{{{{ conn.{CONN}.extra_dejson.get('api_url', '') }}}}",
             "GREENHOUSE_TOKEN_URL": f"{{{{ conn.{CONN}.extra_dejson.get('token_url', '') }}}}",
             "GREENHOUSE_DESTINATION": "{{ var.value.greenhouse_destination }}",
+            # OpenLineage (`openlineage_url` in the config): with
+            # apache-airflow-providers-openlineage installed, uncomment these two lines so the
+            # run's events name this task as their parent run and the DAG run as the root.
+            # "OPENLINEAGE_PARENT_ID": "{{ macros.OpenLineageProviderPlugin.lineage_parent_id(task_instance) }}",
+            # "OPENLINEAGE_ROOT_PARENT_ID": "{{ macros.OpenLineageProviderPlugin.lineage_root_parent_id(task_instance) }}",
         },
         # Keep PATH and the worker's cloud credentials (AWS_*, GOOGLE_*, AZURE_*).
         append_env=True,

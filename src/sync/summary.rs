@@ -1,4 +1,5 @@
-//! Per-stream outcome of a run and the run summary table printed at the end.
+//! Per-stream outcome of a run, the run summary table printed at the end, and the same summary
+//! as one JSON object ([`to_json`]: the `run_finished` event and `sync --summary json`).
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -190,4 +191,75 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
         }
     }
     out
+}
+
+/// A window's bounds as RFC 3339 strings (`null`: unbounded, or a full-refresh stream).
+fn window_json(w: &Option<Window>) -> serde_json::Value {
+    let bound = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    match w {
+        Some(w) => serde_json::json!({ "from": bound(w.from), "to": bound(w.to) }),
+        None => serde_json::Value::Null,
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The whole run summary as one JSON object: what the table says, per stream and in total, with
+/// the exit code and the manifest key. There is no `deletes` count: the extractor does not
+/// detect deletions yet, and a field that is always 0 would read as "none were deleted".
+pub fn to_json(
+    reports: &[StreamReport],
+    run_id: &str,
+    duration: Duration,
+    manifest_key: Option<&str>,
+    exit_code: i32,
+) -> serde_json::Value {
+    let streams: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "stream": r.stream,
+                "status": r.status.label(),
+                "error": r.status.error(),
+                "rows": r.rows,
+                "pages": r.pages,
+                "files": r.files.len(),
+                "bytes": r.bytes_written(),
+                "bytes_fetched": r.bytes_fetched,
+                "requests": r.requests,
+                "retries": r.retries,
+                "rate_limited": r.rate_limited,
+                "window": window_json(&r.window),
+                "duration_ms": millis(r.duration),
+                "slices": r.slices,
+                "extra_fields": r.extra_fields,
+                "type_mismatches": r.type_mismatches,
+                "null_violations": r.null_violations,
+                "quarantined": r.quarantined,
+                "error_objects": r.error_objects,
+            })
+        })
+        .collect();
+    let sum = |f: fn(&StreamReport) -> u64| reports.iter().map(f).sum::<u64>();
+    serde_json::json!({
+        "run_id": run_id,
+        "exit_code": exit_code,
+        "duration_ms": millis(duration),
+        "manifest": manifest_key,
+        "streams_total": reports.len(),
+        "streams_committed": reports.iter().filter(|r| r.status == StreamStatus::Committed).count(),
+        "totals": {
+            "rows": sum(|r| r.rows),
+            "files": sum(|r| r.files.len() as u64),
+            "bytes": sum(StreamReport::bytes_written),
+            "requests": sum(|r| r.requests),
+            "retries": sum(|r| r.retries),
+            "rate_limited": sum(|r| r.rate_limited),
+        },
+        "streams": streams,
+    })
 }

@@ -53,7 +53,7 @@ pub fn extract(args: &[&str], env: &[(String, String)]) -> Output {
     let mut cmd = Command::new(EXTRACT);
     cmd.args(args);
     for (k, _) in std::env::vars() {
-        if k.starts_with("GREENHOUSE_") || k.starts_with("AWS_") {
+        if k.starts_with("GREENHOUSE_") || k.starts_with("AWS_") || k.starts_with("OPENLINEAGE_") {
             cmd.env_remove(k);
         }
     }
