@@ -153,7 +153,7 @@ async fn a_next_link_that_repeats_its_cursor_fails_the_stream_instead_of_looping
 /// with the partial code, instead of waiting out a rate-limit window past its slot.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_deadline_commits_what_finished_and_exits_partial() {
-    let sim = Sim::start(&["--scale", "0.05", "--rate-limit", "6"]);
+    let sim = Sim::start(&["--scale", "0.2", "--rate-limit", "6"]);
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let cfg = write_config(dir.path(), r#"{"per_page": 5, "backfill_slices": 1}"#);

@@ -122,10 +122,22 @@ impl CreateUpload {
     async fn finish(&mut self) -> object_store::Result<()> {
         match std::mem::replace(&mut self.state, State::Done { staging: None }) {
             State::Buffer(buf) => {
+                let payload = buf.freeze();
                 let created = self
                     .store
-                    .put_opts(&self.key, buf.freeze(), PutOptions::from(PutMode::Create))
+                    .put_opts(
+                        &self.key,
+                        payload.clone(),
+                        PutOptions::from(PutMode::Create),
+                    )
                     .await;
+                if let Err(object_store::Error::AlreadyExists { .. }) = &created
+                    && holds(self.store.clone(), self.key.clone(), payload).await
+                {
+                    // The store's client retried a create whose answer was lost (a connection
+                    // cut after the object was written): the object there is ours.
+                    return Ok(());
+                }
                 self.note_taken(created).map(|_| ())
             }
             State::Multipart { staging, parts } => {
@@ -151,6 +163,12 @@ impl CreateUpload {
                 object_store::Error::NotSupported { .. }
                 | object_store::Error::NotImplemented { .. },
             ) => {}
+            Err(object_store::Error::AlreadyExists { .. })
+                if same_as(self.store.clone(), self.key.clone(), staging.clone()).await =>
+            {
+                // A retried copy whose first attempt succeeded: the object is our staging copy.
+                return Ok(());
+            }
             other => return self.note_taken(other),
         }
         // S3 without AWS_COPY_IF_NOT_EXISTS: check, then copy (the gap in the module docs).
@@ -169,6 +187,40 @@ impl CreateUpload {
             self.taken = true;
         }
         r
+    }
+}
+
+/// Does `key` hold exactly `payload`? (Only asked after `AlreadyExists`.)
+async fn holds(store: Arc<dyn ObjectStore>, key: Path, payload: object_store::PutPayload) -> bool {
+    let Ok(got) = store.get(&key).await else {
+        return false;
+    };
+    let Ok(bytes) = got.bytes().await else {
+        return false;
+    };
+    let ours: Vec<u8> = payload.iter().flat_map(|b| b.iter().copied()).collect();
+    bytes.as_ref() == ours.as_slice()
+}
+
+/// Does `key` hold a copy of `staging`: the same size and the same last 64 KiB (a Parquet
+/// file's footer: its schema, row groups, offsets and statistics)?
+async fn same_as(store: Arc<dyn ObjectStore>, key: Path, staging: Path) -> bool {
+    let (Ok(a), Ok(b)) = (store.head(&key).await, store.head(&staging).await) else {
+        return false;
+    };
+    if a.size != b.size {
+        return false;
+    }
+    if a.e_tag.is_some() && a.e_tag == b.e_tag {
+        return true;
+    }
+    let tail = a.size.saturating_sub(64 << 10)..a.size;
+    match (
+        store.get_range(&key, tail.clone()).await,
+        store.get_range(&staging, tail).await,
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
     }
 }
 
