@@ -56,6 +56,8 @@ readme:
 	$(CARGO) run --quiet --bin greenhouse-extract -- spec --markdown > target/config.md
 	python3 scripts/readme_table.py README.md streams target/streams.md
 	python3 scripts/readme_table.py README.md config target/config.md
+	mkdir -p examples
+	$(CARGO) run --quiet --bin greenhouse-extract -- spec --example > examples/config.toml
 
 ## Test tools: a real S3-compatible server (s3s-fs, pinned: 0.15+ needs rustc 1.96), an
 ## independent Parquet reader (DuckDB) in a local virtualenv, and the real protocol clients:

@@ -75,11 +75,22 @@ impl Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print a shell completion script (e.g. `greenhouse-extract completions bash >
+    /// /etc/bash_completion.d/greenhouse-extract`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `greenhouse-extract man > greenhouse-extract.1`.
+    Man,
     /// Print the JSON Schema of the configuration file.
     Spec {
         /// A Markdown reference table instead (as in the README).
         #[arg(long)]
         markdown: bool,
+        /// An example TOML config with every key documented (`examples/config.toml`).
+        #[arg(long, conflicts_with = "markdown")]
+        example: bool,
     },
     /// Print the catalog of every stream (Singer format by default).
     Discover {
@@ -221,6 +232,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
     let registry = Registry::embedded().map_err(|e| Error::Fatal(e.to_string()))?;
     match command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                *shell,
+                &mut cmd,
+                "greenhouse-extract",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::Success)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| Error::Fatal(format!("writing the man page failed: {e}")))?;
+            Ok(ExitCode::Success)
+        }
         Command::Airbyte { command } => {
             let action = match command {
                 AirbyteCommand::Spec => airbyte::Action::Spec,
@@ -239,9 +267,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             )
             .await
         }
-        Command::Spec { markdown } => {
+        Command::Spec { markdown, example } => {
             if *markdown {
                 print!("{}", crate::docs::config_table());
+            } else if *example {
+                print!("{}", crate::docs::example_config());
             } else {
                 print!("{}", catalog::to_pretty(&crate::config::json_schema()));
             }

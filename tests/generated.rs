@@ -89,3 +89,54 @@ fn spec_prints_the_config_schema_with_fixed_keys() {
         );
     }
 }
+
+#[test]
+fn the_example_config_documents_every_key_and_parses_when_uncommented() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config.toml"))
+            .expect("examples/config.toml");
+    assert!(
+        committed == run(&["spec", "--example"]),
+        "examples/config.toml differs from `greenhouse-extract spec --example`; run `make readme` and commit it"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&run(&["spec"])).unwrap();
+    let keys: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+    let uncommented: String = committed
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("# ")?;
+            keys.iter()
+                .any(|k| l.starts_with(&format!("{k} = ")))
+                .then(|| format!("{l}\n"))
+        })
+        .collect();
+    for k in &keys {
+        assert!(
+            uncommented.contains(&format!("{k} = ")),
+            "examples/config.toml has no line for `{k}`"
+        );
+    }
+    // Every example value has the key's type: the real loader (deny_unknown_fields) reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &uncommented).unwrap();
+    let file = greenhouse_extract::config::ConfigFile::load(&path)
+        .unwrap_or_else(|e| panic!("the uncommented example does not load: {e}\n{uncommented}"));
+    assert_eq!(file.per_page, Some(500));
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_command_line() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = run(&["completions", shell]);
+        assert!(
+            script.contains("sync") && script.contains("destination"),
+            "{shell} completions miss subcommands or flags"
+        );
+    }
+    let man = run(&["man"]);
+    assert!(man.contains(".TH greenhouse-extract 1"), "{man}");
+    for sub in ["sync", "check", "state", "airbyte"] {
+        assert!(man.contains(sub), "the man page does not mention `{sub}`");
+    }
+}
