@@ -5,33 +5,11 @@
 mod harness;
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use harness::*;
 use support::Sim;
-
-fn spawn_sync(dest: &str, streams: &str, env: &[(String, String)], config: &str) -> Child {
-    let mut cmd = Command::new(EXTRACT);
-    cmd.args([
-        "sync",
-        "--destination",
-        dest,
-        "--streams",
-        streams,
-        "--log-format",
-        "json",
-        "--config",
-        config,
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// Waits until the simulator has answered `n` `/v3` requests.
 async fn wait_for_requests(sim: &Sim, n: u64, within: Duration) {

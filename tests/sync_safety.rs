@@ -4,7 +4,7 @@
 mod harness;
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,28 +14,6 @@ use object_store::path::Path as ObjPath;
 use support::Sim;
 
 const STREAMS: [&str; 5] = ["candidates", "applications", "notes", "users", "jobs"];
-
-fn spawn_sync(dest: &str, env: &[(String, String)], config: &str) -> std::process::Child {
-    let mut cmd = Command::new(EXTRACT);
-    cmd.args([
-        "sync",
-        "--destination",
-        dest,
-        "--streams",
-        &STREAMS.join(","),
-        "--log-format",
-        "json",
-        "--config",
-        config,
-    ]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 /// Small pages stretch a run over many requests (with the simulator's latency: seconds).
 const SMALL_PAGES: &str = r#"{"per_page": 50, "concurrency": 2}"#;
@@ -60,7 +38,7 @@ async fn a_concurrent_second_run_is_refused_without_damage() {
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
     let cfg = write_config(dir.path(), SMALL_PAGES);
-    let mut first = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
+    let mut first = spawn_sync(dest.to_str().unwrap(), &STREAMS.join(","), &env, &cfg);
     wait_for(&dest.join("_state/lease.json"), Duration::from_secs(30));
 
     let second = sync_streams(&dest, &STREAMS, None, &env);
@@ -83,7 +61,7 @@ async fn a_run_killed_mid_sync_loses_nothing_when_re_run() {
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
     let cfg = write_config(dir.path(), SMALL_PAGES);
-    let mut victim = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
+    let mut victim = spawn_sync(dest.to_str().unwrap(), &STREAMS.join(","), &env, &cfg);
     // Kill it once at least one stream has committed and others are still in flight.
     wait_for(
         &dest.join("_state/state-0000000001.json"),
@@ -145,7 +123,7 @@ async fn after_a_kill_the_manifests_list_exactly_the_committed_files() {
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
     let cfg = write_config(dir.path(), SMALL_PAGES);
-    let mut victim = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
+    let mut victim = spawn_sync(dest.to_str().unwrap(), &STREAMS.join(","), &env, &cfg);
     // Two generations: at least two commits with files of the killed run.
     wait_for(
         &dest.join("_state/state-0000000002.json"),
@@ -211,7 +189,7 @@ async fn sigint_stops_cleanly_with_the_interrupted_code() {
     let dest = dir.path().join("out");
     let env = sim_env(&sim.base_url);
     let cfg = write_config(dir.path(), SMALL_PAGES);
-    let run = spawn_sync(dest.to_str().unwrap(), &env, &cfg);
+    let run = spawn_sync(dest.to_str().unwrap(), &STREAMS.join(","), &env, &cfg);
     wait_for(
         &dest.join("_state/state-0000000001.json"),
         Duration::from_secs(60),

@@ -536,3 +536,27 @@ pub fn assert_records_equal_truth(
             .join("\n")
     );
 }
+
+/// Starts `greenhouse-extract sync --destination DEST --streams S --log-format json --config CFG`
+/// in the background, stdout and stderr piped (kill, signal or wait on it).
+pub fn spawn_sync(dest: &str, streams: &str, env: &[(String, String)], config: &str) -> Child {
+    let mut cmd = Command::new(EXTRACT);
+    cmd.args([
+        "sync",
+        "--destination",
+        dest,
+        "--streams",
+        streams,
+        "--log-format",
+        "json",
+        "--config",
+        config,
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
