@@ -48,6 +48,54 @@ struct StreamFile {
     #[serde(default)]
     partitions: Vec<BTreeMap<String, String>>,
     fields: Vec<TypeDecl>,
+    deletes: DeletesDecl,
+}
+
+/// `deletes = { mode = "hard" | "soft" | "never", … }`: required, like the cursor — how rows of
+/// this stream disappear is a fact to state, never to assume.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeletesDecl {
+    mode: DeleteModeDecl,
+    #[serde(default)]
+    flag: Option<String>,
+    #[serde(default)]
+    deleted_when: Option<bool>,
+    #[serde(default)]
+    reconcile: Option<bool>,
+    #[serde(default)]
+    cascade: Vec<CascadeDecl>,
+    #[serde(default)]
+    webhooks: Vec<WebhookDecl>,
+    #[serde(default)]
+    refresh: Vec<WebhookDecl>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum DeleteModeDecl {
+    Hard,
+    Soft,
+    Never,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CascadeDecl {
+    field: String,
+    parent: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookDecl {
+    action: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    ids: Option<String>,
+    #[serde(default)]
+    merged_into: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +199,59 @@ pub enum Replication {
     FullRefresh { reason: String },
 }
 
+/// How rows of a stream disappear from Greenhouse.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeleteMode {
+    /// Rows are removed (by their own delete, or with a parent): they need tombstones.
+    Hard,
+    /// Rows stay; the boolean `flag` turns `deleted_when` when Greenhouse "deletes" them.
+    Soft { flag: String, deleted_when: bool },
+    /// Rows never disappear.
+    Never,
+}
+
+/// A row of this stream dies when the `parent` stream's row whose id is in `field` is
+/// hard-deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cascade {
+    pub field: String,
+    pub parent: String,
+}
+
+/// A Greenhouse webhook `action` that names ids of this stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRule {
+    pub action: String,
+    /// JSON pointer (RFC 6901) into the stored event (`{"action", "payload"}`) to one id or to an
+    /// array of ids.
+    pub pointer: String,
+    /// True when declared with `ids` (the pointer names an array of ids).
+    pub many: bool,
+    /// JSON pointer to the id the row was merged into (`merge_candidate`), if any.
+    pub merged_into: Option<String>,
+}
+
+/// Every delete fact of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deletes {
+    pub mode: DeleteMode,
+    /// Whether a run lists the stream's ids to find rows deleted on their own (true by default
+    /// for hard streams; false for rows that only disappear with a parent, found through
+    /// `cascade`).
+    pub reconcile: bool,
+    pub cascade: Vec<Cascade>,
+    /// Actions whose ids are deleted (or merged away).
+    pub webhooks: Vec<WebhookRule>,
+    /// Actions whose ids changed in place (e.g. anonymised) and must be re-read.
+    pub refresh: Vec<WebhookRule>,
+}
+
+impl Deletes {
+    pub fn is_hard(&self) -> bool {
+        self.mode == DeleteMode::Hard
+    }
+}
+
 /// One declared stream.
 #[derive(Debug, Clone)]
 pub struct Stream {
@@ -170,6 +271,7 @@ pub struct Stream {
     /// parameters. Empty = one unpartitioned read.
     pub partitions: Vec<BTreeMap<String, String>>,
     pub fields: Vec<Field>,
+    pub deletes: Deletes,
 }
 
 impl Stream {
@@ -231,6 +333,7 @@ impl Registry {
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Registry, RegistryError> {
         let mut streams = Vec::new();
+        let mut files = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for (file, text) in sources {
             let err = |message: String| RegistryError {
@@ -248,6 +351,7 @@ impl Registry {
             if !seen.insert(stream.name.clone()) {
                 return Err(err(format!("duplicate stream name {:?}", stream.name)));
             }
+            files.insert(stream.name.clone(), file.to_string());
             streams.push(stream);
         }
         if streams.is_empty() {
@@ -257,7 +361,92 @@ impl Registry {
             });
         }
         streams.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Registry { streams })
+        for s in &streams {
+            for c in &s.deletes.cascade {
+                if !seen.contains(&c.parent) {
+                    return Err(RegistryError {
+                        file: files[&s.name].clone(),
+                        message: format!(
+                            "deletes.cascade: parent {:?} is not a declared stream",
+                            c.parent
+                        ),
+                    });
+                }
+            }
+        }
+        let registry = Registry { streams };
+        let ordered = registry.cascade_order();
+        if ordered.len() != registry.streams.len() {
+            let placed: BTreeSet<&str> = ordered.iter().map(|s| s.name.as_str()).collect();
+            let cyclic: Vec<&str> = registry
+                .streams
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|n| !placed.contains(n))
+                .collect();
+            return Err(RegistryError {
+                file: files[cyclic[0]].clone(),
+                message: format!(
+                    "deletes.cascade: the cascade graph has a cycle through {}",
+                    cyclic.join(", ")
+                ),
+            });
+        }
+        Ok(registry)
+    }
+
+    /// Streams with a cascade naming `parent`, each with that cascade (a stream cascading
+    /// through two fields to the same parent appears twice).
+    pub fn children_of(&self, parent: &str) -> Vec<(&Stream, &Cascade)> {
+        self.streams
+            .iter()
+            .flat_map(|s| {
+                s.deletes
+                    .cascade
+                    .iter()
+                    .filter(move |c| c.parent == parent)
+                    .map(move |c| (s, c))
+            })
+            .collect()
+    }
+
+    /// Every stream, parents before children (a topological order of the cascade graph; ties
+    /// by name). On a cyclic graph (rejected at load) the streams on a cycle are left out.
+    pub fn cascade_order(&self) -> Vec<&Stream> {
+        let mut pending: BTreeMap<&str, BTreeSet<&str>> = self
+            .streams
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    s.deletes
+                        .cascade
+                        .iter()
+                        .map(|c| c.parent.as_str())
+                        .filter(|p| self.get(p).is_some())
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut out = Vec::with_capacity(self.streams.len());
+        loop {
+            let ready: Vec<&str> = pending
+                .iter()
+                .filter(|(_, parents)| parents.is_empty())
+                .map(|(n, _)| *n)
+                .collect();
+            if ready.is_empty() {
+                break;
+            }
+            for n in ready {
+                pending.remove(n);
+                for parents in pending.values_mut() {
+                    parents.remove(n);
+                }
+                out.push(self.get(n).expect("a declared stream"));
+            }
+        }
+        out
     }
 
     pub fn streams(&self) -> &[Stream] {
@@ -367,6 +556,7 @@ fn validate(raw: StreamFile) -> Result<Stream, String> {
             return Err("a partition parameter repeats a static parameter".into());
         }
     }
+    let deletes = deletes_from_decl(raw.deletes, &raw.name, &fields)?;
     Ok(Stream {
         name: raw.name,
         resource: raw.resource,
@@ -379,6 +569,146 @@ fn validate(raw: StreamFile) -> Result<Stream, String> {
         params: raw.params,
         partitions: raw.partitions,
         fields,
+        deletes,
+    })
+}
+
+fn deletes_from_decl(d: DeletesDecl, stream: &str, fields: &[Field]) -> Result<Deletes, String> {
+    let mode = match d.mode {
+        DeleteModeDecl::Soft => {
+            let (Some(flag), Some(deleted_when)) = (d.flag, d.deleted_when) else {
+                return Err(
+                    "deletes: a soft-deleting stream names its `flag` and `deleted_when`".into(),
+                );
+            };
+            match fields.iter().find(|f| f.name == flag) {
+                None => return Err(format!("deletes.flag {flag:?} is not declared")),
+                Some(f) if f.ty != FieldType::Boolean => {
+                    return Err(format!("deletes.flag {flag:?} must be a boolean field"));
+                }
+                Some(_) => {}
+            }
+            DeleteMode::Soft { flag, deleted_when }
+        }
+        m => {
+            if d.flag.is_some() || d.deleted_when.is_some() {
+                return Err(
+                    "deletes: `flag` and `deleted_when` are only for mode = \"soft\"".into(),
+                );
+            }
+            if m == DeleteModeDecl::Hard {
+                DeleteMode::Hard
+            } else {
+                DeleteMode::Never
+            }
+        }
+    };
+    let hard = mode == DeleteMode::Hard;
+    let reconcile = d.reconcile.unwrap_or(hard);
+    if reconcile && !hard {
+        return Err("deletes.reconcile = true is only for mode = \"hard\"".into());
+    }
+    if mode == DeleteMode::Never
+        && !(d.cascade.is_empty() && d.webhooks.is_empty() && d.refresh.is_empty())
+    {
+        return Err(
+            "deletes: a stream whose rows never disappear takes no cascade, webhooks or refresh"
+                .into(),
+        );
+    }
+    let mut cascade: Vec<Cascade> = Vec::new();
+    for c in d.cascade {
+        if c.parent == stream {
+            return Err(format!(
+                "deletes.cascade: {:?} cascades to itself ({:?})",
+                stream, c.field
+            ));
+        }
+        match fields.iter().find(|f| f.name == c.field) {
+            None => {
+                return Err(format!(
+                    "deletes.cascade field {:?} is not declared",
+                    c.field
+                ));
+            }
+            Some(f) if f.ty != FieldType::Integer => {
+                return Err(format!(
+                    "deletes.cascade field {:?} must be an integer field",
+                    c.field
+                ));
+            }
+            Some(_) => {}
+        }
+        let c = Cascade {
+            field: c.field,
+            parent: c.parent,
+        };
+        if cascade.contains(&c) {
+            return Err(format!(
+                "deletes.cascade {:?} → {:?} is declared twice",
+                c.field, c.parent
+            ));
+        }
+        cascade.push(c);
+    }
+    let rules = |decls: Vec<WebhookDecl>, key: &str| -> Result<Vec<WebhookRule>, String> {
+        decls
+            .into_iter()
+            .map(|w| {
+                let action_ok = !w.action.is_empty()
+                    && w.action
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if !action_ok {
+                    return Err(format!(
+                        "deletes.{key}: action {:?} must be a snake_case webhook action",
+                        w.action
+                    ));
+                }
+                let (pointer, many) = match (w.id, w.ids) {
+                    (Some(p), None) => (p, false),
+                    (None, Some(p)) => (p, true),
+                    _ => {
+                        return Err(format!(
+                            "deletes.{key} {:?}: give exactly one of `id` and `ids`",
+                            w.action
+                        ));
+                    }
+                };
+                for p in std::iter::once(&pointer).chain(w.merged_into.as_ref()) {
+                    if !p.starts_with("/payload/") {
+                        return Err(format!(
+                            "deletes.{key} {:?}: pointer {p:?} must start with /payload/",
+                            w.action
+                        ));
+                    }
+                }
+                if many && w.merged_into.is_some() {
+                    return Err(format!(
+                        "deletes.{key} {:?}: `merged_into` needs a single `id`",
+                        w.action
+                    ));
+                }
+                Ok(WebhookRule {
+                    action: w.action,
+                    pointer,
+                    many,
+                    merged_into: w.merged_into,
+                })
+            })
+            .collect()
+    };
+    let webhooks = rules(d.webhooks, "webhooks")?;
+    let refresh = rules(d.refresh, "refresh")?;
+    if refresh.iter().any(|r| r.merged_into.is_some()) {
+        return Err("deletes.refresh: `merged_into` is only for webhooks".into());
+    }
+    Ok(Deletes {
+        mode,
+        reconcile,
+        cascade,
+        webhooks,
+        refresh,
     })
 }
 
@@ -524,7 +854,7 @@ pub(crate) fn fixture(name: &str, replication: &str, fields: &str) -> Registry {
     let text = format!(
         "name = \"{name}\"\nresource = \"{name}\"\nscope = \"harvest:{name}:list\"\ngroup = \"Test\"\n\
          description = \"Test.\"\nprimary_key = [\"id\"]\nreplication = {replication}\n\
-         fields = [\n{fields}\n]\n"
+         deletes = {{ mode = \"never\" }}\nfields = [\n{fields}\n]\n"
     );
     Registry::from_sources([(format!("{name}.toml").as_str(), text.as_str())])
         .expect("valid test fixture")
@@ -542,9 +872,12 @@ group = "Widgets"
 description = "Test widgets."
 primary_key = ["id"]
 replication = { mode = "incremental", cursor_field = "updated_at", filter = "updated_at" }
+deletes = { mode = "hard" }
 fields = [
   { name = "id", type = "integer" },
   { name = "updated_at", type = "timestamp" },
+  { name = "active", type = "boolean" },
+  { name = "gadget_id", type = "integer", nullable = true },
   { name = "tags", type = "list", items = { type = "string" } },
   { name = "kind", type = "struct", nullable = true, fields = [ { name = "id", type = "integer" } ] },
 ]
@@ -618,5 +951,240 @@ fields = [
             "params = { per_page = \"10\" }\nreplication =",
         );
         assert!(load(&bad).unwrap_err().message.contains("per_page"));
+    }
+
+    fn with_deletes(deletes: &str) -> String {
+        GOOD.replace(
+            r#"deletes = { mode = "hard" }"#,
+            &format!("deletes = {deletes}"),
+        )
+    }
+
+    /// The widgets declaration renamed to `name` (e.g. a `gadgets` parent of widgets).
+    fn named(name: &str, deletes: &str) -> String {
+        GOOD.replace("widgets", name).replace(
+            r#"deletes = { mode = "hard" }"#,
+            &format!("deletes = {deletes}"),
+        )
+    }
+
+    fn gadgets(deletes: &str) -> String {
+        named("gadgets", deletes)
+    }
+
+    fn load_err(text: &str) -> String {
+        load(text).unwrap_err().message
+    }
+
+    #[test]
+    fn deletes_are_required() {
+        let bad = GOOD.replace("deletes = { mode = \"hard\" }\n", "");
+        assert!(load_err(&bad).contains("deletes"));
+    }
+
+    #[test]
+    fn deletes_defaults_and_a_full_declaration() {
+        let s = load(GOOD).unwrap().streams()[0].clone();
+        assert_eq!(
+            s.deletes,
+            Deletes {
+                mode: DeleteMode::Hard,
+                reconcile: true,
+                cascade: vec![],
+                webhooks: vec![],
+                refresh: vec![],
+            }
+        );
+        let text = with_deletes(
+            r#"{ mode = "hard", reconcile = false, cascade = [ { field = "gadget_id", parent = "gadgets" } ], webhooks = [ { action = "widget_deleted", id = "/payload/widget/id" }, { action = "gadget_deleted", ids = "/payload/gadget/widget_ids" }, { action = "merge_widget", id = "/payload/widget/id", merged_into = "/payload/widget/new_id" } ], refresh = [ { action = "widget_anonymized", id = "/payload/widget_id" } ] }"#,
+        );
+        let g = gadgets(r#"{ mode = "never" }"#);
+        let r = Registry::from_sources([("widgets.toml", text.as_str()), ("gadgets.toml", &g)])
+            .unwrap();
+        let d = &r.get("widgets").unwrap().deletes;
+        assert!(!d.reconcile);
+        assert_eq!(
+            d.cascade,
+            vec![Cascade {
+                field: "gadget_id".into(),
+                parent: "gadgets".into()
+            }]
+        );
+        assert_eq!(d.webhooks.len(), 3);
+        assert!(!d.webhooks[0].many && d.webhooks[1].many);
+        assert_eq!(
+            d.webhooks[2].merged_into.as_deref(),
+            Some("/payload/widget/new_id")
+        );
+        assert_eq!(d.refresh[0].pointer, "/payload/widget_id");
+        let soft = load(&with_deletes(
+            r#"{ mode = "soft", flag = "active", deleted_when = false }"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            soft.streams()[0].deletes.mode,
+            DeleteMode::Soft {
+                flag: "active".into(),
+                deleted_when: false
+            }
+        );
+        assert!(!soft.streams()[0].deletes.reconcile);
+    }
+
+    #[test]
+    fn deletes_unknown_keys_are_rejected() {
+        assert!(
+            load_err(&with_deletes(r#"{ mode = "hard", tombstone = true }"#)).contains("tombstone")
+        );
+        assert!(load_err(&with_deletes(r#"{ mode = "erase" }"#)).contains("erase"));
+        assert!(
+            load_err(&with_deletes(
+                r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "gadgets", on = "x" } ] }"#
+            ))
+            .contains("on")
+        );
+        assert!(
+            load_err(&with_deletes(
+                r#"{ mode = "hard", webhooks = [ { action = "a", id = "/payload/id", many = true } ] }"#
+            ))
+            .contains("many")
+        );
+    }
+
+    #[test]
+    fn soft_flag_must_be_a_declared_boolean() {
+        let e = load_err(&with_deletes(
+            r#"{ mode = "soft", flag = "gone", deleted_when = true }"#,
+        ));
+        assert!(e.contains("not declared"), "{e}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "soft", flag = "gadget_id", deleted_when = true }"#,
+        ));
+        assert!(e.contains("boolean"), "{e}");
+        let e = load_err(&with_deletes(r#"{ mode = "soft", flag = "active" }"#));
+        assert!(e.contains("deleted_when"), "{e}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", flag = "active", deleted_when = false }"#,
+        ));
+        assert!(e.contains("soft"), "{e}");
+    }
+
+    #[test]
+    fn cascade_field_must_be_a_declared_integer() {
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", cascade = [ { field = "gizmo_id", parent = "gadgets" } ] }"#,
+        ));
+        assert!(e.contains("not declared"), "{e}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", cascade = [ { field = "active", parent = "gadgets" } ] }"#,
+        ));
+        assert!(e.contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn cascade_parent_must_exist_and_differ() {
+        let err = load(&with_deletes(
+            r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "gadgets" } ] }"#,
+        ))
+        .unwrap_err();
+        assert_eq!(err.file, "widgets.toml");
+        assert!(err.message.contains("not a declared stream"), "{err}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "widgets" } ] }"#,
+        ));
+        assert!(e.contains("itself"), "{e}");
+    }
+
+    #[test]
+    fn cascade_cycles_are_rejected() {
+        let w = with_deletes(
+            r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "gadgets" } ] }"#,
+        );
+        let g = gadgets(
+            r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "widgets" } ] }"#,
+        );
+        let err = Registry::from_sources([("widgets.toml", w.as_str()), ("gadgets.toml", &g)])
+            .unwrap_err();
+        assert!(err.message.contains("cycle"), "{err}");
+        assert!(err.file == "gadgets.toml" || err.file == "widgets.toml");
+    }
+
+    #[test]
+    fn never_takes_no_cascade_webhooks_or_refresh() {
+        for extra in [
+            r#"cascade = [ { field = "gadget_id", parent = "gadgets" } ]"#,
+            r#"webhooks = [ { action = "widget_deleted", id = "/payload/id" } ]"#,
+            r#"refresh = [ { action = "widget_anonymized", id = "/payload/id" } ]"#,
+        ] {
+            let e = load_err(&with_deletes(&format!("{{ mode = \"never\", {extra} }}")));
+            assert!(e.contains("never disappear"), "{e}");
+        }
+    }
+
+    #[test]
+    fn webhook_pointers_and_merged_into() {
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", webhooks = [ { action = "widget_deleted", id = "/widget/id" } ] }"#,
+        ));
+        assert!(e.contains("/payload/"), "{e}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", webhooks = [ { action = "merge", id = "/payload/id", merged_into = "new_id" } ] }"#,
+        ));
+        assert!(e.contains("/payload/"), "{e}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", webhooks = [ { action = "merge", ids = "/payload/ids", merged_into = "/payload/new_id" } ] }"#,
+        ));
+        assert!(e.contains("single"), "{e}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", webhooks = [ { action = "both", id = "/payload/id", ids = "/payload/ids" } ] }"#,
+        ));
+        assert!(e.contains("exactly one"), "{e}");
+        let e = load_err(&with_deletes(
+            r#"{ mode = "hard", webhooks = [ { action = "neither" } ] }"#,
+        ));
+        assert!(e.contains("exactly one"), "{e}");
+    }
+
+    #[test]
+    fn reconcile_only_for_hard() {
+        let e = load_err(&with_deletes(
+            r#"{ mode = "soft", flag = "active", deleted_when = false, reconcile = true }"#,
+        ));
+        assert!(e.contains("reconcile"), "{e}");
+        let e = load_err(&with_deletes(r#"{ mode = "never", reconcile = true }"#));
+        assert!(e.contains("reconcile"), "{e}");
+        assert!(load(&with_deletes(r#"{ mode = "never", reconcile = false }"#)).is_ok());
+    }
+
+    #[test]
+    fn children_of_and_cascade_order() {
+        // widgets → gadgets → (root) sprockets; "aardvarks" sorts first but is a child.
+        let w = with_deletes(
+            r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "gadgets" } ] }"#,
+        );
+        let g = gadgets(
+            r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "sprockets" } ] }"#,
+        );
+        let sp = named("sprockets", r#"{ mode = "hard" }"#);
+        let a = named(
+            "aardvarks",
+            r#"{ mode = "hard", cascade = [ { field = "gadget_id", parent = "widgets" } ] }"#,
+        );
+        let r = Registry::from_sources([
+            ("widgets.toml", w.as_str()),
+            ("gadgets.toml", &g),
+            ("sprockets.toml", &sp),
+            ("aardvarks.toml", &a),
+        ])
+        .unwrap();
+        let order: Vec<&str> = r.cascade_order().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["sprockets", "gadgets", "widgets", "aardvarks"]);
+        let kids: Vec<(&str, &str)> = r
+            .children_of("gadgets")
+            .iter()
+            .map(|(s, c)| (s.name.as_str(), c.field.as_str()))
+            .collect();
+        assert_eq!(kids, [("widgets", "gadget_id")]);
+        assert!(r.children_of("aardvarks").is_empty());
     }
 }

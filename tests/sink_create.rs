@@ -35,6 +35,7 @@ group = "Test"
 description = "Rows of random text."
 primary_key = ["id"]
 replication = { mode = "full_refresh", reason = "test" }
+deletes = { mode = "never" }
 fields = [ { name = "id", type = "integer" }, { name = "body", type = "string" } ]
 "#,
     )])

@@ -64,6 +64,7 @@ group = "Test"
 description = "Incompressible rows."
 primary_key = ["id"]
 replication = { mode = "full_refresh", reason = "test" }
+deletes = { mode = "never" }
 fields = [ { name = "id", type = "integer" }, { name = "body", type = "string" } ]
 "#,
     )])
