@@ -7,7 +7,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::registry::{Field, FieldType, Registry, Replication, Stream, ValueType};
+use crate::registry::{
+    DeleteMode, Deletes, Field, FieldType, Registry, Replication, Stream, ValueType, WebhookRule,
+};
 
 /// The JSON Schema of one value.
 fn value_schema(ty: &FieldType, nullable: bool, description: Option<&str>) -> Value {
@@ -72,6 +74,42 @@ pub fn record_schema(stream: &Stream) -> Value {
     })
 }
 
+fn webhook_rules(rules: &[WebhookRule]) -> Value {
+    rules
+        .iter()
+        .map(|r| {
+            let mut m = Map::new();
+            m.insert("action".into(), json!(r.action));
+            m.insert(if r.many { "ids" } else { "id" }.into(), json!(r.pointer));
+            if let Some(p) = &r.merged_into {
+                m.insert("merged_into".into(), json!(p));
+            }
+            Value::Object(m)
+        })
+        .collect()
+}
+
+/// A stream's delete facts (`x-deletes` in the stream's Singer metadata), in the declarations'
+/// shape: how rows disappear, whether ids are reconciled, the cascades and the webhook actions.
+pub fn deletes_json(d: &Deletes) -> Value {
+    let mut v = match &d.mode {
+        DeleteMode::Hard => json!({ "mode": "hard" }),
+        DeleteMode::Soft { flag, deleted_when } => {
+            json!({ "mode": "soft", "flag": flag, "deleted_when": deleted_when })
+        }
+        DeleteMode::Never => json!({ "mode": "never" }),
+    };
+    v["reconcile"] = json!(d.reconcile);
+    v["cascade"] = d
+        .cascade
+        .iter()
+        .map(|c| json!({ "field": c.field, "parent": c.parent }))
+        .collect();
+    v["webhooks"] = webhook_rules(&d.webhooks);
+    v["refresh"] = webhook_rules(&d.refresh);
+    v
+}
+
 fn singer_stream(stream: &Stream) -> Value {
     let (method, keys) = match &stream.replication {
         Replication::Incremental { cursor_field, .. } => {
@@ -85,6 +123,7 @@ fn singer_stream(stream: &Stream) -> Value {
         "table-key-properties": stream.primary_key,
         "forced-replication-method": method,
         "schema-name": stream.name,
+        "x-deletes": deletes_json(&stream.deletes),
     });
     if !keys.is_empty() {
         top["valid-replication-keys"] = Value::Array(keys.clone());
@@ -182,6 +221,17 @@ mod tests {
         assert_eq!(inclusion("updated_at"), "automatic");
         assert_eq!(inclusion("status"), "available");
         assert_eq!(c["streams"][0]["replication_key"], "updated_at");
+    }
+
+    #[test]
+    fn singer_metadata_carries_the_delete_facts() {
+        let c = singer_catalog(&registry());
+        let top = &c["streams"][0]["metadata"][0];
+        assert_eq!(top["breadcrumb"], json!([]));
+        assert_eq!(
+            top["metadata"]["x-deletes"],
+            json!({ "mode": "never", "reconcile": false, "cascade": [], "webhooks": [], "refresh": [] })
+        );
     }
 
     #[test]

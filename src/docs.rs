@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use crate::registry::{Registry, Replication};
+use crate::registry::{DeleteMode, Deletes, Registry, Replication};
 
-/// One row per stream: name, resource (and static parameters), mode, scope, Drivetrain group.
+/// One row per stream: name, resource (and static parameters), mode, scope, Drivetrain group,
+/// delete facts.
 pub fn stream_table(registry: &Registry, markdown: bool) -> String {
     let mut rows = Vec::new();
     for s in registry.streams() {
@@ -45,9 +46,17 @@ pub fn stream_table(registry: &Registry, markdown: bool) -> String {
             mode,
             s.scope.clone(),
             s.group.clone(),
+            deletes_summary(&s.deletes),
         ]);
     }
-    let header = ["stream", "endpoint", "mode", "scope", "permission group"];
+    let header = [
+        "stream",
+        "endpoint",
+        "mode",
+        "scope",
+        "permission group",
+        "deletes",
+    ];
     let mut out = String::new();
     if markdown {
         writeln!(out, "| {} |", header.join(" | ")).unwrap();
@@ -71,6 +80,34 @@ pub fn stream_table(registry: &Registry, markdown: bool) -> String {
         out = crate::table::text_table(&header, &rows, &[]);
     }
     out
+}
+
+/// A stream's delete facts in one cell, e.g. `hard · reconcile · ← candidates.candidate_id ·
+/// webhook` (mode, whether ids are listed, the cascades, whether webhooks/refresh events apply).
+pub fn deletes_summary(d: &Deletes) -> String {
+    let mut parts = vec![match &d.mode {
+        DeleteMode::Hard => "hard".to_string(),
+        DeleteMode::Soft { flag, deleted_when } => format!("soft ({flag}={deleted_when})"),
+        DeleteMode::Never => "never".to_string(),
+    }];
+    if d.reconcile {
+        parts.push("reconcile".into());
+    }
+    if !d.cascade.is_empty() {
+        let c: Vec<String> = d
+            .cascade
+            .iter()
+            .map(|c| format!("← {}.{}", c.parent, c.field))
+            .collect();
+        parts.push(c.join(", "));
+    }
+    if !d.webhooks.is_empty() {
+        parts.push("webhook".into());
+    }
+    if !d.refresh.is_empty() {
+        parts.push("refresh".into());
+    }
+    parts.join(" · ")
 }
 
 /// The configuration reference (README), generated from the config file's JSON Schema, i.e. from

@@ -639,3 +639,279 @@ fn fields_file_parser_understands_the_notation() {
     assert!(!x[3].nullable);
     assert_eq!(x[4].path, "d.e");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Delete facts (ref §12, Greenhouse's webhook docs, and the simulator's ownership model)
+// ---------------------------------------------------------------------------------------------
+
+use greenhouse_extract::registry::{Cascade, DeleteMode, Deletes, WebhookRule};
+use harvest_sim::model::{self, Del, R};
+
+fn sim_resource(s: &Stream) -> R {
+    R::from_name(&s.resource).unwrap_or_else(|| {
+        panic!(
+            "{}: resource {:?} unknown to the simulator",
+            s.name, s.resource
+        )
+    })
+}
+
+/// Whether rows of `r` can disappear in the simulator: its own hard/soft delete, or an owning
+/// ancestor's (owned children die with a hard-deleted parent).
+fn sim_deletable(r: R) -> bool {
+    model::def(r).delete != Del::Never || model::parent(r).is_some_and(sim_deletable)
+}
+
+#[test]
+fn every_stream_states_its_delete_facts() {
+    let r = registry();
+    let never = names_where(&r, |s| s.deletes.mode == DeleteMode::Never);
+    assert_eq!(
+        never,
+        set(&[
+            "candidate_tags",
+            "close_reasons",
+            "interviewer_tags",
+            "referrers",
+            "rejection_reasons",
+            "sources",
+            "user_roles",
+        ]),
+        "streams whose rows never disappear"
+    );
+    let soft: BTreeMap<String, (String, bool)> = r
+        .streams()
+        .iter()
+        .filter_map(|s| match &s.deletes.mode {
+            DeleteMode::Soft { flag, deleted_when } => {
+                Some((s.name.clone(), (flag.clone(), *deleted_when)))
+            }
+            _ => None,
+        })
+        .collect();
+    let active = |n: &str| (n.to_string(), ("active".to_string(), false));
+    let expected: BTreeMap<String, (String, bool)> = [
+        active("custom_fields"),
+        active("custom_field_options"),
+        active("degrees"),
+        active("disciplines"),
+        active("schools"),
+        active("demographic_question_sets"),
+        active("demographic_questions"),
+        active("demographic_answer_options"),
+        active("job_board_custom_locations"),
+        active("job_posts"),
+        active("prospect_pools"),
+        ("users".to_string(), ("deactivated".to_string(), true)),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(soft, expected, "soft-deleting streams and their flags");
+    for s in r.streams() {
+        let d: &Deletes = &s.deletes;
+        // A hard stream that is not reconciled must have a parent through which its rows die.
+        if d.is_hard() && !d.reconcile {
+            assert!(
+                !d.cascade.is_empty(),
+                "{}: hard without reconcile needs a cascade",
+                s.name
+            );
+        }
+        // Tombstones must name a key: every delete stream has the plain `id` key.
+        if d.mode != DeleteMode::Never {
+            assert_eq!(s.primary_key, ["id"], "{}", s.name);
+        }
+    }
+    // Every stream is placed by the cascade order, parents first.
+    let order: Vec<&str> = r.cascade_order().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(order.len(), r.streams().len());
+    let pos = |n: &str| order.iter().position(|o| *o == n).unwrap();
+    for s in r.streams() {
+        for c in &s.deletes.cascade {
+            assert!(
+                pos(&c.parent) < pos(&s.name),
+                "{} before {}",
+                c.parent,
+                s.name
+            );
+        }
+    }
+}
+
+#[test]
+fn simulator_hard_deletes_are_hard_and_reconciled() {
+    let r = registry();
+    let mut covered = BTreeSet::new();
+    for s in r.streams() {
+        let res = sim_resource(s);
+        match model::def(res).delete {
+            Del::Hard => {
+                assert!(
+                    s.deletes.is_hard() && s.deletes.reconcile,
+                    "{}: the simulator hard-deletes {:?} on its own, so the stream must be hard with reconcile",
+                    s.name,
+                    res
+                );
+            }
+            Del::Soft => assert!(
+                matches!(s.deletes.mode, DeleteMode::Soft { .. }),
+                "{}: the simulator soft-deletes {:?}",
+                s.name,
+                res
+            ),
+            Del::Never => {}
+        }
+        covered.insert(res);
+    }
+    // Every simulator resource is read by some stream.
+    for res in R::ALL {
+        assert!(covered.contains(res), "no stream reads {:?}", res);
+    }
+}
+
+#[test]
+fn simulator_children_cascade_through_the_parent_field() {
+    let r = registry();
+    for s in r.streams() {
+        let res = sim_resource(s);
+        let Some(parent) = model::parent(res) else {
+            continue;
+        };
+        if !sim_deletable(parent) {
+            continue;
+        }
+        let field = model::def(res).parent_field;
+        let ok = s.deletes.cascade.iter().any(|c| {
+            c.field == field
+                && r.get(&c.parent)
+                    .is_some_and(|p| p.resource == parent.name())
+        });
+        assert!(
+            ok,
+            "{}: rows die with their {} (through {field}) but no cascade says so; cascades: {:?}",
+            s.name,
+            parent.name(),
+            s.deletes.cascade
+        );
+        assert_ne!(
+            s.deletes.mode,
+            DeleteMode::Never,
+            "{}: dies with its parent",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn cascades_follow_greenhouse_and_not_nulled_references() {
+    let r = registry();
+    let cascades = |n: &str| -> Vec<Cascade> { r.get(n).unwrap().deletes.cascade.clone() };
+    let c = |field: &str, parent: &str| Cascade {
+        field: field.into(),
+        parent: parent.into(),
+    };
+    // A deleted candidate takes everything of theirs with it (webhook docs: delete_candidate).
+    for (child, field) in [
+        ("applications", "candidate_id"),
+        ("attachments", "candidate_id"),
+        ("offers", "candidate_id"),
+        ("eeoc", "candidate_id"),
+        ("notes", "candidate_id"),
+        ("applied_candidate_tags", "candidate_id"),
+        ("candidate_educations", "candidate_id"),
+        ("candidate_employments", "candidate_id"),
+    ] {
+        assert!(cascades(child).contains(&c(field, "candidates")), "{child}");
+    }
+    // References Greenhouse (and the simulator) null instead of deleting.
+    for (stream, field) in [
+        ("applications", "job_id"),
+        ("interviews", "job_id"),
+        ("offers", "job_id"),
+        ("jobs", "department_id"),
+        ("departments", "parent_id"),
+        ("offices", "parent_id"),
+        ("future_job_permissions", "department_id"),
+        ("future_job_permissions", "office_id"),
+        ("custom_field_departments", "department_id"),
+        ("custom_field_offices", "office_id"),
+        ("prospect_details", "department_id"),
+    ] {
+        assert!(
+            !cascades(stream).iter().any(|x| x.field == field),
+            "{stream}.{field} is nulled, not cascaded"
+        );
+    }
+    let kids: BTreeSet<String> = r
+        .children_of("jobs")
+        .iter()
+        .map(|(s, _)| s.name.clone())
+        .collect();
+    for k in [
+        "job_posts",
+        "job_interview_stages",
+        "openings",
+        "job_notes",
+        "job_owners",
+    ] {
+        assert!(kids.contains(k), "{k} dies with its job");
+    }
+}
+
+#[test]
+fn webhooks_match_greenhouse_payloads() {
+    let r = registry();
+    let rules = |n: &str| -> Vec<WebhookRule> { r.get(n).unwrap().deletes.webhooks.clone() };
+    let one = |a: &str, p: &str| WebhookRule {
+        action: a.into(),
+        pointer: p.into(),
+        many: false,
+        merged_into: None,
+    };
+    assert_eq!(
+        rules("candidates"),
+        vec![
+            one("delete_candidate", "/payload/person/id"),
+            WebhookRule {
+                merged_into: Some("/payload/person/new_candidate_id".into()),
+                ..one("merge_candidate", "/payload/person/id")
+            },
+        ]
+    );
+    assert_eq!(
+        r.get("candidates").unwrap().deletes.refresh,
+        vec![one("candidate_anonymized", "/payload/candidate_id")]
+    );
+    let apps = rules("applications");
+    assert!(apps.contains(&one("delete_application", "/payload/application/id")));
+    assert!(apps.contains(&WebhookRule {
+        many: true,
+        ..one(
+            "delete_candidate",
+            "/payload/person/deleted_application_ids"
+        )
+    }));
+    for (stream, action, object) in [
+        ("offers", "offer_deleted", "offer"),
+        ("interviews", "interview_deleted", "interview"),
+        ("scorecards", "scorecard_deleted", "scorecard"),
+        ("jobs", "job_deleted", "job"),
+        ("job_posts", "job_post_deleted", "job_post"),
+        (
+            "job_interview_stages",
+            "job_interview_stage_deleted",
+            "job_interview_stage",
+        ),
+        ("departments", "department_deleted", "department"),
+        ("offices", "office_deleted", "office"),
+    ] {
+        assert_eq!(
+            rules(stream),
+            vec![one(action, &format!("/payload/{object}/id"))],
+            "{stream}"
+        );
+    }
+    // No other stream claims a delete webhook: Greenhouse fires none for cascaded rows.
+    let with_webhooks = names_where(&r, |s| !s.deletes.webhooks.is_empty());
+    assert_eq!(with_webhooks.len(), 10, "{with_webhooks:?}");
+}
