@@ -143,12 +143,12 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
         "coordinator_id",
         x.s.chance(0.7).then(|| x.ref_id(R::Users)),
     );
-    w.oint("job_id", job.map(|j| id_of(R::Jobs, j)));
+    w.oint("job_id", job.and_then(|j| db.live_id(R::Jobs, j)));
     let post = job.and_then(|j| db.children_initial(R::JobPosts, j).first().copied());
     w.oint(
         "job_post_id",
         post.filter(|_| x.s.chance(0.8))
-            .map(|p| id_of(R::JobPosts, p)),
+            .and_then(|p| db.live_id(R::JobPosts, p)),
     );
     w.oint("recruiter_id", x.s.chance(0.8).then(|| x.ref_id(R::Users)));
     w.oint(
@@ -215,7 +215,9 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
         });
     }
     let pj: Vec<i64> = if prospect {
-        (0..1 + x.s.below(2)).map(|_| x.ref_id(R::Jobs)).collect()
+        (0..1 + x.s.below(2))
+            .filter_map(|_| x.ref_opt(R::Jobs))
+            .collect()
     } else {
         vec![]
     };
@@ -233,9 +235,9 @@ pub fn application_stages(x: &mut Ctx, w: &mut JsonOut) {
         .and_then(|st| st.get(pos.min(st.len().saturating_sub(1))).copied())
         .unwrap_or_else(|| x.pick(R::JobInterviewStages));
     w.int("application_id", x.parent_id());
-    w.int(
+    w.oint(
         "job_interview_stage_id",
-        id_of(R::JobInterviewStages, stage),
+        x.db.live_id(R::JobInterviewStages, stage),
     );
     let entered = x.created();
     let exited = (!current).then(|| x.between().max(entered + 3_600_000));
@@ -413,10 +415,13 @@ pub fn eeoc(x: &mut Ctx, w: &mut JsonOut) {
 pub fn future_job_permissions(x: &mut Ctx, w: &mut JsonOut) {
     w.oint(
         "department_id",
-        x.s.chance(0.6).then(|| x.ref_id(R::Departments)),
+        x.s.chance(0.6).then(|| x.ref_opt(R::Departments)).flatten(),
     );
     w.int("user_id", x.parent_id());
-    w.oint("office_id", x.s.chance(0.5).then(|| x.ref_id(R::Offices)));
+    w.oint(
+        "office_id",
+        x.s.chance(0.5).then(|| x.ref_opt(R::Offices)).flatten(),
+    );
     w.int("role_id", x.ref_id(R::UserRoles));
 }
 
@@ -521,9 +526,12 @@ pub fn prospect_details(x: &mut Ctx, w: &mut JsonOut) {
     );
     w.oint(
         "department_id",
-        x.s.chance(0.5).then(|| x.ref_id(R::Departments)),
+        x.s.chance(0.5).then(|| x.ref_opt(R::Departments)).flatten(),
     );
-    w.oint("office_id", x.s.chance(0.5).then(|| x.ref_id(R::Offices)));
+    w.oint(
+        "office_id",
+        x.s.chance(0.5).then(|| x.ref_opt(R::Offices)).flatten(),
+    );
 }
 
 pub fn rejection_details(x: &mut Ctx, w: &mut JsonOut) {
@@ -621,10 +629,12 @@ pub fn users(x: &mut Ctx, w: &mut JsonOut) {
         .into_iter()
         .collect();
     w.ints("linked_candidate_ids", &linked);
-    let offices: Vec<i64> = (0..x.s.below(3)).map(|_| x.ref_id(R::Offices)).collect();
+    let offices: Vec<i64> = (0..x.s.below(3))
+        .filter_map(|_| x.ref_opt(R::Offices))
+        .collect();
     w.ints("office_ids", &dedup(offices));
     let deps: Vec<i64> = (0..x.s.below(3))
-        .map(|_| x.ref_id(R::Departments))
+        .filter_map(|_| x.ref_opt(R::Departments))
         .collect();
     w.ints("department_ids", &dedup(deps));
     let tags: Vec<u32> = (0..x.s.below(3))

@@ -5,7 +5,9 @@
 //! version row with a higher id; job posts may be soft-deleted), insert I rows with ids above
 //! every existing id (created_at = updated_at = now, parents chosen among live rows), delete
 //! D rows (hard deletes cascade through owned children and are listed in `/_sim/deleted`;
-//! soft-delete resources flip their active/deactivated flag; others are skipped), and merge
+//! soft-delete resources flip their active/deactivated flag; others are skipped; jobs,
+//! departments and offices are hard-deleted as in Greenhouse, and rows that merely reference
+//! them render the reference nulled or dropped from its list), and merge
 //! M candidate pairs (the loser's owned rows move to the winner with updated_at = now, the
 //! loser is hard-deleted).  Row choice is a pure function of (seed, mutate seed, resource).
 
