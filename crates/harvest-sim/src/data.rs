@@ -38,6 +38,8 @@ pub struct Table {
     pub soft: HashSet<u32>,
     /// Offer version numbers of inserted offer versions.
     pub version: HashMap<u32, u32>,
+    /// Anonymized rows (candidates only): personal fields render blank, `updated_at` stays.
+    pub anon: HashSet<u32>,
     /// Hard-deleted ids, in deletion order.
     pub deleted: Vec<i64>,
 }

@@ -182,7 +182,8 @@ pub fn job_interview_stages(x: &mut Ctx, w: &mut JsonOut) {
     w.int("job_id", x.parent_id());
     w.int("sort_order", p as i64);
     w.str("name", text::STAGES[p.min(text::STAGES.len() - 1)]);
-    w.bool("active", x.s.below(15) != 0);
+    let active = x.s.below(15) != 0;
+    w.bool("active", active && !x.soft());
 }
 
 pub fn job_interviews(x: &mut Ctx, w: &mut JsonOut) {

@@ -43,19 +43,44 @@ fn typed_list(w: &mut JsonOut, key: &str, items: &[(String, &str)]) {
     });
 }
 
+/// What an anonymized candidate lost, in Greenhouse's `anonymized_fields` vocabulary (the
+/// `candidate_anonymized` webhook reports this list).
+pub const ANONYMIZED_FIELDS: &[&str] = &[
+    "full_name",
+    "current_company",
+    "current_title",
+    "phone_numbers",
+    "addresses",
+    "email_addresses",
+    "websites",
+    "social_media_links",
+    "custom_candidate_fields",
+];
+
 pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
+    // Anonymized rows draw the same random values as before (so nothing else moves) and write
+    // blanks instead: Greenhouse sets first_name "Anonymized" and last_name to the id.
+    let anon = x.db.t(R::Candidates).anon.contains(&x.idx);
     let (f, l) = text::person(&mut x.c);
-    w.ostr("first_name", (x.c.below(50) != 0).then_some(f));
-    w.ostr("last_name", (x.c.below(50) != 0).then_some(l));
+    let own_id = x.id().to_string();
+    if anon {
+        w.str("first_name", "Anonymized");
+        w.str("last_name", &own_id);
+        let _ = (x.c.below(50), x.c.below(50));
+    } else {
+        w.ostr("first_name", (x.c.below(50) != 0).then_some(f));
+        w.ostr("last_name", (x.c.below(50) != 0).then_some(l));
+    }
     w.ostr(
         "preferred_name",
-        x.c.chance(0.2).then_some(x.c.pick(text::FIRST)),
+        x.c.chance(0.2)
+            .then_some(x.c.pick(text::FIRST))
+            .filter(|_| !anon),
     );
-    w.ostr(
-        "company",
-        x.c.chance(0.8).then_some(x.c.pick(text::COMPANIES)),
-    );
-    w.ostr("title", x.c.chance(0.8).then_some(x.c.pick(text::TITLES)));
+    let company = x.c.chance(0.8).then_some(x.c.pick(text::COMPANIES));
+    w.ostr("company", company.filter(|_| !anon));
+    let title = x.c.chance(0.8).then_some(x.c.pick(text::TITLES));
+    w.ostr("title", title.filter(|_| !anon));
     w.ots(
         "last_activity_at",
         (x.s.below(30) != 0).then(|| x.updated()),
@@ -88,7 +113,7 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
             )
         })
         .collect();
-    typed_list(w, "phone_numbers", &phones);
+    typed_list(w, "phone_numbers", if anon { &[] } else { &phones });
     let addrs: Vec<(String, &str)> = (0..x.c.below(2))
         .map(|_| {
             (
@@ -101,7 +126,7 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
             )
         })
         .collect();
-    typed_list(w, "addresses", &addrs);
+    typed_list(w, "addresses", if anon { &[] } else { &addrs });
     let emails: Vec<(String, &str)> = (0..1 + x.c.below(2))
         .map(|k| {
             (
@@ -114,17 +139,21 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
             )
         })
         .collect();
-    typed_list(w, "email_addresses", &emails);
+    typed_list(w, "email_addresses", if anon { &[] } else { &emails });
     let sites: Vec<(String, &str)> = (0..x.c.below(2))
         .map(|_| (format!("https://{fs}.example.dev/?a=1&b=2"), "personal"))
         .collect();
-    typed_list(w, "website_addresses", &sites);
+    typed_list(w, "website_addresses", if anon { &[] } else { &sites });
     w.arr("social_media_addresses", |w| {
-        if x.c.chance(0.4) {
+        if x.c.chance(0.4) && !anon {
             w.item_obj(|w| w.str("value", &format!("https://social.example/@{fs}{n}")));
         }
     });
-    cf::write_map(w, "custom_fields", "candidate", &mut x.c, &[]);
+    if anon {
+        cf::write_map_blank(w, "custom_fields", "candidate");
+    } else {
+        cf::write_map(w, "custom_fields", "candidate", &mut x.c, &[]);
+    }
 }
 
 pub fn applications(x: &mut Ctx, w: &mut JsonOut) {

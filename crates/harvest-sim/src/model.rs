@@ -330,7 +330,7 @@ pub fn def(r: R) -> ResDef {
             Per(R::Jobs, &[0, 0, 0, 0, 1, 1, 1]),
             "job_id",
             "job_ids active:b",
-            Never,
+            Soft,
         ),
         R::JobInterviews => d(
             Per(R::JobInterviewStages, &[0, 2, 1]),
