@@ -4,8 +4,10 @@
 //! (§13 "Local simulator contract") and `harvest-v3-fields.txt` — it never reads the extractor's
 //! stream declarations and depends on no code of the extractor (it is its own crate, so that it
 //! cannot start to).  It serves `POST /token`, `GET /v3/<resource>` for 67
-//! list resources, and a loopback control API under `/_sim`.  Data is deterministic in
-//! (seed, scale) and generated on demand, so large scales start in seconds.
+//! list resources, and a loopback control API under `/_sim`; with `--webhook-url` it also
+//! sends Greenhouse-style signed webhooks for the deletes, merges and anonymizations of
+//! `/_sim/mutate` (`events`, `webhooks`).  Data is deterministic in (seed, scale) and generated
+//! on demand, so large scales start in seconds.
 //!
 //! Embedding: `start(SimConfig) → RunningSim` (bound to 127.0.0.1), `RunningSim::base_url`,
 //! `RunningSim::shutdown`; [`Background`] runs one on its own thread and runtime (for callers that
