@@ -263,6 +263,19 @@ pub fn write_map(w: &mut JsonOut, key: &str, field_type: &str, r: &mut Rng, user
     });
 }
 
+/// Every custom field of `field_type` with a null value (an anonymized candidate's map).
+pub fn write_map_blank(w: &mut JsonOut, key: &str, field_type: &str) {
+    w.obj(key, |w| {
+        for d in DEFS.iter().filter(|d| d.field_type == field_type) {
+            w.obj(d.key, |w| {
+                w.str("name", d.name);
+                w.str("type", d.value_type);
+                w.null("value");
+            });
+        }
+    });
+}
+
 fn write_value(w: &mut JsonOut, i: usize, d: &CfDef, r: &mut Rng, user_ids: &[i64]) {
     let opts = options(i);
     match d.value_type {

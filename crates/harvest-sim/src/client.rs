@@ -137,6 +137,24 @@ impl SimClient {
             .collect()
     }
 
+    /// `GET /_sim/webhooks`: every webhook event with `event_id`, `action`, `attempts`,
+    /// `delivered`, `last_status`, `body`, … (see the README).
+    pub async fn webhooks(&self) -> Vec<Value> {
+        let r = self.get(None, "/_sim/webhooks").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json().as_array().cloned().unwrap_or_default()
+    }
+
+    /// `POST /_sim/webhooks/flush?timeout_ms=N`: waits until no delivery is in flight or due
+    /// within the timeout, then returns the event list.
+    pub async fn flush_webhooks(&self, timeout_ms: u64) -> Vec<Value> {
+        let r = self
+            .post(&format!("/_sim/webhooks/flush?timeout_ms={timeout_ms}"))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json().as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn stats(&self) -> Value {
         self.get(None, "/_sim/stats").await.json()
     }

@@ -7,8 +7,9 @@
 //! `/_sim/stats` includes a per-rate-window histogram of `/v3` requests;
 //! `/_sim/truth/<res>` serves exactly the JSON objects the API serves, for every
 //! live row including rows hidden by default; `/_sim/deleted/<res>` lists hard-deleted ids;
-//! `/_sim/mutate` validates its parameters (422 on unknown names or bad numbers) and applies
-//! `mutate::apply` under the write lock; `/_sim/reset` rebuilds the seeded state and clears
+//! `/_sim/mutate` validates its parameters (422 on unknown names or bad numbers), applies
+//! `mutate::apply_with_events` under the write lock and queues the events' webhooks;
+//! `/_sim/webhooks` lists every webhook event, `/_sim/webhooks/flush` waits for deliveries; `/_sim/reset` rebuilds the seeded state and clears
 //! stats, rate windows and the fault sequence.
 
 use std::collections::{BTreeMap, HashMap};
@@ -73,7 +74,13 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
                 for k in params.keys() {
                     if !matches!(
                         k.as_str(),
-                        "updates" | "inserts" | "deletes" | "merges" | "seed" | "resources"
+                        "updates"
+                            | "inserts"
+                            | "deletes"
+                            | "merges"
+                            | "anonymizes"
+                            | "seed"
+                            | "resources"
                     ) {
                         return Err(format!("Invalid query params: {k}"));
                     }
@@ -95,6 +102,7 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
                     inserts: cap(num("inserts")?),
                     deletes: cap(num("deletes")?),
                     merges: cap(num("merges")?),
+                    anonymizes: cap(num("anonymizes")?),
                     seed: num("seed")?,
                     resources,
                 })
@@ -102,7 +110,9 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
             match spec {
                 Ok(spec) => {
                     let mut db = state.db.write().unwrap_or_else(|e| e.into_inner());
-                    let rep = mutate::apply(&mut db, &spec, state.now_ms());
+                    let (rep, events) = mutate::apply_with_events(&mut db, &spec, state.now_ms());
+                    drop(db);
+                    state.hooks.enqueue(events);
                     json_resp(StatusCode::OK, &rep)
                 }
                 Err(m) => bad(m),
@@ -135,6 +145,24 @@ pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -
             state.seq.store(0, Ordering::SeqCst);
             state.peak.store(0, Ordering::SeqCst);
             json_resp(StatusCode::OK, &json!({"reset": true}))
+        }
+        (Method::GET, "webhooks") => json_resp(StatusCode::OK, &state.hooks.list()),
+        (Method::POST, "webhooks/flush") => {
+            if let Some(k) = params.keys().find(|k| k.as_str() != "timeout_ms") {
+                return bad(format!("Invalid query params: {k}"));
+            }
+            let ms = match params.get("timeout_ms").map(|v| v.parse::<u64>()) {
+                None => 30_000,
+                Some(Ok(ms)) => ms.min(600_000),
+                Some(Err(_)) => {
+                    return bad("timeout_ms: give a non-negative number of milliseconds".into());
+                }
+            };
+            let list = state
+                .hooks
+                .flush(std::time::Duration::from_millis(ms))
+                .await;
+            json_resp(StatusCode::OK, &list)
         }
         (Method::GET, "stats") => {
             let st = state.stats.lock().unwrap_or_else(|e| e.into_inner());

@@ -38,6 +38,8 @@ pub struct Table {
     pub soft: HashSet<u32>,
     /// Offer version numbers of inserted offer versions.
     pub version: HashMap<u32, u32>,
+    /// Anonymized rows (candidates only): personal fields render blank, `updated_at` stays.
+    pub anon: HashSet<u32>,
     /// Hard-deleted ids, in deletion order.
     pub deleted: Vec<i64>,
 }
@@ -160,6 +162,11 @@ impl Db {
 
     pub fn is_alive(&self, r: R, idx: u32) -> bool {
         self.t(r).alive.get(idx as usize).copied().unwrap_or(false)
+    }
+
+    /// The id of row `idx` of `r` if it is alive.
+    pub fn live_id(&self, r: R, idx: u32) -> Option<i64> {
+        self.is_alive(r, idx).then(|| model::id_of(r, idx))
     }
 
     /// Owning parent's index (None for roots).
@@ -307,6 +314,14 @@ impl<'a> Ctx<'a> {
     pub fn ref_id(&mut self, r: R) -> i64 {
         let i = self.pick(r);
         model::id_of(r, i)
+    }
+    /// A reference to an initial row of `r` that a hard delete may have removed since (jobs,
+    /// departments, offices and a job's owned rows): None then, so the referring row renders the
+    /// reference nulled or drops it from its list. It draws exactly what `ref_id` draws, so a
+    /// target's death changes no other field of the row.
+    pub fn ref_opt(&mut self, r: R) -> Option<i64> {
+        let i = self.pick(r);
+        self.db.live_id(r, i)
     }
     /// A nullable reference: null when the drawn row was deleted (or with probability `p_null`).
     pub fn ref_live(&mut self, r: R, p_null: f64) -> Option<i64> {

@@ -24,9 +24,9 @@ pub fn focus_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
     } else {
         jcas[x.s.below(jcas.len() as u64) as usize]
     };
-    w.int(
+    w.oint(
         "job_candidate_attribute_id",
-        id_of(R::JobCandidateAttributes, a),
+        x.db.live_id(R::JobCandidateAttributes, a),
     );
 }
 
@@ -76,14 +76,14 @@ pub fn interviewers(x: &mut Ctx, w: &mut JsonOut) {
 pub fn interviews(x: &mut Ctx, w: &mut JsonOut) {
     let app = x.parent();
     let job = app_job_or_any(x, app);
-    w.int("job_id", id_of(R::Jobs, job));
+    w.oint("job_id", x.db.live_id(R::Jobs, job));
     w.int("application_id", x.parent_id());
     let jis = x.db.children_initial(R::JobInterviewStages, job);
     let ji = jis
         .first()
         .and_then(|s| x.db.children_initial(R::JobInterviews, *s).first().copied())
         .unwrap_or_else(|| x.pick(R::JobInterviews));
-    w.int("job_interview_id", id_of(R::JobInterviews, ji));
+    w.oint("job_interview_id", x.db.live_id(R::JobInterviews, ji));
     let all_day = x.s.below(15) == 0;
     let start = x.between();
     w.ots("starts_at", (!all_day).then_some(start));
@@ -145,9 +145,9 @@ pub fn scorecard_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
             "no_decision",
         ]),
     );
-    w.int(
+    w.oint(
         "job_candidate_attribute_id",
-        x.ref_id(R::JobCandidateAttributes),
+        x.ref_opt(R::JobCandidateAttributes),
     );
     w.ostr(
         "note",
@@ -158,16 +158,16 @@ pub fn scorecard_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
 }
 
 pub fn scorecard_question_answer_options(x: &mut Ctx, w: &mut JsonOut) {
-    w.int(
+    w.oint(
         "scorecard_question_option_id",
-        x.ref_id(R::ScorecardQuestionOptions),
+        x.ref_opt(R::ScorecardQuestionOptions),
     );
     w.int("scorecard_question_answer_id", x.parent_id());
 }
 
 pub fn scorecard_question_answers(x: &mut Ctx, w: &mut JsonOut) {
     w.int("scorecard_id", x.parent_id());
-    w.int("scorecard_question_id", x.ref_id(R::ScorecardQuestions));
+    w.oint("scorecard_question_id", x.ref_opt(R::ScorecardQuestions));
     let ans = x.c.chance(0.85).then(|| text::sentence(&mut x.c, 10));
     w.ostr("answer", ans.as_deref());
     w.ostr(
@@ -179,9 +179,9 @@ pub fn scorecard_question_answers(x: &mut Ctx, w: &mut JsonOut) {
 
 pub fn scorecard_question_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
     w.int("scorecard_question_id", x.parent_id());
-    w.int(
+    w.oint(
         "focus_candidate_attribute_id",
-        x.ref_id(R::FocusCandidateAttributes),
+        x.ref_opt(R::FocusCandidateAttributes),
     );
 }
 
@@ -215,7 +215,7 @@ pub fn scorecard_questions(x: &mut Ctx, w: &mut JsonOut) {
 }
 
 pub fn scorecards(x: &mut Ctx, w: &mut JsonOut) {
-    w.int("interview_kit_id", x.ref_id(R::InterviewKits));
+    w.oint("interview_kit_id", x.ref_opt(R::InterviewKits));
     let interviewer = x.ref_id(R::Users);
     w.int("interviewer_id", interviewer);
     w.ots("interviewed_at", x.s.chance(0.9).then(|| x.created()));

@@ -153,9 +153,9 @@ pub fn candidate_attribute_types(x: &mut Ctx, w: &mut JsonOut) {
 
 pub fn job_candidate_attributes(x: &mut Ctx, w: &mut JsonOut) {
     w.int("job_id", x.parent_id());
-    w.int(
+    w.oint(
         "candidate_attribute_type_id",
-        x.ref_id(R::CandidateAttributeTypes),
+        x.ref_opt(R::CandidateAttributeTypes),
     );
     w.bool("active", x.s.below(10) != 0);
     w.oint("sort_order", (x.s.below(10) != 0).then(|| pos(x) as i64));
@@ -182,7 +182,8 @@ pub fn job_interview_stages(x: &mut Ctx, w: &mut JsonOut) {
     w.int("job_id", x.parent_id());
     w.int("sort_order", p as i64);
     w.str("name", text::STAGES[p.min(text::STAGES.len() - 1)]);
-    w.bool("active", x.s.below(15) != 0);
+    let active = x.s.below(15) != 0;
+    w.bool("active", active && !x.soft());
 }
 
 pub fn job_interviews(x: &mut Ctx, w: &mut JsonOut) {
@@ -270,7 +271,9 @@ pub fn job_post_locations(x: &mut Ctx, w: &mut JsonOut) {
     );
     w.oint(
         "office_id",
-        (ty == Some("office")).then(|| x.ref_id(R::Offices)),
+        (ty == Some("office"))
+            .then(|| x.ref_opt(R::Offices))
+            .flatten(),
     );
     w.ostr("type", ty);
     w.oint("job_post_id", Some(x.parent_id()));
@@ -392,17 +395,19 @@ pub fn jobs(x: &mut Ctx, w: &mut JsonOut) {
     );
     w.oint(
         "copied_from_id",
-        (x.idx > 0 && x.s.below(8) == 0).then(|| id_of(R::Jobs, x.idx / 2)),
+        (x.idx > 0 && x.s.below(8) == 0)
+            .then(|| x.db.live_id(R::Jobs, x.idx / 2))
+            .flatten(),
     );
     w.oint(
         "department_id",
-        x.s.chance(0.9).then(|| x.ref_id(R::Departments)),
+        x.s.chance(0.9).then(|| x.ref_opt(R::Departments)).flatten(),
     );
     if x.s.below(15) == 0 {
         w.null("office_ids");
     } else {
         let mut o: Vec<i64> = (0..1 + x.s.below(2))
-            .map(|_| x.ref_id(R::Offices))
+            .filter_map(|_| x.ref_opt(R::Offices))
             .collect();
         o.sort();
         o.dedup();
@@ -423,7 +428,7 @@ pub fn offers(x: &mut Ctx, w: &mut JsonOut) {
     w.int("version", version as i64);
     w.int("application_id", x.parent_id());
     let job = app_job_or_any(x, app);
-    w.int("job_id", id_of(R::Jobs, job));
+    w.oint("job_id", x.db.live_id(R::Jobs, job));
     w.int("candidate_id", id_of(R::Candidates, x.app_candidate(app)));
     w.oint("opening_id", x.ref_live(R::Openings, 0.4));
     let status = if x.soft() || !offer_is_current(x.db, x.idx) {

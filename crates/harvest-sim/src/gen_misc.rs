@@ -9,7 +9,7 @@ use super::cf;
 use super::data::Ctx;
 use super::gen_jobs::JOB_BOARDS;
 use super::json::JsonOut;
-use super::model::{R, id_of};
+use super::model::R;
 use super::text;
 
 const TAGS: &[&str] = &[
@@ -138,12 +138,12 @@ pub fn close_reasons(x: &mut Ctx, w: &mut JsonOut) {
 
 pub fn custom_field_departments(x: &mut Ctx, w: &mut JsonOut) {
     w.int("custom_field_id", x.parent_id());
-    w.int("department_id", x.ref_id(R::Departments));
+    w.oint("department_id", x.ref_opt(R::Departments));
 }
 
 pub fn custom_field_offices(x: &mut Ctx, w: &mut JsonOut) {
     w.int("custom_field_id", x.parent_id());
-    w.int("office_id", x.ref_id(R::Offices));
+    w.oint("office_id", x.ref_opt(R::Offices));
 }
 
 pub fn custom_field_options(x: &mut Ctx, w: &mut JsonOut) {
@@ -309,7 +309,9 @@ pub fn departments(x: &mut Ctx, w: &mut JsonOut) {
     );
     w.oint(
         "parent_id",
-        (x.idx >= 4).then(|| id_of(R::Departments, x.idx % 4)),
+        (x.idx >= 4)
+            .then(|| x.db.live_id(R::Departments, x.idx % 4))
+            .flatten(),
     );
     w.ostr(
         "external_id",
@@ -409,7 +411,9 @@ pub fn offices(x: &mut Ctx, w: &mut JsonOut) {
     );
     w.oint(
         "parent_id",
-        (x.idx >= 3).then(|| id_of(R::Offices, x.idx % 3)),
+        (x.idx >= 3)
+            .then(|| x.db.live_id(R::Offices, x.idx % 3))
+            .flatten(),
     );
     w.ostr(
         "external_id",
@@ -451,12 +455,16 @@ pub fn prospect_pools(x: &mut Ctx, w: &mut JsonOut) {
             .as_deref(),
     );
     let deps: Vec<i64> = (0..x.s.below(2))
-        .map(|_| x.ref_id(R::Departments))
+        .filter_map(|_| x.ref_opt(R::Departments))
         .collect();
     w.ints("department_ids", &deps);
-    let offs: Vec<i64> = (0..x.s.below(2)).map(|_| x.ref_id(R::Offices)).collect();
+    let offs: Vec<i64> = (0..x.s.below(2))
+        .filter_map(|_| x.ref_opt(R::Offices))
+        .collect();
     w.ints("office_ids", &offs);
-    let jobs: Vec<i64> = (0..x.s.below(3)).map(|_| x.ref_id(R::Jobs)).collect();
+    let jobs: Vec<i64> = (0..x.s.below(3))
+        .filter_map(|_| x.ref_opt(R::Jobs))
+        .collect();
     w.ints("job_ids", &jobs);
 }
 
@@ -531,7 +539,10 @@ pub fn sources(x: &mut Ctx, w: &mut JsonOut) {
 }
 
 pub fn tracking_links(x: &mut Ctx, w: &mut JsonOut) {
-    w.oint("job_id", x.s.chance(0.8).then(|| x.ref_id(R::Jobs)));
+    w.oint(
+        "job_id",
+        x.s.chance(0.8).then(|| x.ref_opt(R::Jobs)).flatten(),
+    );
     w.str("token", &format!("{:x}", x.s.next_u64() & 0x00FF_FFFF_FFFF));
     w.oint("source_id", x.s.chance(0.8).then(|| x.ref_id(R::Sources)));
     let post = x.ref_live(R::JobPosts, 0.3);

@@ -43,19 +43,44 @@ fn typed_list(w: &mut JsonOut, key: &str, items: &[(String, &str)]) {
     });
 }
 
+/// What an anonymized candidate lost, in Greenhouse's `anonymized_fields` vocabulary (the
+/// `candidate_anonymized` webhook reports this list).
+pub const ANONYMIZED_FIELDS: &[&str] = &[
+    "full_name",
+    "current_company",
+    "current_title",
+    "phone_numbers",
+    "addresses",
+    "email_addresses",
+    "websites",
+    "social_media_links",
+    "custom_candidate_fields",
+];
+
 pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
+    // Anonymized rows draw the same random values as before (so nothing else moves) and write
+    // blanks instead: Greenhouse sets first_name "Anonymized" and last_name to the id.
+    let anon = x.db.t(R::Candidates).anon.contains(&x.idx);
     let (f, l) = text::person(&mut x.c);
-    w.ostr("first_name", (x.c.below(50) != 0).then_some(f));
-    w.ostr("last_name", (x.c.below(50) != 0).then_some(l));
+    let own_id = x.id().to_string();
+    if anon {
+        w.str("first_name", "Anonymized");
+        w.str("last_name", &own_id);
+        let _ = (x.c.below(50), x.c.below(50));
+    } else {
+        w.ostr("first_name", (x.c.below(50) != 0).then_some(f));
+        w.ostr("last_name", (x.c.below(50) != 0).then_some(l));
+    }
     w.ostr(
         "preferred_name",
-        x.c.chance(0.2).then_some(x.c.pick(text::FIRST)),
+        x.c.chance(0.2)
+            .then_some(x.c.pick(text::FIRST))
+            .filter(|_| !anon),
     );
-    w.ostr(
-        "company",
-        x.c.chance(0.8).then_some(x.c.pick(text::COMPANIES)),
-    );
-    w.ostr("title", x.c.chance(0.8).then_some(x.c.pick(text::TITLES)));
+    let company = x.c.chance(0.8).then_some(x.c.pick(text::COMPANIES));
+    w.ostr("company", company.filter(|_| !anon));
+    let title = x.c.chance(0.8).then_some(x.c.pick(text::TITLES));
+    w.ostr("title", title.filter(|_| !anon));
     w.ots(
         "last_activity_at",
         (x.s.below(30) != 0).then(|| x.updated()),
@@ -88,7 +113,7 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
             )
         })
         .collect();
-    typed_list(w, "phone_numbers", &phones);
+    typed_list(w, "phone_numbers", if anon { &[] } else { &phones });
     let addrs: Vec<(String, &str)> = (0..x.c.below(2))
         .map(|_| {
             (
@@ -101,7 +126,7 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
             )
         })
         .collect();
-    typed_list(w, "addresses", &addrs);
+    typed_list(w, "addresses", if anon { &[] } else { &addrs });
     let emails: Vec<(String, &str)> = (0..1 + x.c.below(2))
         .map(|k| {
             (
@@ -114,17 +139,21 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
             )
         })
         .collect();
-    typed_list(w, "email_addresses", &emails);
+    typed_list(w, "email_addresses", if anon { &[] } else { &emails });
     let sites: Vec<(String, &str)> = (0..x.c.below(2))
         .map(|_| (format!("https://{fs}.example.dev/?a=1&b=2"), "personal"))
         .collect();
-    typed_list(w, "website_addresses", &sites);
+    typed_list(w, "website_addresses", if anon { &[] } else { &sites });
     w.arr("social_media_addresses", |w| {
-        if x.c.chance(0.4) {
+        if x.c.chance(0.4) && !anon {
             w.item_obj(|w| w.str("value", &format!("https://social.example/@{fs}{n}")));
         }
     });
-    cf::write_map(w, "custom_fields", "candidate", &mut x.c, &[]);
+    if anon {
+        cf::write_map_blank(w, "custom_fields", "candidate");
+    } else {
+        cf::write_map(w, "custom_fields", "candidate", &mut x.c, &[]);
+    }
 }
 
 pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
@@ -143,12 +172,12 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
         "coordinator_id",
         x.s.chance(0.7).then(|| x.ref_id(R::Users)),
     );
-    w.oint("job_id", job.map(|j| id_of(R::Jobs, j)));
+    w.oint("job_id", job.and_then(|j| db.live_id(R::Jobs, j)));
     let post = job.and_then(|j| db.children_initial(R::JobPosts, j).first().copied());
     w.oint(
         "job_post_id",
         post.filter(|_| x.s.chance(0.8))
-            .map(|p| id_of(R::JobPosts, p)),
+            .and_then(|p| db.live_id(R::JobPosts, p)),
     );
     w.oint("recruiter_id", x.s.chance(0.8).then(|| x.ref_id(R::Users)));
     w.oint(
@@ -215,7 +244,9 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
         });
     }
     let pj: Vec<i64> = if prospect {
-        (0..1 + x.s.below(2)).map(|_| x.ref_id(R::Jobs)).collect()
+        (0..1 + x.s.below(2))
+            .filter_map(|_| x.ref_opt(R::Jobs))
+            .collect()
     } else {
         vec![]
     };
@@ -233,9 +264,9 @@ pub fn application_stages(x: &mut Ctx, w: &mut JsonOut) {
         .and_then(|st| st.get(pos.min(st.len().saturating_sub(1))).copied())
         .unwrap_or_else(|| x.pick(R::JobInterviewStages));
     w.int("application_id", x.parent_id());
-    w.int(
+    w.oint(
         "job_interview_stage_id",
-        id_of(R::JobInterviewStages, stage),
+        x.db.live_id(R::JobInterviewStages, stage),
     );
     let entered = x.created();
     let exited = (!current).then(|| x.between().max(entered + 3_600_000));
@@ -413,10 +444,13 @@ pub fn eeoc(x: &mut Ctx, w: &mut JsonOut) {
 pub fn future_job_permissions(x: &mut Ctx, w: &mut JsonOut) {
     w.oint(
         "department_id",
-        x.s.chance(0.6).then(|| x.ref_id(R::Departments)),
+        x.s.chance(0.6).then(|| x.ref_opt(R::Departments)).flatten(),
     );
     w.int("user_id", x.parent_id());
-    w.oint("office_id", x.s.chance(0.5).then(|| x.ref_id(R::Offices)));
+    w.oint(
+        "office_id",
+        x.s.chance(0.5).then(|| x.ref_opt(R::Offices)).flatten(),
+    );
     w.int("role_id", x.ref_id(R::UserRoles));
 }
 
@@ -521,9 +555,12 @@ pub fn prospect_details(x: &mut Ctx, w: &mut JsonOut) {
     );
     w.oint(
         "department_id",
-        x.s.chance(0.5).then(|| x.ref_id(R::Departments)),
+        x.s.chance(0.5).then(|| x.ref_opt(R::Departments)).flatten(),
     );
-    w.oint("office_id", x.s.chance(0.5).then(|| x.ref_id(R::Offices)));
+    w.oint(
+        "office_id",
+        x.s.chance(0.5).then(|| x.ref_opt(R::Offices)).flatten(),
+    );
 }
 
 pub fn rejection_details(x: &mut Ctx, w: &mut JsonOut) {
@@ -621,10 +658,12 @@ pub fn users(x: &mut Ctx, w: &mut JsonOut) {
         .into_iter()
         .collect();
     w.ints("linked_candidate_ids", &linked);
-    let offices: Vec<i64> = (0..x.s.below(3)).map(|_| x.ref_id(R::Offices)).collect();
+    let offices: Vec<i64> = (0..x.s.below(3))
+        .filter_map(|_| x.ref_opt(R::Offices))
+        .collect();
     w.ints("office_ids", &dedup(offices));
     let deps: Vec<i64> = (0..x.s.below(3))
-        .map(|_| x.ref_id(R::Departments))
+        .filter_map(|_| x.ref_opt(R::Departments))
         .collect();
     w.ints("department_ids", &dedup(deps));
     let tags: Vec<u32> = (0..x.s.below(3))

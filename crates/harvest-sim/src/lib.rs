@@ -4,8 +4,10 @@
 //! (§13 "Local simulator contract") and `harvest-v3-fields.txt` — it never reads the extractor's
 //! stream declarations and depends on no code of the extractor (it is its own crate, so that it
 //! cannot start to).  It serves `POST /token`, `GET /v3/<resource>` for 67
-//! list resources, and a loopback control API under `/_sim`.  Data is deterministic in
-//! (seed, scale) and generated on demand, so large scales start in seconds.
+//! list resources, and a loopback control API under `/_sim`; with `--webhook-url` it also
+//! sends Greenhouse-style signed webhooks for the deletes, merges and anonymizations of
+//! `/_sim/mutate` (`events`, `webhooks`).  Data is deterministic in (seed, scale) and generated
+//! on demand, so large scales start in seconds.
 //!
 //! Embedding: `start(SimConfig) → RunningSim` (bound to 127.0.0.1), `RunningSim::base_url`,
 //! `RunningSim::shutdown`; [`Background`] runs one on its own thread and runtime (for callers that
@@ -19,6 +21,7 @@ mod cf;
 pub mod client;
 mod control;
 pub mod data;
+pub mod events;
 mod faults;
 mod gen_interviews;
 mod gen_jobs;
@@ -34,6 +37,7 @@ mod rng;
 mod rows;
 mod server;
 mod text;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,6 +123,41 @@ pub struct SimConfig {
     /// redirect).
     #[arg(long = "bad-record")]
     pub bad_record: Vec<bad::BadRecord>,
+    /// Where `/_sim/mutate` sends Greenhouse-style webhooks for its deletes, merges and
+    /// anonymizations (needs `--webhook-secret`).
+    #[arg(long, value_name = "URL", requires = "webhook_secret")]
+    pub webhook_url: Option<String>,
+    /// Secret key for the webhooks' `Signature: sha256 <HMAC-SHA256 hex>` header (needs
+    /// `--webhook-url`; never logged).
+    #[arg(long, value_name = "SECRET", requires = "webhook_url")]
+    pub webhook_secret: Option<WebhookSecret>,
+    /// Delays before each retry of a failed webhook delivery, in milliseconds (comma list; one
+    /// attempt plus one retry per delay). Greenhouse waits 1, 15, 60, 120, 240 and 480 minutes;
+    /// the default is a compressed schedule for tests.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "1000,2000,4000,8000,16000,32000"
+    )]
+    pub webhook_retry_delays_ms: Vec<u64>,
+}
+
+/// A webhook secret: its `Debug` form is redacted, so printing a `SimConfig` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(pub String);
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for WebhookSecret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(WebhookSecret(s.to_string()))
+    }
 }
 
 /// One of the `X-RateLimit-*` headers (for `--omit-rate-headers`).
@@ -145,37 +184,56 @@ pub async fn start(config: SimConfig) -> std::io::Result<RunningSim> {
 pub async fn run(config: SimConfig) -> std::io::Result<()> {
     use std::io::Write as _;
     let sim = start(config).await?;
+    // Handlers first: a supervisor may send SIGTERM as soon as it has read the URL, and a
+    // signal that arrived before they existed would kill the process uncleanly.
+    let stop = shutdown_signal();
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", sim.base_url())?;
         out.flush()?;
     }
     tracing::info!(base_url = %sim.base_url(), "harvest-sim listening");
-    wait_for_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     sim.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Registers the SIGINT/SIGTERM handlers now and returns a future that ends on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        async move {
+            let int = async {
+                match int {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            let term = async {
+                match term {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = int => {}
+                _ = term => {}
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -115,7 +115,9 @@ pub enum Del {
     Hard,
     /// Soft delete: the row stays, its `active` (or `deactivated`) flag flips.
     Soft,
-    /// Rows are never deleted (other rows hold non-nullable references to them).
+    /// `deletes=` never picks these rows (other rows hold non-nullable references to them);
+    /// they still die with a hard-deleted owner (a job's stages, interviews and kits, as in
+    /// Greenhouse), and references to them then render null.
     Never,
 }
 
@@ -277,7 +279,7 @@ pub fn def(r: R) -> ResDef {
                 Soft,
             )
         },
-        R::Departments => d(Fixed(12), "", "parent_id:id external_id:s", Never),
+        R::Departments => d(Fixed(12), "", "parent_id:id external_id:s", Hard),
         R::Eeoc => d(
             Per(R::Applications, &[1, 1]),
             "application_id",
@@ -328,7 +330,7 @@ pub fn def(r: R) -> ResDef {
             Per(R::Jobs, &[0, 0, 0, 0, 1, 1, 1]),
             "job_id",
             "job_ids active:b",
-            Never,
+            Soft,
         ),
         R::JobInterviews => d(
             Per(R::JobInterviewStages, &[0, 2, 1]),
@@ -364,7 +366,7 @@ pub fn def(r: R) -> ResDef {
             Scaled(120, 6),
             "",
             "opened_at:d closed_at:d requisition_id:s department_id:id office_id:id confidential:b is_template:b status=open|draft|closed custom_field_option_id",
-            Never,
+            Hard,
         ),
         R::Notes => d(
             Per(R::Candidates, &[0, 1, 1, 1, 1, 1]),
@@ -378,7 +380,7 @@ pub fn def(r: R) -> ResDef {
             "application_ids job_ids candidate_ids opening_ids current_only status=Created|Accepted|Rejected|Deprecated resolved_at:d sent_on:d starts_on:d custom_field_option_id",
             Hard,
         ),
-        R::Offices => d(Fixed(10), "", "parent_id:id external_id:s", Never),
+        R::Offices => d(Fixed(10), "", "parent_id:id external_id:s", Hard),
         R::Openings => d(
             Per(R::Jobs, &[0, 2, 1]),
             "job_id",

@@ -5,15 +5,22 @@
 //! version row with a higher id; job posts may be soft-deleted), insert I rows with ids above
 //! every existing id (created_at = updated_at = now, parents chosen among live rows), delete
 //! D rows (hard deletes cascade through owned children and are listed in `/_sim/deleted`;
-//! soft-delete resources flip their active/deactivated flag; others are skipped), and merge
+//! soft-delete resources flip their active/deactivated flag; others are skipped; jobs,
+//! departments and offices are hard-deleted as in Greenhouse, and rows that merely reference
+//! them render the reference nulled or dropped from its list), and merge
 //! M candidate pairs (the loser's owned rows move to the winner with updated_at = now, the
-//! loser is hard-deleted).  Row choice is a pure function of (seed, mutate seed, resource).
+//! loser is hard-deleted), and anonymize N candidates (personal fields blanked in place, as
+//! Greenhouse's anonymize does, with `updated_at` left alone: Greenhouse does not document that
+//! it moves, so this is the worst case an extractor must survive).  Row choice is a pure
+//! function of (seed, mutate seed, resource).  [`apply_with_events`] also returns the webhook
+//! events Greenhouse would fire for these changes (see `events`), in the order they happened.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use super::data::Db;
+use super::events::{self, Event};
 use super::json::Millis;
 use super::model::{self, Del, R};
 use super::rng::Rng;
@@ -24,6 +31,8 @@ pub struct MutateSpec {
     pub inserts: u32,
     pub deletes: u32,
     pub merges: u32,
+    /// Candidates to anonymize (only when candidates are among the selected resources).
+    pub anonymizes: u32,
     pub seed: u64,
     /// None = every resource.
     pub resources: Option<Vec<R>>,
@@ -37,6 +46,8 @@ struct Report {
     soft_deleted: BTreeMap<&'static str, Vec<i64>>,
     reversioned: Vec<Value>,
     merged: Vec<Value>,
+    anonymized: BTreeMap<&'static str, Vec<i64>>,
+    events: Vec<Event>,
     skipped: BTreeMap<&'static str, &'static str>,
 }
 
@@ -124,7 +135,14 @@ fn offer_version(db: &Db, idx: u32) -> u32 {
         .unwrap_or(1)
 }
 
+/// Applies `spec` and returns the report (the `/_sim/mutate` response body).
 pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
+    apply_with_events(db, spec, now).0
+}
+
+/// Applies `spec`; returns the report and the webhook events of its deletes, merges and
+/// anonymizations.
+pub fn apply_with_events(db: &mut Db, spec: &MutateSpec, now: Millis) -> (Value, Vec<Event>) {
     let mut rep = Report::default();
     // Deletes and merges can change rows they do not own (a reference to a deleted row becomes
     // null). Like Greenhouse, such a row must then carry a new `updated_at`, or an incremental
@@ -151,6 +169,10 @@ pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
                 rep.reversioned
                     .push(json!({"old": model::id_of(r, idx), "new": model::id_of(r, new)}));
             } else if r == R::JobPosts && rng.chance(0.3) {
+                // v3 hides inactive posts, so this is the post's deletion for a reader.
+                if !db.t(r).soft.contains(&idx) {
+                    rep.events.extend(events::deleted(db, r, idx));
+                }
                 db.tables[r as usize].soft.insert(idx);
                 rep.soft_deleted
                     .entry(r.name())
@@ -186,11 +208,17 @@ pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
             match model::def(r).delete {
                 Del::Hard => {
                     for idx in choose(db, r, spec.deletes, &mut rng) {
+                        if db.is_alive(r, idx) {
+                            rep.events.extend(events::deleted(db, r, idx));
+                        }
                         cascade(db, r, idx, &mut rep);
                     }
                 }
                 Del::Soft => {
                     for idx in choose(db, r, spec.deletes, &mut rng) {
+                        if !db.t(r).soft.contains(&idx) {
+                            rep.events.extend(events::deleted(db, r, idx));
+                        }
                         db.tables[r as usize].soft.insert(idx);
                         *db.tables[r as usize].rev.entry(idx).or_default() += 1;
                         touch(db, r, idx, now);
@@ -225,6 +253,7 @@ pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
                     }
                 }
                 touch(db, r, winner, now);
+                rep.events.push(events::merged(db, loser, winner));
                 cascade(db, r, loser, &mut rep);
                 rep.merged.push(json!({"winner": model::id_of(r, winner), "loser": model::id_of(r, loser), "moved": moved}));
             }
@@ -246,7 +275,25 @@ pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
             }
         }
     }
-    json!({
+    // Anonymize last, after the side-effect pass: it must not move `updated_at`.
+    if spec.anonymizes > 0 && selected.contains(&R::Candidates) {
+        let r = R::Candidates;
+        let mut rng = Rng::new(&[db.seed, spec.seed, r as u64, 0xA404]);
+        let mut pool: Vec<u32> = live(db, r)
+            .into_iter()
+            .filter(|i| !db.t(r).anon.contains(i))
+            .collect();
+        for _ in 0..spec.anonymizes.min(pool.len() as u32) {
+            let idx = pool.swap_remove(rng.below(pool.len() as u64) as usize);
+            db.tables[r as usize].anon.insert(idx);
+            rep.anonymized
+                .entry(r.name())
+                .or_default()
+                .push(model::id_of(r, idx));
+            rep.events.push(events::anonymized(idx));
+        }
+    }
+    let report = json!({
         "now": super::json::ts_string(now),
         "touched_by_side_effects": side_effects,
         "updated": rep.updated,
@@ -255,6 +302,8 @@ pub fn apply(db: &mut Db, spec: &MutateSpec, now: Millis) -> Value {
         "soft_deleted": rep.soft_deleted,
         "reversioned": rep.reversioned,
         "merged": rep.merged,
+        "anonymized": rep.anonymized,
         "skipped": rep.skipped,
-    })
+    });
+    (report, rep.events)
 }

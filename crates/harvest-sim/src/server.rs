@@ -34,6 +34,7 @@ use super::page;
 use super::query;
 use super::ratelimit::{Decision, Limiter, WindowHistogram};
 use super::rng::hash;
+use super::webhooks::{Hooks, Target};
 use super::{RateHeader, SimConfig};
 
 pub(super) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -92,6 +93,8 @@ pub(super) struct State {
     /// Added to the wall clock (`POST /_sim/clock?advance_ms=`), so tests can let tokens expire
     /// and rate windows pass without waiting.
     pub(super) clock_offset_ms: AtomicI64,
+    /// Webhook queue and log (a no-op without `--webhook-url`).
+    pub(super) hooks: Arc<Hooks>,
 }
 
 impl State {
@@ -138,6 +141,31 @@ pub async fn start(cfg: Arc<SimConfig>) -> std::io::Result<RunningSim> {
             )));
         }
     }
+    let target = match (&cfg.webhook_url, &cfg.webhook_secret) {
+        (None, None) => None,
+        (Some(url), Some(secret)) => {
+            if url::Url::parse(url).is_err() {
+                return Err(std::io::Error::other(format!(
+                    "--webhook-url: `{url}` is not a URL"
+                )));
+            }
+            Some(Target {
+                url: url.clone(),
+                secret: secret.0.clone(),
+                retry_delays: cfg
+                    .webhook_retry_delays_ms
+                    .iter()
+                    .map(|ms| Duration::from_millis(*ms))
+                    .collect(),
+            })
+        }
+        _ => {
+            return Err(std::io::Error::other(
+                "--webhook-url and --webhook-secret go together",
+            ));
+        }
+    };
+    let hooks = Arc::new(Hooks::new(target, cfg.seed));
     let (seed, scale) = (cfg.seed, cfg.scale);
     let db = tokio::task::spawn_blocking(move || Db::new(seed, scale))
         .await
@@ -158,9 +186,11 @@ pub async fn start(cfg: Arc<SimConfig>) -> std::io::Result<RunningSim> {
         peak: AtomicU64::new(0),
         minted: AtomicU64::new(0),
         clock_offset_ms: AtomicI64::new(0),
+        hooks: hooks.clone(),
         cfg,
     });
     let (stop, stop_rx) = watch::channel(false);
+    tokio::spawn(hooks.run(stop_rx.clone()));
     let task = tokio::spawn(accept_loop(listener, state, stop_rx));
     Ok(RunningSim {
         base_url,
