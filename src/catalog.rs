@@ -65,12 +65,46 @@ fn properties(fields: &[Field]) -> Value {
     Value::Object(props)
 }
 
-/// The JSON Schema of one stream's records.
-pub fn record_schema(stream: &Stream) -> Value {
+/// The field of a Singer record that marks a delete (the convention Singer targets such as
+/// pipelinewise's honour with `hard_delete`).
+pub const SINGER_DELETED_AT: &str = "_sdc_deleted_at";
+/// The field of an Airbyte record that marks a delete (Airbyte's CDC convention, which its
+/// destinations apply in deduplicated mode).
+pub const AIRBYTE_DELETED_AT: &str = "_ab_cdc_deleted_at";
+
+/// The JSON Schema of one stream's records. `deleted_at` names the field that marks a
+/// tombstone in this protocol: a deleted record is `{<key>, <deleted_at>, _deleted_by,
+/// _merged_into}` and nothing else.
+pub fn record_schema(stream: &Stream, deleted_at: &str) -> Value {
+    let mut props = properties(&stream.fields);
+    if let Value::Object(m) = &mut props {
+        m.insert(
+            deleted_at.to_string(),
+            json!({
+                "type": ["null", "string"],
+                "format": "date-time",
+                "description": "Set on a deleted record (all other fields but the key absent): when the extractor learned of the delete.",
+            }),
+        );
+        m.insert(
+            "_deleted_by".to_string(),
+            json!({
+                "type": ["null", "string"],
+                "description": "How the delete was learned: reconcile, cascade or webhook.",
+            }),
+        );
+        m.insert(
+            "_merged_into".to_string(),
+            json!({
+                "type": ["null", "integer"],
+                "description": "The record a deleted record was merged into, when known.",
+            }),
+        );
+    }
     json!({
         "type": "object",
         "additionalProperties": true,
-        "properties": properties(&stream.fields),
+        "properties": props,
     })
 }
 
@@ -143,7 +177,7 @@ fn singer_stream(stream: &Stream) -> Value {
     let mut s = json!({
         "tap_stream_id": stream.name,
         "stream": stream.name,
-        "schema": record_schema(stream),
+        "schema": record_schema(stream, SINGER_DELETED_AT),
         "key_properties": stream.primary_key,
         "replication_method": method,
         "metadata": metadata,
@@ -163,7 +197,7 @@ pub fn singer_catalog(registry: &Registry) -> Value {
 pub fn airbyte_stream(stream: &Stream) -> Value {
     let mut s = json!({
         "name": stream.name,
-        "json_schema": record_schema(stream),
+        "json_schema": record_schema(stream, AIRBYTE_DELETED_AT),
         "source_defined_primary_key": stream.primary_key.iter().map(|k| vec![k]).collect::<Vec<_>>(),
         "is_resumable": true,
     });
@@ -236,7 +270,7 @@ mod tests {
 
     #[test]
     fn schemas_are_typed_and_enums_not_enforced() {
-        let s = record_schema(&registry().streams()[0]);
+        let s = record_schema(&registry().streams()[0], SINGER_DELETED_AT);
         assert_eq!(s["properties"]["status"]["type"], json!(["null", "string"]));
         assert!(s["properties"]["status"].get("enum").is_none());
         assert_eq!(

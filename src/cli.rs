@@ -168,6 +168,11 @@ pub struct SyncArgs {
     /// `--log-format json` (the `run_finished` event holds it; every line stays JSON).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub summary: Option<SummaryFormat>,
+    /// Reconcile ids in this run whatever the cadence (`reconcile_interval`): list the live
+    /// ids of the given streams (comma-separated; none given: every selected stream) and
+    /// tombstone the ones that are gone.
+    #[arg(long, value_delimiter = ',', num_args = 0.., value_name = "a,b,c")]
+    pub reconcile: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -295,8 +300,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             if args.deadline.is_some() {
                 config.max_run_time = args.deadline;
             }
+            if let Some(names) = &args.reconcile {
+                for n in names {
+                    if registry.get(n).is_none() {
+                        return Err(crate::error::Error::Config(format!(
+                            "--reconcile: unknown stream `{n}`. `greenhouse-extract streams` lists them."
+                        )));
+                    }
+                }
+            }
             if args.dry_run {
-                return crate::dryrun::run(&config, &registry, args.state_file.as_deref()).await;
+                return crate::dryrun::run(
+                    &config,
+                    &registry,
+                    args.state_file.as_deref(),
+                    args.reconcile.as_deref(),
+                )
+                .await;
             }
             // A run that fails before it commits anything (bad state, refused credentials…)
             // leaves no empty destination folder behind.
@@ -306,6 +326,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             })?;
             let mut opts = crate::sync::SyncOptions::new();
             opts.state_file = args.state_file.clone();
+            opts.reconcile = args.reconcile.clone();
             opts.progress = RunProgress::new(crate::progress::should_draw(
                 std::io::stderr().is_terminal(),
                 cli.log_format == LogFormat::Text,

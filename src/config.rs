@@ -162,6 +162,19 @@ pub struct ConfigFile {
     /// run. The parent run comes from `OPENLINEAGE_PARENT_ID` and `OPENLINEAGE_ROOT_PARENT_ID`
     /// (`namespace/job/run-id`) when set. Default: no events.
     pub openlineage_url: Option<String>,
+    /// Find hard-deleted records by comparing the ids the destination holds with a listing of
+    /// the live ids (`fields=id`, 500 per request, under the same rate budget), and write a
+    /// tombstone for each id that is gone (deletes of children follow through the declared
+    /// cascades at no request cost). Turn it off when Greenhouse webhooks deliver the deletes
+    /// (`webhooks serve`). `sync --reconcile` forces it for a run. Default: true.
+    pub reconcile: Option<bool>,
+    /// A stream holding more than `reconcile_every_run_below` ids is reconciled at most this
+    /// often (`<n>s`, `<n>m`, `<n>h`, `<n>d`); smaller streams are reconciled on every run.
+    /// Default: `24h`.
+    pub reconcile_interval: Option<String>,
+    /// Streams with at most this many ids (two pages of ids) are reconciled on every run.
+    /// Default: 1000.
+    pub reconcile_every_run_below: Option<u64>,
 }
 
 /// How requests are authenticated.
@@ -223,6 +236,27 @@ pub struct Config {
     pub single_writer: bool,
     /// Where OpenLineage events go (`None`: nowhere).
     pub openlineage: Option<LineageTarget>,
+    /// When ids are reconciled (see `ConfigFile::reconcile`).
+    pub reconcile: ReconcilePolicy,
+}
+
+/// When a stream's ids are compared with a listing of the live ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcilePolicy {
+    pub enabled: bool,
+    /// Streams above `every_run_below` ids: at most this often.
+    pub interval: Duration,
+    pub every_run_below: u64,
+}
+
+impl Default for ReconcilePolicy {
+    fn default() -> Self {
+        ReconcilePolicy {
+            enabled: true,
+            interval: Duration::from_secs(24 * 3600),
+            every_run_below: 1000,
+        }
+    }
 }
 
 /// Where OpenLineage run events are delivered.
@@ -488,6 +522,18 @@ impl ConfigFile {
                 "max_page_bytes must be at least {MIN_MAX_PAGE_BYTES} (1 MiB), got {max_page_bytes}"
             )));
         }
+        let defaults = ReconcilePolicy::default();
+        let reconcile = ReconcilePolicy {
+            enabled: self.reconcile.unwrap_or(defaults.enabled),
+            interval: match self.reconcile_interval.as_deref() {
+                None => defaults.interval,
+                Some(raw) => parse_duration(raw)
+                    .map_err(|e| Error::Config(format!("reconcile_interval: {e}")))?,
+            },
+            every_run_below: self
+                .reconcile_every_run_below
+                .unwrap_or(defaults.every_run_below),
+        };
         let openlineage = self
             .openlineage_url
             .as_deref()
@@ -520,6 +566,7 @@ impl ConfigFile {
             stall_timeout,
             single_writer: self.single_writer.unwrap_or(false),
             openlineage,
+            reconcile,
         })
     }
 }

@@ -76,6 +76,8 @@ pub struct StreamPlan {
     pub probe_rows: u64,
     pub estimate: Estimate,
     pub note: String,
+    /// Requests of the id listing this run would make to find deletes (`None`: not due).
+    pub reconcile: Option<u64>,
 }
 
 /// What the previous committed run of a stream read.
@@ -91,6 +93,7 @@ pub async fn run(
     config: &Config,
     registry: &Registry,
     state_file: Option<&Path>,
+    reconcile: Option<&[String]>,
 ) -> Result<ExitCode, Error> {
     let streams = config.selected(registry)?;
     // `sync` would refuse a state file it cannot write; so does its dry run (the probe file it
@@ -167,6 +170,31 @@ pub async fn run(
         .into_iter()
         .collect::<Result<_, _>>()?;
     plans.sort_by(|a, b| a.stream.cmp(&b.stream));
+    // Id listings the deletes phase would make (their tombstones are known only after them).
+    let now = Utc::now();
+    for plan in &mut plans {
+        let Some(stream) = registry.get(&plan.stream) else {
+            continue;
+        };
+        let entry = state.stream(&stream.name);
+        if matches!(plan.estimate, Estimate::Skipped(_) | Estimate::Failed(_))
+            || !crate::sync::deletes::reconcile_due(
+                &config.reconcile,
+                reconcile,
+                stream,
+                entry,
+                now,
+            )
+        {
+            continue;
+        }
+        plan.reconcile = Some(if stream.is_incremental() {
+            let live = entry.and_then(|e| e.ids.as_ref()).map_or(0, |r| r.live);
+            crate::sync::deletes::listing_requests(live, stream.partition_params().len() as u64)
+        } else {
+            0 // its own full read is the listing
+        });
+    }
 
     println!("Dry run: nothing is written (no lease, no state, no data files).");
     println!(
@@ -211,6 +239,7 @@ async fn plan_stream(
                     probe_rows,
                     estimate: Estimate::Skipped(why.clone()),
                     note: format!("skipped: {why}"),
+                    reconcile: None,
                 });
             }
             Err(e) => {
@@ -221,6 +250,7 @@ async fn plan_stream(
                     probe_rows,
                     estimate: Estimate::Failed(msg.clone()),
                     note: format!("probe failed: {msg}"),
+                    reconcile: None,
                 });
             }
         }
@@ -237,6 +267,7 @@ async fn plan_stream(
         probe_rows,
         estimate,
         note,
+        reconcile: None,
     })
 }
 
@@ -315,6 +346,8 @@ pub fn render(plans: &[StreamPlan], rate: Option<RateLimit>) -> String {
                 to,
                 p.probe_rows.to_string(),
                 p.estimate.label(),
+                p.reconcile
+                    .map_or_else(|| "-".to_string(), |n| n.to_string()),
                 p.note.clone(),
             ]
         })
@@ -326,12 +359,15 @@ pub fn render(plans: &[StreamPlan], rate: Option<RateLimit>) -> String {
             "to",
             "probe rows",
             "est. requests",
+            "reconcile",
             "note",
         ],
         &rows,
-        &[3],
+        &[3, 5],
     );
-    let total: u64 = plans.iter().map(|p| p.estimate.requests()).sum();
+    let listing: u64 = plans.iter().filter_map(|p| p.reconcile).sum();
+    let reconciled = plans.iter().filter(|p| p.reconcile.is_some()).count();
+    let total: u64 = plans.iter().map(|p| p.estimate.requests()).sum::<u64>() + listing;
     let lower_bound = plans
         .iter()
         .any(|p| matches!(p.estimate, Estimate::AtLeast(_)));
@@ -350,6 +386,11 @@ pub fn render(plans: &[StreamPlan], rate: Option<RateLimit>) -> String {
             String::new()
         }
     ));
+    if reconciled > 0 {
+        out.push_str(&format!(
+            "Deletes: {reconciled} streams would be reconciled (id listings: {listing} requests, included above); their children follow through cascades at no request cost\n"
+        ));
+    }
     out.push_str(&time_line(total, rate));
     out
 }

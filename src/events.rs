@@ -179,6 +179,66 @@ pub fn bookmark_advanced(stream: &str, rows: u64, files: usize) {
     );
 }
 
+pub const DELETES_APPLIED: &str = "deletes_applied";
+pub fn deletes_applied(
+    stream: &str,
+    by_reconcile: u64,
+    by_cascade: u64,
+    by_webhook: u64,
+    reconcile_requests: u64,
+) {
+    tracing::info!(
+        event = DELETES_APPLIED,
+        stream,
+        by_reconcile,
+        by_cascade,
+        by_webhook,
+        reconcile_requests,
+        "Tombstones written for deleted records"
+    );
+}
+
+pub const DELETES_FAILED: &str = "deletes_failed";
+pub fn deletes_failed(stream: &str, error: &str) {
+    tracing::warn!(
+        event = DELETES_FAILED,
+        stream,
+        error,
+        "Deletes not applied this run (the rows are committed; the next run tries again)"
+    );
+}
+
+pub const ID_INDEX_UNREADABLE: &str = "id_index_unreadable";
+pub fn id_index_unreadable(stream: &str, key: &str, error: &str) {
+    tracing::warn!(
+        event = ID_INDEX_UNREADABLE,
+        stream,
+        key,
+        error,
+        "The stream's id index is missing or unreadable; a new one is built from this run's reads (run `sync --full-refresh` for the stream to index every id again)"
+    );
+}
+
+pub const WEBHOOK_EVENTS_APPLIED: &str = "webhook_events_applied";
+pub fn webhook_events_applied(events: usize, unusable: usize) {
+    tracing::info!(
+        event = WEBHOOK_EVENTS_APPLIED,
+        events,
+        unusable,
+        "Stored webhook events applied"
+    );
+}
+
+pub const WEBHOOK_EVENT_UNUSABLE: &str = "webhook_event_unusable";
+pub fn webhook_event_unusable(key: &str, reason: &str) {
+    tracing::warn!(
+        event = WEBHOOK_EVENT_UNUSABLE,
+        key,
+        reason,
+        "A stored webhook event could not be applied; it is kept for review"
+    );
+}
+
 pub const STREAM_SKIPPED: &str = "stream_skipped";
 pub fn stream_skipped(stream: &str, reason: &str) {
     tracing::warn!(event = STREAM_SKIPPED, stream, reason, "Stream skipped");

@@ -608,6 +608,11 @@ fn deletes_from_decl(d: DeletesDecl, stream: &str, fields: &[Field]) -> Result<D
     if reconcile && !hard {
         return Err("deletes.reconcile = true is only for mode = \"hard\"".into());
     }
+    if matches!(mode, DeleteMode::Soft { .. }) && !d.webhooks.is_empty() {
+        // A soft-deleted row stays listed with its flag (read incrementally like any change);
+        // a tombstone would hide a row Greenhouse still lists.
+        return Err("deletes.webhooks: a soft-deleted stream keeps its rows (the flag says they are deleted), so a webhook must not tombstone them; drop the rule".into());
+    }
     if mode == DeleteMode::Never
         && !(d.cascade.is_empty() && d.webhooks.is_empty() && d.refresh.is_empty())
     {

@@ -896,12 +896,6 @@ fn webhooks_match_greenhouse_payloads() {
         ("interviews", "interview_deleted", "interview"),
         ("scorecards", "scorecard_deleted", "scorecard"),
         ("jobs", "job_deleted", "job"),
-        ("job_posts", "job_post_deleted", "job_post"),
-        (
-            "job_interview_stages",
-            "job_interview_stage_deleted",
-            "job_interview_stage",
-        ),
         ("departments", "department_deleted", "department"),
         ("offices", "office_deleted", "office"),
     ] {
@@ -913,5 +907,7 @@ fn webhooks_match_greenhouse_payloads() {
     }
     // No other stream claims a delete webhook: Greenhouse fires none for cascaded rows.
     let with_webhooks = names_where(&r, |s| !s.deletes.webhooks.is_empty());
-    assert_eq!(with_webhooks.len(), 10, "{with_webhooks:?}");
+    // Job posts and job stages are soft-deleted (`active = false`, still listed): their
+    // webhooks need no tombstone, the flag arrives with the next incremental read.
+    assert_eq!(with_webhooks.len(), 8, "{with_webhooks:?}");
 }

@@ -443,6 +443,16 @@ both_backends!(manifest_round_trip, |store, ss| {
             error: None,
             quarantined: 1,
             error_objects: vec!["dest/prefix/_errors/candidates/run-a-0000.json".into()],
+            deletes: Some(state::ManifestDeletes {
+                reconciled: true,
+                reconcile_requests: 4,
+                tombstones: 3,
+                by_reconcile: 1,
+                by_cascade: 1,
+                by_webhook: 1,
+                refreshed: 0,
+                error: None,
+            }),
         },
     );
     m.streams.insert(

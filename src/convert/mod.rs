@@ -61,6 +61,7 @@ mod json;
 mod repair;
 mod schema;
 mod time;
+mod tombstone;
 
 use std::sync::Arc;
 
@@ -77,9 +78,11 @@ use repair::Repairs;
 use serde::de::DeserializeSeed;
 
 pub use schema::{
-    DESCRIPTION_METADATA_KEY, EXTRA_COLUMN, EXTRACTED_AT_COLUMN, NULLABLE_METADATA_KEY,
-    RUN_ID_COLUMN, TYPE_METADATA_KEY, UTC_TZ, arrow_schema,
+    DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, DESCRIPTION_METADATA_KEY, EXTRA_COLUMN,
+    EXTRACTED_AT_COLUMN, MERGED_INTO_COLUMN, NULLABLE_METADATA_KEY, RUN_ID_COLUMN,
+    TYPE_METADATA_KEY, UTC_TZ, arrow_schema,
 };
+pub use tombstone::tombstone_batch;
 
 /// `text` with every lone UTF-16 surrogate escape replaced by `\ufffd` (same length), or `None`
 /// when it has none: the lenient reading the converter falls back to, for other readers of a
@@ -133,6 +136,9 @@ pub struct ConvertedPage {
     pub max_cursor: Option<DateTime<Utc>>,
     /// The first primary-key column's values, in page order, one per row of `batch`.
     pub ids: Vec<i64>,
+    /// The declared cascade fields' values of each row of `ids` (one column per field,
+    /// [`crate::state::ids::NULL_REF`] for null or not an integer).
+    pub refs: Vec<Vec<i64>>,
     /// Records left out of `batch` because a primary-key value is absent, null or not of its
     /// type, each as compact JSON text (keys in the order received; a repaired lone surrogate
     /// as U+FFFD). The caller files them somewhere visible.
@@ -162,6 +168,8 @@ pub struct Converter {
     pk_columns: Vec<usize>,
     /// Column index of the cursor field (incremental streams).
     cursor_column: Option<usize>,
+    /// Column indices of the declared cascade fields (`None`: not an integer field).
+    ref_columns: Vec<Option<usize>>,
     /// Top-level JSON-typed fields, kept as received text instead of parsed (see `json`).
     raw_fields: Vec<String>,
     totals: ConvertTotals,
@@ -182,6 +190,12 @@ impl Converter {
                 .filter_map(|pk| column(pk))
                 .collect(),
             cursor_column: stream.cursor_field().and_then(column),
+            ref_columns: stream
+                .deletes
+                .cascade
+                .iter()
+                .map(|c| column(&c.field))
+                .collect(),
             raw_fields: stream
                 .fields
                 .iter()
@@ -200,6 +214,20 @@ impl Converter {
     /// A zero-row batch with the stream's schema.
     pub fn empty_batch(&self) -> RecordBatch {
         RecordBatch::new_empty(self.schema.clone())
+    }
+
+    /// The stream's (first) primary-key column.
+    pub fn primary_key(&self) -> Option<&str> {
+        self.stream.primary_key.first().map(String::as_str)
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The `_extracted_at` of this converter's rows.
+    pub fn extracted_at(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.extracted_at_micros).unwrap_or_default()
     }
 
     pub fn totals(&self) -> ConvertTotals {
@@ -270,6 +298,7 @@ impl Converter {
         columns.push(Arc::new(StringArray::from_iter_values(
             std::iter::repeat_n(self.run_id.as_str(), n),
         )));
+        columns.extend(tombstone::live_columns(n));
         let mut batch = RecordBatch::try_new(self.schema.clone(), columns)?;
 
         // A row without a usable key (absent, null, `"abc"`) cannot be de-duplicated, updated or
@@ -312,6 +341,20 @@ impl Converter {
             .map(|col| col.iter().flatten().collect())
             .unwrap_or_default();
 
+        let refs = self
+            .ref_columns
+            .iter()
+            .map(|c| {
+                let col = c.and_then(|c| batch.column(c).as_any().downcast_ref::<Int64Array>());
+                match col {
+                    Some(col) => col
+                        .iter()
+                        .map(|v| v.unwrap_or(crate::state::ids::NULL_REF))
+                        .collect(),
+                    None => vec![crate::state::ids::NULL_REF; n],
+                }
+            })
+            .collect();
         self.totals.pages += 1;
         self.totals.rows += n as u64;
         self.totals.extra_fields += left.extra_fields;
@@ -326,6 +369,7 @@ impl Converter {
             null_violations: left.null_violations,
             max_cursor: max_cursor.and_then(DateTime::from_timestamp_micros),
             ids,
+            refs,
             batch,
         })
     }

@@ -20,6 +20,15 @@ pub const EXTRA_COLUMN: &str = "_extra";
 pub const EXTRACTED_AT_COLUMN: &str = "_extracted_at";
 /// The run's id (a UUID v7 string from the engine).
 pub const RUN_ID_COLUMN: &str = "_run_id";
+/// True on a tombstone: a row saying the record with this id no longer exists in Greenhouse
+/// (every declared column but the key is null). False on every record read from the API.
+pub const DELETED_COLUMN: &str = "_deleted";
+/// When the extractor learned of the delete (tombstones only).
+pub const DELETED_AT_COLUMN: &str = "_deleted_at";
+/// How the delete was learned: `reconcile`, `cascade` or `webhook` (tombstones only).
+pub const DELETED_BY_COLUMN: &str = "_deleted_by";
+/// The record this one was merged into, when known (a candidate merge).
+pub const MERGED_INTO_COLUMN: &str = "_merged_into";
 
 /// Field metadata key holding the declared type (`integer`, `list<struct>`, `json`, …).
 pub const TYPE_METADATA_KEY: &str = "greenhouse.type";
@@ -34,7 +43,8 @@ pub const DESCRIPTION_METADATA_KEY: &str = "greenhouse.description";
 pub const UTC_TZ: &str = "+00:00";
 
 /// The Arrow schema of a stream's batches: the declared fields in declaration order, then
-/// `_extra`, `_extracted_at` and `_run_id`.
+/// `_extra`, `_extracted_at`, `_run_id` and the tombstone columns (`_deleted`, `_deleted_at`,
+/// `_deleted_by`, `_merged_into`).
 pub fn arrow_schema(stream: &Stream) -> SchemaRef {
     let mut fields: Vec<FieldRef> = stream.fields.iter().map(arrow_field).collect();
     fields.push(Arc::new(ArrowField::new(
@@ -51,6 +61,26 @@ pub fn arrow_schema(stream: &Stream) -> SchemaRef {
         RUN_ID_COLUMN,
         DataType::Utf8,
         false,
+    )));
+    fields.push(Arc::new(ArrowField::new(
+        DELETED_COLUMN,
+        DataType::Boolean,
+        false,
+    )));
+    fields.push(Arc::new(ArrowField::new(
+        DELETED_AT_COLUMN,
+        timestamp_type(),
+        true,
+    )));
+    fields.push(Arc::new(ArrowField::new(
+        DELETED_BY_COLUMN,
+        DataType::Utf8,
+        true,
+    )));
+    fields.push(Arc::new(ArrowField::new(
+        MERGED_INTO_COLUMN,
+        DataType::Int64,
+        true,
     )));
     Arc::new(Schema::new(fields))
 }
@@ -114,7 +144,15 @@ mod tests {
         assert_eq!(&names[..declared.len()], &declared[..]);
         assert_eq!(
             &names[declared.len()..],
-            &[EXTRA_COLUMN, EXTRACTED_AT_COLUMN, RUN_ID_COLUMN]
+            &[
+                EXTRA_COLUMN,
+                EXTRACTED_AT_COLUMN,
+                RUN_ID_COLUMN,
+                DELETED_COLUMN,
+                DELETED_AT_COLUMN,
+                DELETED_BY_COLUMN,
+                MERGED_INTO_COLUMN
+            ]
         );
         let dt = |n: &str| schema.field_with_name(n).unwrap().data_type().clone();
         assert_eq!(dt("id"), DataType::Int64);

@@ -73,7 +73,12 @@ pub fn catalog_message(registry: &Registry, config: Option<&Config>) -> Value {
             let name = s["name"].as_str().unwrap_or_default().to_string();
             if let (Some(stream), Some(policy)) = (registry.get(&name), config.policies.get(&name))
             {
-                s["json_schema"] = super::emitted_schema(stream, None, Some(policy));
+                s["json_schema"] = super::emitted_schema(
+                    stream,
+                    None,
+                    Some(policy),
+                    crate::catalog::AIRBYTE_DELETED_AT,
+                );
             }
         }
     }
@@ -185,6 +190,10 @@ impl MessageSink for AirbyteSink {
         // Counted and written under different locks: a STATE of this stream can only follow
         // a commit, which waits for this page's write to return.
         self.out.raw(&buf)
+    }
+
+    fn deleted_at_field(&self) -> &'static str {
+        crate::catalog::AIRBYTE_DELETED_AT
     }
 
     fn state(&self, stream: &Stream, state: &State) -> std::io::Result<()> {

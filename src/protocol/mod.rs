@@ -132,10 +132,14 @@ pub fn emitted_schema(
     stream: &Stream,
     fields: Option<&BTreeSet<String>>,
     policy: Option<&ColumnPolicy>,
+    deleted_at: &str,
 ) -> Value {
-    let mut schema = crate::catalog::record_schema(stream);
+    let mut schema = crate::catalog::record_schema(stream, deleted_at);
+    let delete_fields = [deleted_at, "_deleted_by", "_merged_into"];
     if let Some(Value::Object(props)) = schema.get_mut("properties") {
-        props.retain(|name, _| fields.is_none_or(|f| f.contains(name)));
+        props.retain(|name, _| {
+            fields.is_none_or(|f| f.contains(name)) || delete_fields.contains(&name.as_str())
+        });
         if let Some(p) = policy {
             props.retain(|name, _| !p.exclude.contains(name));
             for name in &p.hash {
@@ -304,12 +308,12 @@ pub(crate) mod tests {
             hash: ["name".to_string()].into(),
             salt: None,
         };
-        let schema = emitted_schema(s, None, Some(&policy));
+        let schema = emitted_schema(s, None, Some(&policy), crate::catalog::SINGER_DELETED_AT);
         let props = schema["properties"].as_object().unwrap();
         assert!(!props.contains_key("email"));
         assert_eq!(props["name"]["type"], serde_json::json!(["null", "string"]));
         let fields: BTreeSet<String> = ["id", "updated_at"].map(String::from).into();
-        let schema = emitted_schema(s, Some(&fields), None);
+        let schema = emitted_schema(s, Some(&fields), None, crate::catalog::SINGER_DELETED_AT);
         assert_eq!(schema["properties"].as_object().unwrap().len(), 2);
     }
 

@@ -58,7 +58,12 @@ impl MessageSink for SingerSink {
         stream: &Stream,
         fields: Option<&BTreeSet<String>>,
     ) -> std::io::Result<()> {
-        let schema = super::emitted_schema(stream, fields, self.policies.get(&stream.name));
+        let schema = super::emitted_schema(
+            stream,
+            fields,
+            self.policies.get(&stream.name),
+            crate::catalog::SINGER_DELETED_AT,
+        );
         self.out.line(&json!({
             "type": "SCHEMA",
             "stream": stream.name,
@@ -89,6 +94,10 @@ impl MessageSink for SingerSink {
             buf.push(b'\n');
         }
         self.out.raw(&buf)
+    }
+
+    fn deleted_at_field(&self) -> &'static str {
+        crate::catalog::SINGER_DELETED_AT
     }
 
     fn state(&self, _stream: &Stream, state: &State) -> std::io::Result<()> {

@@ -106,6 +106,7 @@ impl StateStore {
                     error: None,
                     quarantined: 0,
                     error_objects: Vec::new(),
+                    deletes: None,
                 },
             );
         }

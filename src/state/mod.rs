@@ -59,6 +59,7 @@
 
 mod admin;
 mod clock;
+pub mod ids;
 mod lease;
 pub mod singer;
 
@@ -275,6 +276,23 @@ pub struct StreamState {
     /// Progress of an unfinished (resumable) window; `None` when the last window completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Slices>,
+    /// The stream's id index ([`ids::IdIndex`]): where it is kept and what it holds. `None`
+    /// for streams whose deletes need none, and before the first commit that builds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<IdsRef>,
+}
+
+/// Where a stream's id index is kept, and a summary of it (so `state show` needs no read).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdsRef {
+    /// An object key relative to the destination prefix (`_state/ids/...`), or `inline:<base64>`
+    /// for outputs without a store (Singer, Airbyte).
+    pub key: String,
+    pub live: u64,
+    pub deleted: u64,
+    /// When the stream's ids were last reconciled against a complete listing.
+    #[serde(default)]
+    pub reconciled_at: Option<DateTime<Utc>>,
 }
 
 /// Progress of a sliced window that has not been fully committed yet, so a crashed backfill
@@ -371,6 +389,23 @@ pub struct ManifestStream {
     /// Never data files: a person reviews them. Both fields default, so older manifests read.
     #[serde(default)]
     pub error_objects: Vec<String>,
+    /// What the run learned about deleted records (absent in manifests of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<ManifestDeletes>,
+}
+
+/// Deletes of one stream in one run (see the run summary's `deletes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestDeletes {
+    pub reconciled: bool,
+    pub reconcile_requests: u64,
+    pub tombstones: u64,
+    pub by_reconcile: u64,
+    pub by_cascade: u64,
+    pub by_webhook: u64,
+    pub refreshed: u64,
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

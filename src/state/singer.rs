@@ -25,6 +25,8 @@ pub fn is_singer(value: &Value) -> bool {
 
 /// The key that holds slice progress in a stream's bookmark.
 pub const SLICES_KEY: &str = "slices";
+/// The key that holds the stream's id index (deletes), inline in protocol states.
+pub const IDS_KEY: &str = "ids";
 
 /// A stream's bookmark as the protocols carry it: `{"<cursor>": "<RFC 3339>", "slices": {…}}`
 /// (each key only when there is something to resume from). `None` when there is nothing.
@@ -40,6 +42,12 @@ pub fn bookmark_of(stream: Option<&Stream>, entry: &StreamState) -> Option<Value
         m.insert(
             SLICES_KEY.to_string(),
             serde_json::to_value(s).unwrap_or(Value::Null),
+        );
+    }
+    if let Some(ids) = &entry.ids {
+        m.insert(
+            IDS_KEY.to_string(),
+            serde_json::to_value(ids).unwrap_or(Value::Null),
         );
     }
     (!m.is_empty()).then_some(Value::Object(m))
@@ -94,10 +102,20 @@ pub fn parse_bookmark(
                 })?;
                 entry.slices = Some(slices);
             }
+        } else if key == IDS_KEY {
+            if !v.is_null() {
+                entry.ids = Some(serde_json::from_value(v.clone()).map_err(|e| {
+                    format!(
+                        "{origin}: the id index of {name:?} is malformed ({e}). Remove the \"{IDS_KEY}\" key: the next run builds a new one (deletes of records read before it are then found only after a full refresh)."
+                    )
+                })?);
+            }
         } else {
             let expected = match stream.cursor_field() {
-                Some(c) => format!("\"{c}\" and \"{SLICES_KEY}\""),
-                None => format!("only \"{SLICES_KEY}\" (it is a full-refresh stream)"),
+                Some(c) => format!("\"{c}\", \"{SLICES_KEY}\" and \"{IDS_KEY}\""),
+                None => {
+                    format!("only \"{SLICES_KEY}\" and \"{IDS_KEY}\" (it is a full-refresh stream)")
+                }
             };
             return Err(format!(
                 "{origin}: the bookmark of {name:?} has an unknown key {key:?}; it takes {expected}. {fix}"

@@ -10,12 +10,14 @@
 use chrono::Utc;
 
 use super::context::RunCtx;
+use super::deletes;
 use super::output::CommitUnit;
 use super::summary::StreamReport;
 use crate::error::Error;
 use crate::registry::Stream;
 use crate::sink::WrittenFile;
-use crate::state::{Slice, Slices};
+use crate::state::ids::Keys;
+use crate::state::{IdsRef, Slice, Slices};
 
 /// What a commit records.
 pub(super) enum Commit<'a> {
@@ -25,9 +27,17 @@ pub(super) enum Commit<'a> {
         done: Slice,
         rows: u64,
         files: &'a [WrittenFile],
+        /// The ids the slice read.
+        keys: &'a Keys,
     },
     /// The whole window is durably written: the bookmark moves to the signpost.
     Window { report: &'a StreamReport },
+    /// Tombstones (or rows read again by id) are durably written, with the stream's new id
+    /// index; the bookmark stays.
+    Deletes {
+        files: &'a [WrittenFile],
+        ids: Option<IdsRef>,
+    },
 }
 
 /// Records progress in a new state (see the module contract).
@@ -39,12 +49,44 @@ pub(super) async fn commit(
     let mut state = ctx.state.lock().await;
     let mut next = state.clone();
     let entry = next.streams.entry(stream.name.clone()).or_default();
+    let old_ids = entry.ids.as_ref().map(|r| r.key.clone());
+    // Ids the unit read join the stream's index in the same commit as its rows.
+    let keys = match &what {
+        Commit::Slice { keys, .. } => Some(*keys),
+        Commit::Window { report } => Some(&report.keys),
+        Commit::Deletes { .. } => None,
+    };
+    if let Some(keys) = keys.filter(|k| !k.is_empty() && deletes::indexed(stream)) {
+        let fields = deletes::cascade_fields(stream);
+        let mut index = deletes::load_index(ctx.output, &stream.name, &fields, Some(entry)).await;
+        index.upsert(keys);
+        let mut reconciled_at = entry.ids.as_ref().and_then(|r| r.reconciled_at);
+        // A complete read is a listing of every live id: the deletes phase compares it for free.
+        if let Commit::Window { report } = &what
+            && report.read_ids.is_some()
+        {
+            reconciled_at = Some(ctx.signpost);
+        }
+        entry.ids = Some(deletes::save_index(ctx.output, stream, &index, reconciled_at).await?);
+    }
     let unit = match what {
+        Commit::Deletes { files, ids } => {
+            if ids.is_some() {
+                entry.ids = ids;
+            }
+            CommitUnit {
+                files,
+                window_complete: false,
+                window_from: None,
+                window_to: None,
+            }
+        }
         Commit::Slice {
             plan,
             done,
             rows,
             files,
+            ..
         } => {
             let slices = entry.slices.get_or_insert_with(|| plan.clone());
             if slices.window_to != plan.window_to || slices.cuts != plan.cuts {
@@ -79,6 +121,16 @@ pub(super) async fn commit(
     entry.committed_at = Some(Utc::now());
     next.last_run_id = Some(ctx.opts.run_id.clone());
     next.updated_at = Some(Utc::now());
+    let new_ids = next
+        .stream(&stream.name)
+        .and_then(|e| e.ids.as_ref())
+        .map(|r| r.key.clone());
     *state = ctx.output.commit(stream, &unit, next).await?;
+    // The index the state named before is named by no state generation this run will write.
+    if let Some(old) = old_ids
+        && new_ids.as_deref() != Some(old.as_str())
+    {
+        ctx.output.drop_ids(&old).await;
+    }
     Ok(())
 }

@@ -23,6 +23,7 @@
 
 pub mod commit;
 mod context;
+pub mod deletes;
 pub mod options;
 pub mod output;
 pub mod read;

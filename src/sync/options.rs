@@ -36,6 +36,9 @@ pub struct SyncOptions {
     pub state_file: Option<std::path::PathBuf>,
     /// Live progress (drawn only on a terminal; see [`crate::progress`]).
     pub progress: Arc<RunProgress>,
+    /// `sync --reconcile`: list the ids of these streams whatever the cadence (empty: every
+    /// selected stream); `None` = the configured cadence.
+    pub reconcile: Option<Vec<String>>,
 }
 
 impl SyncOptions {
@@ -49,6 +52,7 @@ impl SyncOptions {
             sink: SinkConfig::default(),
             state_file: None,
             progress: RunProgress::disabled(),
+            reconcile: None,
         }
     }
 }

@@ -33,6 +33,7 @@ use crate::harvest::{FetchError, Forbidden, Page, RequestStats, redact_url};
 use crate::progress::{RunProgress, StreamProgress};
 use crate::sink::WrittenFile;
 use crate::state::Slices;
+use crate::state::ids::Keys;
 
 /// Pages buffered between the fetcher and the writer of one chain (bounds memory).
 const PAGE_BUFFER: usize = 2;
@@ -145,6 +146,10 @@ struct Tally {
     pub quarantined: u64,
     pub error_objects: Vec<String>,
     pub files: Vec<WrittenFile>,
+    /// Ids read (with cascade references), for the stream's id index.
+    pub keys: Keys,
+    /// Every id read, when the read is complete (see [`StreamRead::complete`]).
+    pub read_ids: Vec<i64>,
 }
 
 impl Tally {
@@ -157,6 +162,10 @@ impl Tally {
         report.quarantined += self.quarantined;
         report.error_objects.extend(self.error_objects);
         report.files.extend(self.files);
+        report.keys.extend(self.keys);
+        if let Some(ids) = report.read_ids.as_mut() {
+            ids.extend(self.read_ids);
+        }
     }
 }
 
@@ -184,6 +193,10 @@ pub(super) struct StreamRead<'a> {
     pub sel: &'a Selected<'a>,
     pub window: &'a Window,
     pub io: &'a StreamIo<'a>,
+    /// The stream keeps an id index: collect the ids it reads.
+    pub indexed: bool,
+    /// The read covers every live record (a full refresh, or a window from the beginning).
+    pub complete: bool,
 }
 
 impl StreamRead<'_> {
@@ -253,10 +266,14 @@ impl StreamRead<'_> {
                                 done: slice,
                                 rows: tally.rows,
                                 files: &tally.files,
+                                keys: &tally.keys,
                             };
-                            commit(ctx, stream, what)
+                            let r = commit(ctx, stream, what)
                                 .await
-                                .map_err(|e| StreamFailure::failed(format!("commit failed: {e}")))
+                                .map_err(|e| StreamFailure::failed(format!("commit failed: {e}")));
+                            // Indexed with the slice: the window's commit need not again.
+                            tally.keys = Keys::default();
+                            r
                         }
                         Err(e) => Err(e),
                     };
@@ -469,6 +486,15 @@ impl StreamRead<'_> {
                         };
                         if let Some(min) = out.ids.iter().min() {
                             lowest_written = Some(lowest_written.map_or(*min, |l| l.min(*min)));
+                        }
+                        if self.indexed && self.complete {
+                            tally.read_ids.extend_from_slice(&out.ids);
+                        }
+                        if self.indexed {
+                            tally.keys.extend(Keys {
+                                ids: out.ids,
+                                refs: out.refs,
+                            });
                         }
                         tally.pages += 1;
                         tally.rows += out.rows;

@@ -188,7 +188,9 @@ async fn run_streams(
         units: Semaphore::new(config.concurrency),
     };
     let mut reports: Vec<StreamReport> =
-        futures::future::join_all(order.into_iter().map(|s| sync_stream(&ctx, s))).await;
+        futures::future::join_all(order.iter().map(|s| sync_stream(&ctx, s))).await;
+    // What disappeared from Greenhouse, once every window is committed (see `deletes`).
+    super::deletes::apply(&ctx, &order, &mut reports).await;
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     if cancel.reason() == Some(Reason::Deadline) {
         let unfinished = reports
@@ -255,7 +257,12 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         sel,
         window: &window,
         io: &io,
+        indexed: super::deletes::indexed(stream),
+        complete: window.from.is_none(),
     };
+    if read.indexed && read.complete {
+        report.read_ids = Some(Vec::new());
+    }
     let outcome = read.read(progress, &mut report).await;
     let (requests, retries, rate_limited, bytes) = io.stats.snapshot();
     report.requests = requests;
@@ -267,6 +274,8 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
             match commit::commit(ctx, stream, commit::Commit::Window { report: &report }).await {
                 Ok(()) => {
                     events::bookmark_advanced(&stream.name, report.rows, report.files.len());
+                    // Indexed with the window.
+                    report.keys = Default::default();
                     StreamStatus::Committed
                 }
                 Err(e) => StreamStatus::Failed(format!("commit failed: {e}")),

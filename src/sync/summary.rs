@@ -65,6 +65,38 @@ pub struct StreamReport {
     /// The failure was the API staying unavailable through every retry (protocol modes report
     /// it as retryable).
     pub transient_failure: bool,
+    /// What this run learned about deleted records of the stream.
+    pub deletes: DeleteReport,
+    /// The ids (and cascade references) read by a window not yet committed: they join the
+    /// stream's id index in the window's commit.
+    pub(crate) keys: crate::state::ids::Keys,
+    /// Every id a complete read of the stream returned (a full refresh, or a window from the
+    /// beginning): that read is a listing of the live ids, so reconciling costs no request.
+    pub(crate) read_ids: Option<Vec<i64>>,
+}
+
+/// Deletes of one stream in one run: the id listing's cost and the tombstones written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteReport {
+    /// The stream's ids were compared with a complete listing (or a full-refresh read).
+    pub reconciled: bool,
+    /// Requests of the id listing (`fields=id`, 500 per page); also counted in `requests`.
+    pub reconcile_requests: u64,
+    /// Tombstones written, by how the delete was learned.
+    pub by_reconcile: u64,
+    pub by_cascade: u64,
+    pub by_webhook: u64,
+    /// Records read again by id because a webhook said they changed (anonymised candidates).
+    pub refreshed: u64,
+    /// Why the deletes of this stream could not be completed (the rows are still committed;
+    /// the next run tries again).
+    pub error: Option<String>,
+}
+
+impl DeleteReport {
+    pub fn tombstones(&self) -> u64 {
+        self.by_reconcile + self.by_cascade + self.by_webhook
+    }
 }
 
 impl StreamReport {
@@ -89,6 +121,9 @@ impl StreamReport {
             slices: 0,
             auth_failure: false,
             transient_failure: false,
+            deletes: DeleteReport::default(),
+            keys: Default::default(),
+            read_ids: None,
         }
     }
 
@@ -120,8 +155,8 @@ pub fn window_label(w: &Option<Window>) -> String {
 /// The summary table printed at the end of `sync`.
 pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> String {
     let header = [
-        "stream", "status", "rows", "files", "bytes", "requests", "retries", "429s", "window",
-        "time",
+        "stream", "status", "rows", "deleted", "files", "bytes", "requests", "retries", "429s",
+        "window", "time",
     ];
     let rows: Vec<Vec<String>> = reports
         .iter()
@@ -133,6 +168,7 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
                     s => s.label().to_string(),
                 },
                 r.rows.to_string(),
+                r.deletes.tombstones().to_string(),
                 r.files.len().to_string(),
                 human_bytes(r.bytes_written()),
                 r.requests.to_string(),
@@ -143,7 +179,7 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
             ]
         })
         .collect();
-    let mut out = crate::table::text_table(&header, &rows, &[2, 3, 4, 5, 6, 7]);
+    let mut out = crate::table::text_table(&header, &rows, &[2, 3, 4, 5, 6, 7, 8]);
     let committed = reports
         .iter()
         .filter(|r| r.status == StreamStatus::Committed)
@@ -153,6 +189,8 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
     let total_requests: u64 = reports.iter().map(|r| r.requests).sum();
     let extras: u64 = reports.iter().map(|r| r.extra_fields).sum();
     let mismatches: u64 = reports.iter().map(|r| r.type_mismatches).sum();
+    let tombstones: u64 = reports.iter().map(|r| r.deletes.tombstones()).sum();
+    let reconciled: Vec<&StreamReport> = reports.iter().filter(|r| r.deletes.reconciled).collect();
     writeln!(
         out,
         "\nRun {run_id}: {committed}/{} streams committed, {total_rows} rows, {total_files} files, {total_requests} requests, {:.1}s",
@@ -167,9 +205,25 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
         )
         .unwrap();
     }
+    if tombstones > 0 || !reconciled.is_empty() {
+        let sum = |f: fn(&DeleteReport) -> u64| reports.iter().map(|r| f(&r.deletes)).sum::<u64>();
+        writeln!(
+            out,
+            "Deletes: {tombstones} tombstones ({} by reconcile, {} by cascade, {} by webhook); {} streams reconciled with {} id-listing requests",
+            sum(|d| d.by_reconcile),
+            sum(|d| d.by_cascade),
+            sum(|d| d.by_webhook),
+            reconciled.len(),
+            sum(|d| d.reconcile_requests),
+        )
+        .unwrap();
+    }
     for r in reports {
         if let Some(e) = r.status.error() {
             writeln!(out, "  {}: {e}", r.stream).unwrap();
+        }
+        if let Some(e) = &r.deletes.error {
+            writeln!(out, "  {}: deletes not applied: {e}", r.stream).unwrap();
         }
         if r.quarantined > 0 && r.error_objects.is_empty() {
             // Protocol output: nowhere to file them; each page's were named in the log.
@@ -209,8 +263,7 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// The whole run summary as one JSON object: what the table says, per stream and in total, with
-/// the exit code and the manifest key. There is no `deletes` count: the extractor does not
-/// detect deletions yet, and a field that is always 0 would read as "none were deleted".
+/// the exit code and the manifest key.
 pub fn to_json(
     reports: &[StreamReport],
     run_id: &str,
@@ -241,6 +294,7 @@ pub fn to_json(
                 "null_violations": r.null_violations,
                 "quarantined": r.quarantined,
                 "error_objects": r.error_objects,
+                "deletes": deletes_json(&r.deletes),
             })
         })
         .collect();
@@ -259,7 +313,23 @@ pub fn to_json(
             "requests": sum(|r| r.requests),
             "retries": sum(|r| r.retries),
             "rate_limited": sum(|r| r.rate_limited),
+            "tombstones": sum(|r| r.deletes.tombstones()),
+            "reconcile_requests": sum(|r| r.deletes.reconcile_requests),
         },
         "streams": streams,
+    })
+}
+
+/// One stream's [`DeleteReport`] as JSON (the summary and the manifest).
+pub fn deletes_json(d: &DeleteReport) -> serde_json::Value {
+    serde_json::json!({
+        "reconciled": d.reconciled,
+        "reconcile_requests": d.reconcile_requests,
+        "tombstones": d.tombstones(),
+        "by_reconcile": d.by_reconcile,
+        "by_cascade": d.by_cascade,
+        "by_webhook": d.by_webhook,
+        "refreshed": d.refreshed,
+        "error": d.error,
     })
 }

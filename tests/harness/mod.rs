@@ -227,6 +227,39 @@ pub fn dedup_latest(rows: Vec<Value>) -> BTreeMap<i64, Value> {
     by_id
 }
 
+/// The current state of a stream from its rows, tombstones included — the README's rule: per id
+/// the row of the latest extraction wins (`_extracted_at`), within one run a tombstone wins,
+/// then the greatest `updated_at`; ids whose winning row is a tombstone are left out.
+pub fn current_rows(rows: Vec<Value>) -> BTreeMap<i64, Value> {
+    let key = |v: &Value| {
+        (
+            ts(&v["_extracted_at"]).unwrap_or(i64::MIN),
+            v["_deleted"].as_bool().unwrap_or(false),
+            ts(&v["updated_at"]).unwrap_or(i64::MIN),
+        )
+    };
+    let mut by_id: BTreeMap<i64, Value> = BTreeMap::new();
+    for r in rows {
+        let id = r["id"].as_i64().expect("id column");
+        match by_id.get(&id) {
+            Some(old) if key(old) >= key(&r) => {}
+            _ => {
+                by_id.insert(id, r);
+            }
+        }
+    }
+    by_id.retain(|_, v| !v["_deleted"].as_bool().unwrap_or(false));
+    by_id
+}
+
+/// The tombstone rows of a stream, by id (the latest per id).
+pub fn tombstones(rows: &[Value]) -> BTreeMap<i64, Value> {
+    rows.iter()
+        .filter(|r| r["_deleted"].as_bool() == Some(true))
+        .map(|r| (r["id"].as_i64().unwrap(), r.clone()))
+        .collect()
+}
+
 fn ts(v: &Value) -> Option<i64> {
     let s = v.as_str()?;
     DateTime::parse_from_rfc3339(s)

@@ -260,19 +260,32 @@ pub fn apply_with_events(db: &mut Db, spec: &MutateSpec, now: Millis) -> (Value,
         }
     }
     let mut side_effects: BTreeMap<&'static str, Vec<i64>> = BTreeMap::new();
-    if let Some(before) = before {
-        let after = fingerprints(db);
-        // `fingerprints` lists resources in `R::ALL` order.
-        for ((r, b), a) in R::ALL.iter().copied().zip(&before).zip(&after) {
-            for (idx, (hb, ha)) in b.iter().zip(a).enumerate() {
-                if *hb != 0 && *ha != 0 && hb != ha {
-                    touch(db, r, idx as u32, now);
-                    side_effects
-                        .entry(r.name())
-                        .or_default()
-                        .push(model::id_of(r, idx as u32));
+    if let Some(mut before) = before {
+        // Touching a row can change rows derived from it (an application's `updated_at` bounds
+        // its rejection's `rejected_at`): repeat until nothing else changes.
+        let mut touched: std::collections::HashSet<(R, u32)> = std::collections::HashSet::new();
+        for _round in 0..8 {
+            let after = fingerprints(db);
+            let mut changed = Vec::new();
+            // `fingerprints` lists resources in `R::ALL` order.
+            for ((r, b), a) in R::ALL.iter().copied().zip(&before).zip(&after) {
+                for (idx, (hb, ha)) in b.iter().zip(a).enumerate() {
+                    if *hb != 0 && *ha != 0 && hb != ha && touched.insert((r, idx as u32)) {
+                        changed.push((r, idx as u32));
+                    }
                 }
             }
+            if changed.is_empty() {
+                break;
+            }
+            for (r, idx) in changed {
+                touch(db, r, idx, now);
+                side_effects
+                    .entry(r.name())
+                    .or_default()
+                    .push(model::id_of(r, idx));
+            }
+            before = after;
         }
     }
     // Anonymize last, after the side-effect pass: it must not move `updated_at`.

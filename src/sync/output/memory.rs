@@ -101,6 +101,21 @@ impl UnitWriter for MemoryUnit {
         })
     }
 
+    async fn write_tombstones(
+        &mut self,
+        rows: &[crate::state::ids::Deleted],
+    ) -> Result<(), WriteError> {
+        self.rows.extend(rows.iter().map(|d| {
+            serde_json::json!({
+                "id": d.id,
+                "_deleted": true,
+                "_deleted_by": d.by.as_str(),
+                "_merged_into": d.merged_into,
+            })
+        }));
+        Ok(())
+    }
+
     async fn close(self: Box<Self>) -> Result<Vec<WrittenFile>, WriteError> {
         let mut r = self.received.lock().unwrap();
         r.closed += 1;

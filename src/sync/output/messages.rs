@@ -51,6 +51,9 @@ pub trait MessageSink: Send + Sync {
     /// The state after a commit of `stream` (a completed slice, or the whole window): every
     /// record it covers was passed to [`MessageSink::records`] before.
     fn state(&self, stream: &Stream, state: &State) -> std::io::Result<()>;
+    /// The record field that marks a delete in this protocol (`_sdc_deleted_at` for Singer
+    /// targets, `_ab_cdc_deleted_at` for Airbyte destinations).
+    fn deleted_at_field(&self) -> &'static str;
     /// After the stream ended, with its outcome.
     fn stream_finished(&self, stream: &Stream, report: &StreamReport) -> std::io::Result<()>;
 }
@@ -138,6 +141,41 @@ struct MessageUnit {
 
 #[async_trait]
 impl UnitWriter for MessageUnit {
+    async fn write_tombstones(
+        &mut self,
+        rows: &[crate::state::ids::Deleted],
+    ) -> Result<(), WriteError> {
+        let Some(key) = self.stream.primary_key.first() else {
+            return Ok(());
+        };
+        let field = self.sink.deleted_at_field();
+        let raw = |v: serde_json::Value| {
+            serde_json::value::RawValue::from_string(v.to_string())
+                .map_err(|e| WriteError::Output(format!("encoding a delete failed: {e}")))
+        };
+        let mut records = Vec::with_capacity(rows.len());
+        for d in rows {
+            let mut r = Record::new();
+            r.insert(key.clone(), raw(serde_json::json!(d.id))?);
+            let at = d.at().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            r.insert(field.to_string(), raw(serde_json::json!(at))?);
+            r.insert(
+                crate::convert::DELETED_BY_COLUMN.to_string(),
+                raw(serde_json::json!(d.by.as_str()))?,
+            );
+            if let Some(m) = d.merged_into {
+                r.insert(
+                    crate::convert::MERGED_INTO_COLUMN.to_string(),
+                    raw(serde_json::json!(m))?,
+                );
+            }
+            records.push(r);
+        }
+        self.sink
+            .records(&self.stream, &records, self.extracted_at)
+            .map_err(|e| WriteError::Output(format!("writing messages failed: {e}")))
+    }
+
     async fn write(
         &mut self,
         body: &[u8],
@@ -160,6 +198,7 @@ impl UnitWriter for MessageUnit {
         // (`"007"`) is emitted as the integer the Parquet path stores.
         let mut keyless = Vec::new();
         let mut ids = Vec::with_capacity(records.len());
+        let mut refs: Vec<Vec<i64>> = vec![Vec::new(); self.stream.deletes.cascade.len()];
         records.retain_mut(|r| {
             let mut first = None;
             for col in &self.stream.primary_key {
@@ -178,6 +217,15 @@ impl UnitWriter for MessageUnit {
                     }
                 }
                 first.get_or_insert(key);
+            }
+            if first.is_some() {
+                for (col, c) in refs.iter_mut().zip(&self.stream.deletes.cascade) {
+                    col.push(
+                        r.get(&c.field)
+                            .and_then(|v| v.get().parse::<i64>().ok())
+                            .unwrap_or(crate::state::ids::NULL_REF),
+                    );
+                }
             }
             ids.extend(first);
             true
@@ -218,6 +266,7 @@ impl UnitWriter for MessageUnit {
         Ok(PageOut {
             rows: records.len() as u64,
             ids,
+            refs,
             quarantined: keyless.len() as u64,
             ..PageOut::default()
         })

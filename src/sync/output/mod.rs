@@ -33,6 +33,26 @@ use crate::registry::Stream;
 use crate::sink::WrittenFile;
 use crate::state::State;
 
+/// Marks an id index kept inside the state (see [`Output::save_ids`]).
+pub const INLINE_IDS: &str = "inline:";
+
+/// The bytes of an inline id index key.
+pub fn decode_inline_ids(key: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let b64 = key.strip_prefix(INLINE_IDS)?;
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+/// A stored Greenhouse webhook event, as the deletes phase reads it.
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    /// Where it is stored (for deleting it once applied, and for messages).
+    pub key: String,
+    pub action: String,
+    pub received_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+}
+
 /// What one page contributed.
 #[derive(Debug, Default)]
 pub struct PageOut {
@@ -42,6 +62,9 @@ pub struct PageOut {
     pub null_violations: u64,
     /// Every id of the page, written or not (the engine tracks the lowest for window restarts).
     pub ids: Vec<i64>,
+    /// The stream's cascade references of each row of `ids`: one column per declared cascade
+    /// field, [`crate::state::ids::NULL_REF`] for null (they join the stream's id index).
+    pub refs: Vec<Vec<i64>>,
     /// Records not written because their primary key is absent, null or not of its type.
     pub quarantined: u64,
     /// Where the output filed what it could not write as rows (keys of `_errors/` documents).
@@ -98,6 +121,34 @@ pub trait Output: Send + Sync {
     /// Removes the durable output of units that will not be committed.
     async fn discard(&self, _files: Vec<WrittenFile>) {}
 
+    /// Stores a stream's encoded id index ([`crate::state::ids`]) and returns where, for the
+    /// state to name. By default the bytes travel inside the state itself (outputs without a
+    /// store of their own: Singer, Airbyte, tests).
+    async fn save_ids(&self, _stream: &Stream, bytes: Vec<u8>) -> Result<String, Error> {
+        use base64::Engine;
+        Ok(format!(
+            "{INLINE_IDS}{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ))
+    }
+
+    /// Reads back what [`Output::save_ids`] stored (`None`: it is gone).
+    async fn load_ids(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(decode_inline_ids(key))
+    }
+
+    /// Forgets an index [`Output::save_ids`] stored that no state names any more.
+    async fn drop_ids(&self, _key: &str) {}
+
+    /// Webhook events stored for this destination (`webhooks serve`) and received before
+    /// `until`, oldest first. Outputs without a destination have none.
+    async fn webhook_events(&self, _until: DateTime<Utc>) -> Result<Vec<WebhookEvent>, Error> {
+        Ok(Vec::new())
+    }
+
+    /// Deletes a stored webhook event whose facts are committed.
+    async fn drop_webhook_event(&self, _key: &str) {}
+
     /// After the stream ended, with its outcome.
     fn stream_finished(&self, _stream: &Stream, _report: &StreamReport) {}
 
@@ -123,6 +174,13 @@ pub trait UnitWriter: Send {
     async fn save_unreadable(&mut self, _body: &[u8], _error: &str) -> Option<String> {
         None
     }
+
+    /// Writes tombstones (see [`crate::convert::tombstone_batch`]) for deleted records of the
+    /// unit's stream.
+    async fn write_tombstones(
+        &mut self,
+        rows: &[crate::state::ids::Deleted],
+    ) -> Result<(), WriteError>;
 
     /// Makes everything written durable; returns the files written (none for messages).
     async fn close(self: Box<Self>) -> Result<Vec<WrittenFile>, WriteError>;

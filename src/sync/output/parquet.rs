@@ -38,6 +38,17 @@ use crate::state::{
 use crate::storage::Destination;
 use crate::sync::options::{RunReport, Selected, SyncOptions};
 
+/// Where id indexes live, relative to the destination prefix: `<IDS_DIR>/<stream>/<digest>.ids`
+/// (content-addressed, so a rewrite never changes an object a state generation names).
+pub const IDS_DIR: &str = "_state/ids";
+
+/// `prefix` joined with a `/`-separated relative key.
+fn rel_path(prefix: &Path, rel: &str) -> Path {
+    rel.split('/')
+        .filter(|p| !p.is_empty())
+        .fold(prefix.clone(), |p, part| p.join(part))
+}
+
 /// Parquet on `dest`, state in `store` under `lease`.
 pub struct ParquetOutput<'a> {
     pub dest: &'a Destination,
@@ -81,6 +92,44 @@ impl<'a> ParquetOutput<'a> {
 
 #[async_trait]
 impl Output for ParquetOutput<'_> {
+    async fn save_ids(&self, stream: &Stream, bytes: Vec<u8>) -> Result<String, Error> {
+        use sha2::Digest;
+        let digest = hex::encode(&sha2::Sha256::digest(&bytes)[..12]);
+        let rel = format!("{IDS_DIR}/{}/{digest}.ids", stream.name);
+        let key = rel_path(&self.dest.prefix, &rel);
+        self.dest
+            .store
+            .put(&key, PutPayload::from(bytes))
+            .await
+            .map_err(|e| Error::Destination(format!("cannot write the id index {key}: {e}")))?;
+        Ok(rel)
+    }
+
+    async fn load_ids(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(b) = super::decode_inline_ids(key) {
+            return Ok(Some(b));
+        }
+        let path = rel_path(&self.dest.prefix, key);
+        match self.dest.store.get(&path).await {
+            Ok(r) => {
+                r.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| {
+                    Error::Destination(format!("cannot read the id index {path}: {e}"))
+                })
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::Destination(format!(
+                "cannot read the id index {path}: {e}"
+            ))),
+        }
+    }
+
+    async fn drop_ids(&self, key: &str) {
+        if key.starts_with(IDS_DIR) {
+            let path = rel_path(&self.dest.prefix, key);
+            let _ = self.dest.store.delete(&path).await;
+        }
+    }
+
     fn open(
         &self,
         sel: &Selected<'_>,
@@ -294,6 +343,31 @@ struct ParquetUnit {
 
 #[async_trait]
 impl UnitWriter for ParquetUnit {
+    async fn write_tombstones(
+        &mut self,
+        rows: &[crate::state::ids::Deleted],
+    ) -> Result<(), WriteError> {
+        let Some(key) = self.converter.primary_key() else {
+            return Ok(());
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = crate::convert::tombstone_batch(
+            &self.converter.schema(),
+            key,
+            rows,
+            self.converter.run_id(),
+            self.converter.extracted_at(),
+        )
+        .and_then(|b| self.policy.apply(&b, &self.schema))
+        .map_err(|e| WriteError::Output(format!("building tombstones failed: {e}")))?;
+        self.writer
+            .write(&batch)
+            .await
+            .map_err(|e| WriteError::Output(format!("writing Parquet failed: {e}")))
+    }
+
     async fn write(
         &mut self,
         body: &[u8],
@@ -314,6 +388,7 @@ impl UnitWriter for ParquetUnit {
             type_mismatches: converted.type_mismatches,
             null_violations: converted.null_violations,
             ids: converted.ids,
+            refs: converted.refs,
             ..PageOut::default()
         };
         if !converted.quarantined.is_empty() {
@@ -426,6 +501,16 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions, committed: &BTreeSet<Stri
                             .map(|e| crate::secrets::scrub(e).into_owned()),
                         quarantined: r.quarantined,
                         error_objects: r.error_objects.clone(),
+                        deletes: Some(crate::state::ManifestDeletes {
+                            reconciled: r.deletes.reconciled,
+                            reconcile_requests: r.deletes.reconcile_requests,
+                            tombstones: r.deletes.tombstones(),
+                            by_reconcile: r.deletes.by_reconcile,
+                            by_cascade: r.deletes.by_cascade,
+                            by_webhook: r.deletes.by_webhook,
+                            refreshed: r.deletes.refreshed,
+                            error: r.deletes.error.clone(),
+                        }),
                     },
                 )
             })

@@ -1,0 +1,194 @@
+//! Deletes reach the destination: after a full sync, Greenhouse (the simulator) hard-deletes,
+//! merges and cascades; the next sync's reconciliation and the declared cascades turn every
+//! vanished record into a tombstone, so that the current state of every stream (latest row per
+//! id, tombstones dropped) equals the simulator's truth field by field, with no deleted id left
+//! live. The id listings cost exactly ⌈ids ÷ 500⌉ requests per partition, and a reconcile that
+//! finds nothing writes nothing.
+
+mod harness;
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use harness::*;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use serde_json::Value;
+use support::Sim;
+
+fn local_store(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
+    Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap())
+}
+
+fn summary(out: &std::process::Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON summary in {}", text(out)));
+    serde_json::from_str(line).unwrap()
+}
+
+fn by_stream(summary: &Value) -> BTreeMap<String, Value> {
+    summary["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stream"].as_str().unwrap().to_string(), s.clone()))
+        .collect()
+}
+
+/// How many live rows the simulator lists for `resource` with `params`.
+async fn count(sim: &Sim, resource: &str, params: &BTreeMap<String, String>) -> u64 {
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            )
+        })
+        .collect();
+    let r = sim
+        .get(None, &format!("/_sim/count/{resource}?{}", query.join("&")))
+        .await;
+    r.json()["count"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("count {resource}: {}", r.body))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_and_cascades_leave_no_deleted_record_live() {
+    let sim = Sim::start(&["--scale", "1", "--rate-limit", "0", "--seed", "17"]);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let dest_s = dest.to_str().unwrap();
+    let env = [sim_env(&sim.base_url), vec![no_signpost_skew()]].concat();
+    let registry = registry();
+
+    let out = extract(
+        &["sync", "--destination", dest_s, "--include-sensitive"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let store = local_store(&dest);
+
+    // Hard deletes in every resource that has them, candidate merges, and the usual churn.
+    let report = sim_mutate(&sim, "updates=5&inserts=3&deletes=3&merges=3&seed=9").await;
+    assert!(
+        report["deleted"].as_object().is_some_and(|d| d.len() > 10),
+        "{report}"
+    );
+
+    let out = extract(
+        &[
+            "sync",
+            "--destination",
+            dest_s,
+            "--include-sensitive",
+            "--reconcile",
+            "--summary",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = by_stream(&summary(&out));
+
+    let mut compared = 0;
+    let mut deleted_seen = 0;
+    for stream in registry.streams() {
+        let truth = expected_rows(&sim, stream).await;
+        let rows = read_stream(&store, &ObjPath::from(""), &stream.name).await;
+        let tomb = tombstones(&rows);
+        deleted_seen += tomb.len();
+        // No deleted id is live, and nothing live is missing.
+        compared += assert_matches_truth(stream, &truth, &current_rows(rows), false);
+        for t in tomb.values() {
+            assert!(
+                ["reconcile", "cascade"].contains(&t["_deleted_by"].as_str().unwrap_or("")),
+                "{}: {t}",
+                stream.name
+            );
+            assert!(t["_deleted_at"].is_string(), "{}: {t}", stream.name);
+        }
+    }
+    assert!(compared > 10_000, "only {compared} rows compared");
+    assert!(deleted_seen > 50, "only {deleted_seen} tombstones");
+
+    // Every listing cost ⌈live ids ÷ 500⌉ requests per partition (an empty one costs its one).
+    let mut listed = 0;
+    for stream in registry.streams() {
+        let d = &run[&stream.name]["deletes"];
+        if !stream.is_incremental() || !d["reconciled"].as_bool().unwrap_or(false) {
+            continue;
+        }
+        let mut expected = 0;
+        for params in stream.partition_params() {
+            expected += count(&sim, &stream.resource, &params)
+                .await
+                .div_ceil(500)
+                .max(1);
+        }
+        assert_eq!(
+            d["reconcile_requests"].as_u64(),
+            Some(expected),
+            "{}: {d}",
+            stream.name
+        );
+        listed += 1;
+    }
+    assert!(listed > 20, "only {listed} streams reconciled by listing");
+    // Children followed their parents through the declared cascades, at no request cost.
+    let cascaded: u64 = run
+        .values()
+        .map(|s| s["deletes"]["by_cascade"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(cascaded > 0, "no cascade tombstones: {run:?}");
+    for stream in registry.streams().iter().filter(|s| !s.deletes.reconcile) {
+        assert_eq!(
+            run[&stream.name]["deletes"]["reconcile_requests"].as_u64(),
+            Some(0),
+            "{} declares no listing",
+            stream.name
+        );
+    }
+
+    // Nothing changed: the next reconcile writes no tombstone (and no file for one).
+    let files_before = read_files(&store).await;
+    let out = extract(
+        &[
+            "sync",
+            "--destination",
+            dest_s,
+            "--include-sensitive",
+            "--reconcile",
+            "--summary",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let quiet = summary(&out);
+    assert_eq!(quiet["totals"]["tombstones"].as_u64(), Some(0), "{quiet}");
+    assert!(quiet["totals"]["reconcile_requests"].as_u64().unwrap() > 0);
+    let new_files: Vec<String> = read_files(&store)
+        .await
+        .into_iter()
+        .filter(|f| !files_before.contains(f) && f.contains("deletes"))
+        .collect();
+    assert!(new_files.is_empty(), "{new_files:?}");
+}
+
+async fn read_files(store: &Arc<dyn ObjectStore>) -> Vec<String> {
+    use futures::TryStreamExt;
+    store
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap()
+}
