@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(lines[0]["bookmark_properties"], json!(["updated_at"]));
         assert_eq!(
             lines[0]["schema"]["properties"].as_object().unwrap().len(),
-            2
+            2 + 3 // the selected fields, then _sdc_deleted_at, _deleted_by, _merged_into
         );
         assert_eq!(lines[1]["type"], "RECORD");
         assert_eq!(lines[1]["record"]["id"], 1);

@@ -39,7 +39,7 @@ use super::summary::{StreamReport, StreamStatus};
 use crate::error::Error;
 use crate::events;
 use crate::harvest::{FetchError, RequestStats};
-use crate::registry::{DeleteMode, Stream, WebhookRule};
+use crate::registry::{Stream, WebhookRule};
 use crate::state::ids::{Deleted, DeletedBy, IdIndex};
 use crate::state::{IdsRef, StreamState};
 
@@ -50,7 +50,7 @@ const IDS_PER_REQUEST: usize = 50;
 
 /// Whether a stream keeps an id index: its rows can be hard-deleted, or die with a parent.
 pub fn indexed(stream: &Stream) -> bool {
-    stream.deletes.mode == DeleteMode::Hard || !stream.deletes.cascade.is_empty()
+    stream.deletes.is_hard() || !stream.deletes.cascade.is_empty()
 }
 
 /// The stream's cascade fields, in declaration order (the index's reference columns).
@@ -84,6 +84,23 @@ pub(super) async fn load_index(
     };
     events::id_index_unreadable(stream_name, &r.key, &why);
     IdIndex::new(fields)
+}
+
+/// The committed index of `stream` (from the run's state) and when it was last reconciled.
+async fn committed_index(ctx: &RunCtx<'_>, stream: &Stream) -> (IdIndex, Option<DateTime<Utc>>) {
+    let entry = ctx.state.lock().await.stream(&stream.name).cloned();
+    let index = load_index(
+        ctx.output,
+        &stream.name,
+        &cascade_fields(stream),
+        entry.as_ref(),
+    )
+    .await;
+    let reconciled_at = entry
+        .as_ref()
+        .and_then(|e| e.ids.as_ref())
+        .and_then(|r| r.reconciled_at);
+    (index, reconciled_at)
 }
 
 /// Stores `index` and returns the state's reference to it (`reconciled_at` carried over).
@@ -163,19 +180,8 @@ pub(super) async fn apply(
         if ctx.cancel.is_cancelled() {
             return;
         }
-        let entry = ctx.state.lock().await.stream(&stream.name).cloned();
-        let mut index = load_index(
-            ctx.output,
-            &stream.name,
-            &cascade_fields(stream),
-            entry.as_ref(),
-        )
-        .await;
+        let (mut index, mut reconciled_at) = committed_index(ctx, stream).await;
         let mut gone: Vec<Deleted> = Vec::new();
-        let mut reconciled_at = entry
-            .as_ref()
-            .and_then(|e| e.ids.as_ref())
-            .and_then(|r| r.reconciled_at);
         match listings.get(&stream.name) {
             Some(Ok((listed, requests))) => {
                 reports[ri].deletes.reconciled = true;
@@ -650,19 +656,8 @@ async fn refresh(
         return Err(e);
     }
     let files = writer.close().await.map_err(|e| e.to_string())?;
-    let entry = ctx.state.lock().await.stream(&stream.name).cloned();
-    let mut index = load_index(
-        ctx.output,
-        &stream.name,
-        &cascade_fields(stream),
-        entry.as_ref(),
-    )
-    .await;
+    let (mut index, reconciled_at) = committed_index(ctx, stream).await;
     index.upsert(&keys);
-    let reconciled_at = entry
-        .as_ref()
-        .and_then(|e| e.ids.as_ref())
-        .and_then(|r| r.reconciled_at);
     let ids_ref = match indexed(stream) {
         true => Some(
             save_index(ctx.output, stream, &index, reconciled_at)
