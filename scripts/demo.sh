@@ -60,10 +60,10 @@ echo; echo "== Second run: incremental (only the changed window is fetched)"
 "$bin/greenhouse-extract" sync --quiet --destination "$dest"
 
 abs=$(cd "$dest" && pwd)
-query="SELECT id, first_name, last_name, updated_at
-  FROM read_parquet('$abs/candidates/**/*.parquet', hive_partitioning = true)
-  QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC, _extracted_at DESC) = 1
-  ORDER BY updated_at DESC LIMIT 10"
+query="SELECT id, first_name, last_name, updated_at FROM (
+  SELECT * FROM read_parquet('$abs/candidates/**/*.parquet', hive_partitioning = true)
+  QUALIFY row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, _deleted DESC, updated_at DESC) = 1
+  ) WHERE NOT _deleted ORDER BY updated_at DESC LIMIT 10"
 cat <<MSG
 
 Parquet files are under $abs/<stream>/extracted_date=YYYY-MM-DD/.

@@ -72,6 +72,18 @@ pub const SINGER_DELETED_AT: &str = "_sdc_deleted_at";
 /// destinations apply in deduplicated mode).
 pub const AIRBYTE_DELETED_AT: &str = "_ab_cdc_deleted_at";
 
+/// Whether `name` is one of the fields [`record_schema`] adds for tombstones (in either
+/// protocol): a catalog that lists them selects nothing by them.
+pub fn is_delete_field(name: &str) -> bool {
+    [
+        SINGER_DELETED_AT,
+        AIRBYTE_DELETED_AT,
+        "_deleted_by",
+        "_merged_into",
+    ]
+    .contains(&name)
+}
+
 /// The JSON Schema of one stream's records. `deleted_at` names the field that marks a
 /// tombstone in this protocol: a deleted record is `{<key>, <deleted_at>, _deleted_by,
 /// _merged_into}` and nothing else.
@@ -141,6 +153,7 @@ pub fn deletes_json(d: &Deletes) -> Value {
         .collect();
     v["webhooks"] = webhook_rules(&d.webhooks);
     v["refresh"] = webhook_rules(&d.refresh);
+    v["erase"] = json!(d.erase);
     v
 }
 
@@ -264,7 +277,7 @@ mod tests {
         assert_eq!(top["breadcrumb"], json!([]));
         assert_eq!(
             top["metadata"]["x-deletes"],
-            json!({ "mode": "never", "reconcile": false, "cascade": [], "webhooks": [], "refresh": [] })
+            json!({ "mode": "never", "reconcile": false, "cascade": [], "webhooks": [], "refresh": [], "erase": false })
         );
     }
 

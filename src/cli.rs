@@ -113,6 +113,17 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::statecmd::StateCommand,
     },
+    /// Erase deleted and anonymised candidates, and their cascaded children, from the raw
+    /// history: rewrites the files holding their rows (new files first, then manifests and
+    /// state, then the old files go). Resumes an interrupted purge. Needs no Greenhouse
+    /// credentials.
+    Purge {
+        #[command(flatten)]
+        target: crate::statecmd::Target,
+        /// Print the outcome as one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run as an Airbyte source: every line on stdout is an Airbyte message.
     Airbyte {
         #[command(subcommand)]
@@ -348,12 +359,24 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             if let Some(l) = &lineage {
                 l.finish(&lineage_outcome(&report)).await;
             }
-            if report.is_err() {
-                drop(dest);
-                crate::storage::remove_empty_dirs(&created);
-            }
-            let report = report?;
+            let report = match report {
+                Ok(r) => r,
+                Err(e) => {
+                    drop(dest);
+                    crate::storage::remove_empty_dirs(&created);
+                    return Err(e);
+                }
+            };
             let code = report.exit_code();
+            // The erasure runs on what this sync committed (its deletes included).
+            let purged = match config.purge_after_sync
+                && matches!(code, ExitCode::Success | ExitCode::Partial)
+            {
+                true => Some(
+                    crate::purge::run(&dest, &registry, &opts.sink, config.single_writer).await?,
+                ),
+                false => None,
+            };
             let summary = crate::sync::summary::to_json(
                 &report.streams,
                 &report.run_id,
@@ -376,6 +399,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                     if let Some(key) = &report.manifest_key {
                         println!("Manifest: {key}");
                     }
+                    if let Some(p) = &purged {
+                        print_purge(p, false);
+                    }
                 }
                 SummaryFormat::Json => println!("{}", crate::secrets::scrub(&summary.to_string())),
                 SummaryFormat::None => {}
@@ -383,6 +409,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             // Last, after stdout: with both streams in one file the run ends on this line.
             crate::events::run_finished(&report.run_id, code.code(), &summary);
             Ok(code)
+        }
+        Command::Purge { target, json } => {
+            let file = ConfigFile::load_with_env(cli.config.as_deref())?;
+            let destination = target
+                .destination
+                .clone()
+                .or_else(|| file.destination.clone())
+                .unwrap_or_else(|| crate::config::DEFAULT_DESTINATION.to_string());
+            let Some(dest) = crate::storage::open_existing(&destination)? else {
+                println!("Nothing to purge: {destination} does not exist.");
+                return Ok(ExitCode::Success);
+            };
+            let report = crate::purge::run(
+                &dest,
+                &registry,
+                &crate::sink::SinkConfig::default(),
+                file.single_writer.unwrap_or(false),
+            )
+            .await?;
+            print_purge(&report, *json);
+            Ok(ExitCode::Success)
         }
         Command::State { command } => {
             crate::statecmd::run(command, cli.config.as_deref(), &registry).await
@@ -478,4 +525,16 @@ fn cancel_on_signals() -> Cancel {
         }
     });
     flag
+}
+
+/// Prints a purge's outcome on stdout.
+fn print_purge(report: &crate::purge::PurgeReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("a purge report serialises")
+        );
+    } else {
+        print!("{}", report.render());
+    }
 }

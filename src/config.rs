@@ -155,6 +155,11 @@ pub struct ConfigFile {
     /// at most one run ever works on the prefix at a time; the run then goes on with a warning.
     /// Default: false.
     pub single_writer: Option<bool>,
+    /// Run `purge` after every sync that ends with the success or partial code: the rows of
+    /// deleted and anonymised candidates, and of their cascaded children, are erased from the
+    /// raw history files (the files holding them are rewritten), so that no object under the
+    /// destination keeps their data. Default: false (run `greenhouse-extract purge` yourself).
+    pub purge_after_sync: Option<bool>,
     /// Send OpenLineage run events (START, then COMPLETE or FAIL) for each `sync`, whose outputs
     /// are the streams' tables (namespace: the destination): `http(s)://host[:port]` posts each
     /// event to `<url>/api/v1/lineage` (Marquez, or any OpenLineage HTTP endpoint), a
@@ -234,6 +239,8 @@ pub struct Config {
     pub policies: BTreeMap<String, ColumnPolicy>,
     /// Go on (with a warning) on a destination that ignores conditional writes.
     pub single_writer: bool,
+    /// Run `purge` after each successful or partial sync.
+    pub purge_after_sync: bool,
     /// Where OpenLineage events go (`None`: nowhere).
     pub openlineage: Option<LineageTarget>,
     /// When ids are reconciled (see `ConfigFile::reconcile`).
@@ -565,6 +572,7 @@ impl ConfigFile {
             max_run_time,
             stall_timeout,
             single_writer: self.single_writer.unwrap_or(false),
+            purge_after_sync: self.purge_after_sync.unwrap_or(false),
             openlineage,
             reconcile,
         })

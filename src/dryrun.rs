@@ -177,15 +177,15 @@ pub async fn run(
             continue;
         };
         let entry = state.stream(&stream.name);
-        if matches!(plan.estimate, Estimate::Skipped(_) | Estimate::Failed(_))
-            || !crate::sync::deletes::reconcile_due(
-                &config.reconcile,
-                reconcile,
-                stream,
-                entry,
-                now,
-            )
-        {
+        if matches!(plan.estimate, Estimate::Skipped(_) | Estimate::Failed(_)) {
+            continue;
+        }
+        // A read from the beginning lists every live id anyway: it is the reconcile, for free.
+        if plan.window.from.is_none() && crate::sync::deletes::indexed(stream) {
+            plan.reconcile = Some(0);
+            continue;
+        }
+        if !crate::sync::deletes::reconcile_due(&config.reconcile, reconcile, stream, entry, now) {
             continue;
         }
         plan.reconcile = Some(if stream.is_incremental() {

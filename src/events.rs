@@ -239,6 +239,18 @@ pub fn webhook_event_unusable(key: &str, reason: &str) {
     );
 }
 
+pub const PURGE_FINISHED: &str = "purge_finished";
+pub fn purge_finished(purge_id: &str, resumed: bool, rows_removed: u64, files_rewritten: u64) {
+    tracing::info!(
+        event = PURGE_FINISHED,
+        purge_id,
+        resumed,
+        rows_removed,
+        files_rewritten,
+        "Purge finished: erased rows are in no data file any more"
+    );
+}
+
 pub const STREAM_SKIPPED: &str = "stream_skipped";
 pub fn stream_skipped(stream: &str, reason: &str) {
     tracing::warn!(event = STREAM_SKIPPED, stream, reason, "Stream skipped");

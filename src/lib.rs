@@ -27,6 +27,7 @@ pub mod logging;
 pub mod privacy;
 pub mod progress;
 pub mod protocol;
+pub mod purge;
 pub mod registry;
 pub mod secrets;
 pub mod sink;

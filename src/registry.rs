@@ -69,6 +69,8 @@ struct DeletesDecl {
     webhooks: Vec<WebhookDecl>,
     #[serde(default)]
     refresh: Vec<WebhookDecl>,
+    #[serde(default)]
+    erase: bool,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +246,9 @@ pub struct Deletes {
     pub webhooks: Vec<WebhookRule>,
     /// Actions whose ids changed in place (e.g. anonymised) and must be re-read.
     pub refresh: Vec<WebhookRule>,
+    /// A delete (or a refresh) of this stream's record is the erasure of a person's data:
+    /// `purge` removes its rows, and its cascaded children's, from the raw history.
+    pub erase: bool,
 }
 
 impl Deletes {
@@ -406,6 +411,26 @@ impl Registry {
                     .iter()
                     .filter(move |c| c.parent == parent)
                     .map(move |c| (s, c))
+            })
+            .collect()
+    }
+
+    /// The streams whose rows `purge` erases, parents before children: every stream declaring
+    /// `deletes.erase` and every stream that cascades from one of them, directly or not.
+    pub fn erasure_order(&self) -> Vec<&Stream> {
+        let mut inside: BTreeSet<&str> = BTreeSet::new();
+        self.cascade_order()
+            .into_iter()
+            .filter(|s| {
+                let member = s.deletes.erase
+                    || s.deletes
+                        .cascade
+                        .iter()
+                        .any(|c| inside.contains(c.parent.as_str()));
+                if member {
+                    inside.insert(s.name.as_str());
+                }
+                member
             })
             .collect()
     }
@@ -708,12 +733,16 @@ fn deletes_from_decl(d: DeletesDecl, stream: &str, fields: &[Field]) -> Result<D
     if refresh.iter().any(|r| r.merged_into.is_some()) {
         return Err("deletes.refresh: `merged_into` is only for webhooks".into());
     }
+    if d.erase && mode != DeleteMode::Hard {
+        return Err("deletes.erase: only a hard-deleted stream's deletes erase a person".into());
+    }
     Ok(Deletes {
         mode,
         reconcile,
         cascade,
         webhooks,
         refresh,
+        erase: d.erase,
     })
 }
 
@@ -998,6 +1027,7 @@ fields = [
                 cascade: vec![],
                 webhooks: vec![],
                 refresh: vec![],
+                erase: false,
             }
         );
         let text = with_deletes(

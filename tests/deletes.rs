@@ -13,33 +13,8 @@ use std::sync::Arc;
 
 use harness::*;
 use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
-use serde_json::Value;
 use support::Sim;
-
-fn local_store(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
-    Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap())
-}
-
-fn summary(out: &std::process::Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON summary in {}", text(out)));
-    serde_json::from_str(line).unwrap()
-}
-
-fn by_stream(summary: &Value) -> BTreeMap<String, Value> {
-    summary["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["stream"].as_str().unwrap().to_string(), s.clone()))
-        .collect()
-}
 
 /// How many live rows the simulator lists for `resource` with `params`.
 async fn count(sim: &Sim, resource: &str, params: &BTreeMap<String, String>) -> u64 {
@@ -119,6 +94,23 @@ async fn reconcile_and_cascades_leave_no_deleted_record_live() {
     assert!(compared > 10_000, "only {compared} rows compared");
     assert!(deleted_seen > 50, "only {deleted_seen} tombstones");
 
+    // The README's de-duplicating DuckDB query gives the same current state.
+    for name in ["applications", "candidates", "scorecards"] {
+        let rows = read_stream(&store, &ObjPath::from(""), name).await;
+        let expected: Vec<i64> = current_rows(rows).into_keys().collect();
+        let sql = readme_duckdb_query().replace(
+            "greenhouse-data/applications/",
+            &format!("{}/{name}/", dest_s),
+        );
+        let mut got: Vec<i64> =
+            duckdb_query(&format!("SELECT id FROM ({})", sql.trim_end_matches(';')))
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+                .collect();
+        got.sort();
+        assert_eq!(got, expected, "{name}: the README's query");
+    }
+
     // Every listing cost ⌈live ids ÷ 500⌉ requests per partition (an empty one costs its one).
     let mut listed = 0;
     for stream in registry.streams() {
@@ -181,6 +173,18 @@ async fn reconcile_and_cascades_leave_no_deleted_record_live() {
         .filter(|f| !files_before.contains(f) && f.contains("deletes"))
         .collect();
     assert!(new_files.is_empty(), "{new_files:?}");
+}
+
+/// The DuckDB query under the README's `-- DuckDB` line (the current state of applications).
+fn readme_duckdb_query() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("-- DuckDB\n")
+        .expect("the README's DuckDB query")
+        + "-- DuckDB\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    readme[start..end].trim().to_string()
 }
 
 async fn read_files(store: &Arc<dyn ObjectStore>) -> Vec<String> {

@@ -279,7 +279,7 @@ async fn every_command_speaks_the_airbyte_protocol() {
     // read again with the list-form state, after changes: only the changed rows come back
     let changes = sim_mutate(
         &sim,
-        "updates=4&inserts=2&seed=5&resources=users,jobs,departments",
+        "updates=4&inserts=2&deletes=2&seed=5&resources=users,jobs,departments",
     )
     .await;
     let state = dir.path().join("state.json");
@@ -305,11 +305,20 @@ async fn every_command_speaks_the_airbyte_protocol() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let lines = validated(&out);
     assert!(errors(&lines).is_empty());
+    let mut tombstones_seen = 0;
     for (name, _) in &streams[..3] {
         let stream = registry.get(name).unwrap();
         let (records, _) = records_and_states(&lines, name);
         let truth = expected_rows(&sim, stream).await;
-        let ids: BTreeSet<i64> = records.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        // Deletes arrive as records with `_ab_cdc_deleted_at` (validated by the models above):
+        // exactly the ids the first read delivered that Greenhouse no longer has.
+        let (ids, tombstoned) = record_ids(&records);
+        tombstones_seen += tombstoned.len();
+        assert_eq!(
+            tombstoned,
+            gone_ids(&first[*name], &truth),
+            "{name}: the deletes the destination received"
+        );
         let changed: BTreeSet<i64> = changes["updated"][name]
             .as_array()
             .into_iter()
@@ -317,8 +326,11 @@ async fn every_command_speaks_the_airbyte_protocol() {
             .chain(changes["inserted"][name].as_array().into_iter().flatten())
             .map(|v| v.as_i64().unwrap())
             .collect();
+        // Changed rows still in Greenhouse come back (one inserted and deleted in between was
+        // never seen, so it needs no tombstone).
+        let live: BTreeSet<i64> = truth.iter().map(|t| t["id"].as_i64().unwrap()).collect();
         assert!(
-            changed.is_subset(&ids),
+            changed.intersection(&live).all(|id| ids.contains(id)),
             "{name}: changed rows missing from the resumed read"
         );
         if stream.is_incremental() {
@@ -339,7 +351,15 @@ async fn every_command_speaks_the_airbyte_protocol() {
             .iter()
             .map(|r| (r["id"].as_i64().unwrap(), r.clone()))
             .collect();
-        union.extend(records.into_iter().map(|r| (r["id"].as_i64().unwrap(), r)));
+        for r in records {
+            let id = r["id"].as_i64().unwrap();
+            if is_deleted_record(&r) {
+                union.remove(&id);
+            } else {
+                union.insert(id, r);
+            }
+        }
+        assert_eq!(union.len(), truth.len(), "{name}: deleted ids left");
         for t in &truth {
             assert_eq!(
                 union.get(&t["id"].as_i64().unwrap()),
@@ -348,6 +368,11 @@ async fn every_command_speaks_the_airbyte_protocol() {
             );
         }
     }
+
+    assert!(
+        tombstones_seen > 0,
+        "no delete reached the destination: {changes}"
+    );
 
     // a refused credential on read: one config_error TRACE, the auth exit code, nothing else
     let out = airbyte(

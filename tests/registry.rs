@@ -701,6 +701,8 @@ fn every_stream_states_its_delete_facts() {
         active("demographic_answer_options"),
         active("job_board_custom_locations"),
         active("job_posts"),
+        // Job stages: `active=false` in lists (ref §12), besides their deleted webhook.
+        active("job_interview_stages"),
         active("prospect_pools"),
         ("users".to_string(), ("deactivated".to_string(), true)),
     ]
@@ -721,6 +723,28 @@ fn every_stream_states_its_delete_facts() {
         if d.mode != DeleteMode::Never {
             assert_eq!(s.primary_key, ["id"], "{}", s.name);
         }
+    }
+    // Erasure: candidates declare it, and everything that dies with a candidate follows.
+    let erased: Vec<&str> = r.erasure_order().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(erased.first(), Some(&"candidates"), "{erased:?}");
+    for n in [
+        "applications",
+        "offers",
+        "scorecards",
+        "notes",
+        "attachments",
+        "eeoc",
+    ] {
+        assert!(
+            erased.contains(&n),
+            "{n} is not erased with its candidate: {erased:?}"
+        );
+    }
+    for n in ["jobs", "users", "departments"] {
+        assert!(
+            !erased.contains(&n),
+            "{n} holds no candidate's data: {erased:?}"
+        );
     }
     // Every stream is placed by the cascade order, parents first.
     let order: Vec<&str> = r.cascade_order().iter().map(|s| s.name.as_str()).collect();

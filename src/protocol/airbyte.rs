@@ -319,9 +319,15 @@ pub fn parse_catalog(
             .and_then(|s| s.get("properties"))
         {
             None | Some(Value::Null) => None,
-            Some(Value::Object(props)) => {
-                super::project(stream, props.keys().cloned().collect(), origin)?
-            }
+            Some(Value::Object(props)) => super::project(
+                stream,
+                props
+                    .keys()
+                    .filter(|k| !crate::catalog::is_delete_field(k))
+                    .cloned()
+                    .collect(),
+                origin,
+            )?,
             Some(other) => {
                 return Err(bad(format!(
                     "the json_schema properties of {name:?} must be an object, found {}",

@@ -246,10 +246,12 @@ pub fn parse_catalog(
                 fields.insert(f.name.clone());
             }
         }
+        // The tombstone fields the schema adds are no column to select (Meltano lists a
+        // breadcrumb for every property).
         let unknown: Vec<&str> = by_field
             .keys()
             .map(String::as_str)
-            .filter(|f| stream.field(f).is_none())
+            .filter(|f| stream.field(f).is_none() && !crate::catalog::is_delete_field(f))
             .collect();
         if !unknown.is_empty() {
             return Err(bad(format!(

@@ -236,6 +236,12 @@ impl RollingWriter {
         self
     }
 
+    /// Writes into `dir` instead of the run's partition (`purge` rewrites a file in place).
+    pub fn in_dir(mut self, dir: Path) -> Self {
+        self.dir = dir;
+        self
+    }
+
     /// The directory (key prefix) this writer's files go to.
     pub fn dir(&self) -> &Path {
         &self.dir

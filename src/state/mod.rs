@@ -280,6 +280,15 @@ pub struct StreamState {
     /// for streams whose deletes need none, and before the first commit that builds one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ids: Option<IdsRef>,
+    /// Records Greenhouse changed in place by erasing data (re-read after a `refresh` webhook,
+    /// e.g. an anonymised candidate): per id, the instant its re-read began. Its rows extracted
+    /// before then still hold the erased data; `purge` removes them and forgets the entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub erase_before: BTreeMap<i64, DateTime<Utc>>,
+    /// What the last `purge` erased of this stream (a digest of its deleted ids): a purge with
+    /// nothing new to erase reads no file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged: Option<String>,
 }
 
 /// Where a stream's id index is kept, and a summary of it (so `state show` needs no read).

@@ -7,10 +7,10 @@
 //! units never interleave, so each new state contains every earlier commit of the run. The
 //! output is told which files each commit makes durable (its manifest records them).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::context::RunCtx;
-use super::deletes;
+use super::index;
 use super::output::CommitUnit;
 use super::summary::StreamReport;
 use crate::error::Error;
@@ -37,6 +37,9 @@ pub(super) enum Commit<'a> {
     Deletes {
         files: &'a [WrittenFile],
         ids: Option<IdsRef>,
+        /// Ids re-read because their data changed in place (anonymised), with the instant the
+        /// re-read began: older rows of them are what `purge` erases.
+        erase_before: Option<(&'a [i64], DateTime<Utc>)>,
     },
 }
 
@@ -56,9 +59,9 @@ pub(super) async fn commit(
         Commit::Window { report } => Some(&report.keys),
         Commit::Deletes { .. } => None,
     };
-    if let Some(keys) = keys.filter(|k| !k.is_empty() && deletes::indexed(stream)) {
-        let fields = deletes::cascade_fields(stream);
-        let mut index = deletes::load_index(ctx.output, &stream.name, &fields, Some(entry)).await;
+    if let Some(keys) = keys.filter(|k| !k.is_empty() && index::indexed(stream)) {
+        let fields = index::cascade_fields(stream);
+        let mut index = index::load_index(ctx.output, &stream.name, &fields, Some(entry)).await;
         index.upsert(keys);
         let mut reconciled_at = entry.ids.as_ref().and_then(|r| r.reconciled_at);
         // A complete read is a listing of every live id: the deletes phase compares it for free.
@@ -67,12 +70,21 @@ pub(super) async fn commit(
         {
             reconciled_at = Some(ctx.signpost);
         }
-        entry.ids = Some(deletes::save_index(ctx.output, stream, &index, reconciled_at).await?);
+        entry.ids = Some(index::save_index(ctx.output, stream, &index, reconciled_at).await?);
     }
     let unit = match what {
-        Commit::Deletes { files, ids } => {
+        Commit::Deletes {
+            files,
+            ids,
+            erase_before,
+        } => {
             if ids.is_some() {
                 entry.ids = ids;
+            }
+            if let Some((ids, at)) = erase_before {
+                for id in ids {
+                    entry.erase_before.insert(*id, at);
+                }
             }
             CommitUnit {
                 files,

@@ -33,58 +33,20 @@ use chrono::{DateTime, Utc};
 
 use super::commit::{Commit, commit};
 use super::context::RunCtx;
+pub use super::index::indexed;
+use super::index::{cascade_fields, load_index, save_index};
 use super::options::Selected;
-use super::output::Output;
 use super::summary::{StreamReport, StreamStatus};
-use crate::error::Error;
 use crate::events;
 use crate::harvest::{FetchError, RequestStats};
 use crate::registry::{Stream, WebhookRule};
+use crate::state::StreamState;
 use crate::state::ids::{Deleted, DeletedBy, IdIndex};
-use crate::state::{IdsRef, StreamState};
 
 /// Ids per request of a reconcile listing (the most the API allows).
 pub(super) const LIST_PER_PAGE: u32 = 500;
 /// Ids per request when re-reading records by id (the API's limit for `ids`).
 const IDS_PER_REQUEST: usize = 50;
-
-/// Whether a stream keeps an id index: its rows can be hard-deleted, or die with a parent.
-pub fn indexed(stream: &Stream) -> bool {
-    stream.deletes.is_hard() || !stream.deletes.cascade.is_empty()
-}
-
-/// The stream's cascade fields, in declaration order (the index's reference columns).
-pub fn cascade_fields(stream: &Stream) -> Vec<String> {
-    stream
-        .deletes
-        .cascade
-        .iter()
-        .map(|c| c.field.clone())
-        .collect()
-}
-
-/// Loads the index `entry` names (a fresh one when there is none, or it is unreadable: that
-/// can miss a delete until the stream is read in full again, never invent one).
-pub(super) async fn load_index(
-    output: &dyn Output,
-    stream_name: &str,
-    fields: &[String],
-    entry: Option<&StreamState>,
-) -> IdIndex {
-    let Some(r) = entry.and_then(|e| e.ids.as_ref()) else {
-        return IdIndex::new(fields);
-    };
-    let why = match output.load_ids(&r.key).await {
-        Ok(Some(bytes)) => match IdIndex::decode(&bytes, fields) {
-            Ok(ix) => return ix,
-            Err(e) => e.to_string(),
-        },
-        Ok(None) => "it is missing".to_string(),
-        Err(e) => e.to_string(),
-    };
-    events::id_index_unreadable(stream_name, &r.key, &why);
-    IdIndex::new(fields)
-}
 
 /// The committed index of `stream` (from the run's state) and when it was last reconciled.
 async fn committed_index(ctx: &RunCtx<'_>, stream: &Stream) -> (IdIndex, Option<DateTime<Utc>>) {
@@ -101,22 +63,6 @@ async fn committed_index(ctx: &RunCtx<'_>, stream: &Stream) -> (IdIndex, Option<
         .and_then(|e| e.ids.as_ref())
         .and_then(|r| r.reconciled_at);
     (index, reconciled_at)
-}
-
-/// Stores `index` and returns the state's reference to it (`reconciled_at` carried over).
-pub(super) async fn save_index(
-    output: &dyn Output,
-    stream: &Stream,
-    index: &IdIndex,
-    reconciled_at: Option<DateTime<Utc>>,
-) -> Result<IdsRef, Error> {
-    let key = output.save_ids(stream, index.encode()).await?;
-    Ok(IdsRef {
-        key,
-        live: index.live_len() as u64,
-        deleted: index.deleted_len() as u64,
-        reconciled_at,
-    })
 }
 
 /// What the stored webhook events say, per stream.
@@ -584,7 +530,7 @@ async fn write_and_commit(
     if !fresh.is_empty() {
         let mut writer = ctx
             .output
-            .open(sel, Some("deletes"))
+            .open(sel, Some("deletes"), None)
             .map_err(|e| e.to_string())?;
         if let Err(e) = writer.write_tombstones(fresh).await {
             writer.abort().await;
@@ -597,7 +543,16 @@ async fn write_and_commit(
             .await
             .map_err(|e| e.to_string())?,
     );
-    let result = commit(ctx, sel.stream, Commit::Deletes { files: &files, ids }).await;
+    let result = commit(
+        ctx,
+        sel.stream,
+        Commit::Deletes {
+            files: &files,
+            ids,
+            erase_before: None,
+        },
+    )
+    .await;
     match result {
         Ok(()) => Ok(files),
         Err(e) => {
@@ -616,9 +571,13 @@ async fn refresh(
 ) -> Result<(u64, Vec<crate::sink::WrittenFile>, u64), String> {
     let stream = sel.stream;
     let stats = RequestStats::default();
+    // The re-read rows carry this instant as `_extracted_at`: later than anything the run read
+    // before, so they are the current version, and every older row of these ids is what
+    // `purge` erases (`erase_before`).
+    let started = Utc::now();
     let mut writer = ctx
         .output
-        .open(sel, Some("refresh"))
+        .open(sel, Some("refresh"), Some(started))
         .map_err(|e| e.to_string())?;
     let mut keys = crate::state::ids::Keys::new(stream.deletes.cascade.len());
     let mut rows = 0;
@@ -672,6 +631,7 @@ async fn refresh(
         Commit::Deletes {
             files: &files,
             ids: ids_ref,
+            erase_before: Some((ids.as_slice(), started)),
         },
     )
     .await

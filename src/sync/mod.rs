@@ -24,6 +24,7 @@
 pub mod commit;
 mod context;
 pub mod deletes;
+mod index;
 pub mod options;
 pub mod output;
 pub mod read;

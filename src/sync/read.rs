@@ -320,7 +320,7 @@ impl StreamRead<'_> {
         self.io.progress();
         let mut writer = ctx
             .output
-            .open(self.sel, unit.tag.as_deref())
+            .open(self.sel, unit.tag.as_deref(), None)
             .map_err(|e| StreamFailure::failed(e.to_string()))?;
         match self.read_partitions(unit, writer.as_mut(), tally).await {
             Ok(None) => {

@@ -79,6 +79,43 @@ pub fn sync_streams(
     extract(&args, env)
 }
 
+/// The JSON run summary a `sync --summary json` printed (its last JSON line).
+pub fn summary(out: &std::process::Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON summary in {}", text(out)));
+    serde_json::from_str(line).unwrap()
+}
+
+/// The summary's streams by name.
+pub fn by_stream(summary: &Value) -> BTreeMap<String, Value> {
+    summary["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["stream"].as_str().unwrap().to_string(), s.clone()))
+        .collect()
+}
+
+/// Requests of the id listing an incremental run makes for `stream` holding `live` ids with the
+/// default cadence (reconciled on every run up to 1000 ids; 500 ids per request), in one
+/// partition; 0 when it is not listed.
+pub fn every_run_listing(stream: &Stream, live: usize) -> u64 {
+    if stream.deletes.is_hard() && stream.deletes.reconcile && live <= 1000 {
+        live.div_ceil(500).max(1) as u64
+    } else {
+        0
+    }
+}
+
+/// The destination folder `dir` as an object store (keys relative to it).
+pub fn local_store(dir: &Path) -> Arc<dyn ObjectStore> {
+    Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).unwrap())
+}
+
 /// Writes `json` as `dir/config.json` and returns its path.
 pub fn write_config(dir: &Path, json: &str) -> String {
     let p = dir.join("config.json");
@@ -505,11 +542,48 @@ pub fn record_updated_at(v: &Value) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Latest version per id (greatest `updated_at`; a later record wins ties).
+/// Whether a protocol record is a tombstone (`_sdc_deleted_at` or `_ab_cdc_deleted_at` set).
+pub fn is_deleted_record(v: &Value) -> bool {
+    ["_sdc_deleted_at", "_ab_cdc_deleted_at"]
+        .iter()
+        .any(|k| v.get(*k).is_some_and(|d| !d.is_null()))
+}
+
+/// The ids of a run's records, and of its tombstones, apart.
+pub fn record_ids(
+    records: &[Value],
+) -> (
+    std::collections::BTreeSet<i64>,
+    std::collections::BTreeSet<i64>,
+) {
+    let (deleted, live): (Vec<&Value>, Vec<&Value>) =
+        records.iter().partition(|r| is_deleted_record(r));
+    let ids = |v: Vec<&Value>| v.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    (ids(live), ids(deleted))
+}
+
+/// The ids of `earlier` records that `truth` no longer has (what the next run must delete).
+pub fn gone_ids(earlier: &[Value], truth: &[Value]) -> std::collections::BTreeSet<i64> {
+    let truth: std::collections::BTreeSet<i64> =
+        truth.iter().filter_map(|t| t["id"].as_i64()).collect();
+    earlier
+        .iter()
+        .filter(|r| !is_deleted_record(r))
+        .filter_map(|r| r["id"].as_i64())
+        .filter(|id| !truth.contains(id))
+        .collect()
+}
+
+/// Latest version per id (greatest `updated_at`; a later record wins ties), as a target that
+/// honours deletes keeps them: a tombstone removes its id.
 pub fn dedup_records(rows: impl IntoIterator<Item = Value>) -> BTreeMap<i64, Value> {
     let mut out: BTreeMap<i64, Value> = BTreeMap::new();
     for r in rows {
         let id = r["id"].as_i64().unwrap();
+        if is_deleted_record(&r) {
+            out.remove(&id);
+            continue;
+        }
         if out
             .get(&id)
             .is_none_or(|old| record_updated_at(old) <= record_updated_at(&r))

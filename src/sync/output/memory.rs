@@ -49,6 +49,7 @@ impl Output for MemoryOutput {
         &self,
         sel: &Selected<'_>,
         _tag: Option<&str>,
+        _extracted_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Box<dyn UnitWriter>, WriteError> {
         self.lock().opened += 1;
         Ok(Box::new(MemoryUnit {

@@ -91,6 +91,7 @@ impl Output for MessageOutput {
         &self,
         sel: &Selected<'_>,
         _tag: Option<&str>,
+        extracted_at: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Box<dyn UnitWriter>, WriteError> {
         Ok(Box::new(MessageUnit {
             sink: self.sink.clone(),
@@ -101,7 +102,7 @@ impl Output for MessageOutput {
                 .get(&sel.stream.name)
                 .cloned()
                 .unwrap_or_default(),
-            extracted_at: self.extracted_at,
+            extracted_at: extracted_at.unwrap_or(self.extracted_at),
         }))
     }
 

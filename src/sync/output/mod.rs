@@ -102,11 +102,14 @@ pub trait Output: Send + Sync {
     }
 
     /// The writer of one unit of `sel`'s stream; `tag` tells apart the files of concurrent
-    /// slices of one window.
+    /// slices of one window. `extracted_at` is the rows' `_extracted_at` (`None`: the run's
+    /// start); a re-read by id passes the instant it began, so that its rows win over the rows
+    /// the same run read earlier (an anonymised candidate keeps its `updated_at`).
     fn open(
         &self,
         sel: &Selected<'_>,
         tag: Option<&str>,
+        extracted_at: Option<DateTime<Utc>>,
     ) -> Result<Box<dyn UnitWriter>, WriteError>;
 
     /// Records `next` after a commit of `stream` (a completed slice, or the whole window, as

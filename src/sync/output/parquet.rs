@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 
@@ -134,10 +134,15 @@ impl Output for ParquetOutput<'_> {
         &self,
         sel: &Selected<'_>,
         tag: Option<&str>,
+        extracted_at: Option<DateTime<Utc>>,
     ) -> Result<Box<dyn UnitWriter>, WriteError> {
         let stream = sel.stream;
         let policy = self.policies.get(&stream.name).cloned().unwrap_or_default();
-        let converter = Converter::new(stream, &self.opts.run_id, self.opts.started_at);
+        let converter = Converter::new(
+            stream,
+            &self.opts.run_id,
+            extracted_at.unwrap_or(self.opts.started_at),
+        );
         let schema = policy.schema(&converter.schema());
         let mut writer = RollingWriter::new(
             self.dest.store.clone(),
