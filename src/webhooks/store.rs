@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,9 @@ pub const EVENTS_DIR: &str = "_webhooks/events";
 /// Event ids longer than this, or with other characters than `[A-Za-z0-9_-]`, are named by a
 /// digest in the key (the id itself is kept in the document).
 const MAX_ID_IN_KEY: usize = 64;
+
+/// Stored events read at once by [`scan`].
+const READS_AT_ONCE: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookStoreError {
@@ -170,30 +173,37 @@ pub async fn scan(
         Err(e) => return Err(store_error("listed", e)),
     };
     let until_micros = until.timestamp_micros();
-    let mut found: Vec<(i64, String, StoredEvent)> = Vec::new();
     let mut scan = Scan::default();
+    let mut wanted: Vec<(i64, Path)> = Vec::new();
     for meta in metas {
-        let key = meta.location.to_string();
-        let Some(micros) = key_micros(&meta.location) else {
-            scan.unreadable.push(Unreadable {
-                key,
+        match key_micros(&meta.location) {
+            // The name says when the event came: later ones are not even read.
+            Some(micros) if micros >= until_micros => {}
+            Some(micros) => wanted.push((micros, meta.location)),
+            None => scan.unreadable.push(Unreadable {
+                key: meta.location.to_string(),
                 reason: "not named <received_at µs>-<event id>.json".into(),
-            });
-            continue;
-        };
-        // The name says when the event came: later ones are not even read.
-        if micros >= until_micros {
-            continue;
+            }),
         }
-        let bytes = match store.get(&meta.location).await {
-            Ok(r) => match r.bytes().await {
-                Ok(b) => b,
-                Err(e) => return Err(store_error("read", e)),
-            },
-            // Deleted since the listing (applied by another run): nothing to do.
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(store_error("read", e)),
-        };
+    }
+    // A few reads at a time: a cloud store answers each in tens of milliseconds.
+    let bodies: Vec<(i64, Path, Option<bytes::Bytes>)> = futures::stream::iter(wanted)
+        .map(|(micros, path)| async move {
+            match store.get(&path).await {
+                Ok(r) => r.bytes().await.map(|b| (micros, path, Some(b))),
+                // Deleted since the listing (applied by another run): nothing to do.
+                Err(object_store::Error::NotFound { .. }) => Ok((micros, path, None)),
+                Err(e) => Err(e),
+            }
+        })
+        .buffered(READS_AT_ONCE)
+        .try_collect()
+        .await
+        .map_err(|e| store_error("read", e))?;
+    let mut found: Vec<(i64, String, StoredEvent)> = Vec::new();
+    for (micros, path, bytes) in bodies {
+        let Some(bytes) = bytes else { continue };
+        let key = path.to_string();
         match serde_json::from_slice::<Document>(&bytes) {
             Ok(doc) if doc.received_at < until => found.push((
                 micros,
