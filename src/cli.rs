@@ -124,6 +124,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Receive Greenhouse web hooks: `serve` stores each signed event on the destination, where
+    /// the next `sync` applies it (tombstones for deletes and merges).
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Run as an Airbyte source: every line on stdout is an Airbyte message.
     Airbyte {
         #[command(subcommand)]
@@ -148,6 +154,31 @@ pub enum AirbyteCommand {
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Listen for Greenhouse web hook deliveries: verify each `Signature`, store the event under
+    /// `<destination>/_webhooks/events/`, answer 200 once it is stored. Stops on SIGTERM or
+    /// SIGINT after the requests in flight.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on, IP:port (overrides webhook_listen; default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Destination URL or folder, the one `sync` writes to (overrides GREENHOUSE_DESTINATION
+    /// and the config file).
+    #[arg(long, value_name = "URL")]
+    pub destination: Option<String>,
+    /// PEM certificate chain: answer HTTPS directly (overrides webhook_tls_cert; needs --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (overrides webhook_tls_key).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -431,6 +462,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             print_purge(&report, *json);
             Ok(ExitCode::Success)
         }
+        Command::Webhooks {
+            command: WebhooksCommand::Serve(args),
+        } => {
+            let file = ConfigFile::load_with_env(cli.config.as_deref())?;
+            let settings = file.validate_webhooks(&crate::config::WebhookOverrides {
+                destination: args.destination.clone(),
+                listen: args.listen.clone(),
+                tls_cert: args.tls_cert.clone(),
+                tls_key: args.tls_key.clone(),
+            })?;
+            crate::webhooks::run(&settings, stop_on_signals()).await?;
+            Ok(ExitCode::Success)
+        }
         Command::State { command } => {
             crate::statecmd::run(command, cli.config.as_deref(), &registry).await
         }
@@ -536,5 +580,38 @@ fn print_purge(report: &crate::purge::PurgeReport, json: bool) {
         );
     } else {
         print!("{}", report.render());
+    }
+}
+
+/// Resolves at the first SIGINT or SIGTERM (a server then stops accepting and finishes what is
+/// in flight); a second signal exits at once with the interrupted code. The handlers are
+/// installed before this returns, so a signal that comes early is not the default (fatal) one.
+fn stop_on_signals() -> impl std::future::Future<Output = ()> + Send {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handlers =
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)));
+    tokio::spawn(async move {
+        let Ok((mut term, mut int)) = handlers else {
+            // Without handlers the signals keep their default action; never resolve.
+            let _keep = tx;
+            return std::future::pending::<()>().await;
+        };
+        let mut tx = Some(tx);
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            match tx.take() {
+                Some(t) => {
+                    let _ = t.send(());
+                }
+                None => std::process::exit(ExitCode::Interrupted.code()),
+            }
+        }
+    });
+    async move {
+        let _ = rx.await;
     }
 }

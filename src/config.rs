@@ -8,7 +8,7 @@
 //! `Debug`/`Display` never show the value.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,6 +55,18 @@ pub const ENV_API_URL: &str = "GREENHOUSE_API_URL";
 pub const ENV_TOKEN_URL: &str = "GREENHOUSE_TOKEN_URL";
 pub const ENV_DESTINATION: &str = "GREENHOUSE_DESTINATION";
 pub const ENV_HASH_SALT: &str = "GREENHOUSE_HASH_SALT";
+pub const ENV_WEBHOOK_SECRET: &str = "GREENHOUSE_WEBHOOK_SECRET";
+
+/// Where `webhooks serve` listens by default: loopback, behind a reverse proxy that terminates
+/// TLS (Greenhouse calls only https:// endpoints).
+pub const DEFAULT_WEBHOOK_LISTEN: &str = "127.0.0.1:8080";
+/// Default bound on a webhook request body: Greenhouse's delete, merge and anonymize events
+/// are a few KiB.
+pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: u64 = 1 << 20;
+/// Accepted range of `webhook_max_body_bytes`.
+pub const WEBHOOK_BODY_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=64 << 20;
+/// Default number of webhook requests handled at once.
+pub const DEFAULT_WEBHOOK_MAX_CONCURRENCY: usize = 16;
 
 /// The greenhouse-extract configuration file (JSON, or TOML when the file name ends in `.toml`).
 /// Every key is optional here; environment variables and flags fill in or override values.
@@ -180,6 +192,29 @@ pub struct ConfigFile {
     /// Streams with at most this many ids (two pages of ids) are reconciled on every run.
     /// Default: 1000.
     pub reconcile_every_run_below: Option<u64>,
+    /// Secret key of the Greenhouse web hooks (Configure → Dev Center → Web Hooks, the same key
+    /// on every hook), for `webhooks serve`: a request whose `Signature` header is not the
+    /// HMAC-SHA256 of its body with this key is refused (401) and nothing is stored. Required by
+    /// `webhooks serve`. Prefer the environment variable `GREENHOUSE_WEBHOOK_SECRET` over
+    /// writing it into a file.
+    pub webhook_secret: Option<String>,
+    /// Address `webhooks serve` listens on, `IP:port` (e.g. `0.0.0.0:8080` in a container,
+    /// `[::]:8443`); `--listen` overrides. Default: `127.0.0.1:8080`, for a reverse proxy on the
+    /// same host that terminates TLS.
+    pub webhook_listen: Option<String>,
+    /// PEM certificate chain with which `webhooks serve` answers HTTPS itself (together with
+    /// `webhook_tls_key`; `--tls-cert` overrides). Greenhouse calls only https:// endpoints:
+    /// without a certificate, put a reverse proxy that terminates TLS in front. Default: plain
+    /// HTTP.
+    pub webhook_tls_cert: Option<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `webhook_tls_cert` (`--tls-key` overrides).
+    pub webhook_tls_key: Option<String>,
+    /// Largest webhook request body `webhooks serve` accepts, in bytes (1024 to 67108864): a
+    /// larger one is refused with 413, without being held in memory. Default: 1048576 (1 MiB).
+    pub webhook_max_body_bytes: Option<u64>,
+    /// At most this many webhook requests are handled at once by `webhooks serve` (1 to 1024);
+    /// further connections wait to be accepted. Default: 16.
+    pub webhook_max_concurrency: Option<usize>,
 }
 
 /// How requests are authenticated.
@@ -245,6 +280,35 @@ pub struct Config {
     pub openlineage: Option<LineageTarget>,
     /// When ids are reconciled (see `ConfigFile::reconcile`).
     pub reconcile: ReconcilePolicy,
+}
+
+/// Values given to `webhooks serve` on the command line; they override the file.
+#[derive(Debug, Default, Clone)]
+pub struct WebhookOverrides {
+    pub destination: Option<String>,
+    pub listen: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The validated settings of `webhooks serve`.
+#[derive(Debug, Clone)]
+pub struct WebhookServer {
+    /// Where accepted events are stored (the destination `sync` reads them from).
+    pub destination: String,
+    pub listen: SocketAddr,
+    /// `None`: plain HTTP (behind a reverse proxy that terminates TLS).
+    pub tls: Option<TlsFiles>,
+    pub secret: Secret,
+    pub max_body_bytes: u64,
+    pub max_concurrency: usize,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// When a stream's ids are compared with a listing of the live ids.
@@ -340,6 +404,7 @@ impl ConfigFile {
             (ENV_CLIENT_SECRET, &mut from_env.client_secret),
             (ENV_ACCESS_TOKEN, &mut from_env.access_token),
             (ENV_HASH_SALT, &mut from_env.hash_salt),
+            (ENV_WEBHOOK_SECRET, &mut from_env.webhook_secret),
         ] {
             *slot = env(key);
         }
@@ -387,18 +452,26 @@ impl ConfigFile {
         if let Some(v) = get(ENV_HASH_SALT) {
             self.hash_salt = Some(v);
         }
+        if let Some(v) = get(ENV_WEBHOOK_SECRET) {
+            self.webhook_secret = Some(v);
+        }
         Ok(())
     }
 
     /// Registers every secret this file holds with the output scrubber
     /// ([`crate::secrets::register`]): the client secret, the HTTP Basic encoding it is
-    /// sent in, the access token and the hash salt. Called as soon as values are read, before
+    /// sent in, the access token, the hash salt and the webhook secret. Called as soon as values are read, before
     /// anything can fail and print a message that might quote one of them.
     pub fn register_secrets(&self) {
         use base64::Engine;
-        for s in [&self.client_secret, &self.access_token, &self.hash_salt]
-            .into_iter()
-            .flatten()
+        for s in [
+            &self.client_secret,
+            &self.access_token,
+            &self.hash_salt,
+            &self.webhook_secret,
+        ]
+        .into_iter()
+        .flatten()
         {
             crate::secrets::register(s);
         }
@@ -441,16 +514,7 @@ impl ConfigFile {
             "token_url",
             self.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
         )?;
-        let destination = overrides
-            .destination
-            .clone()
-            .or(self.destination)
-            .unwrap_or_else(|| DEFAULT_DESTINATION.to_string());
-        if destination.trim().is_empty() {
-            return Err(Error::config(
-                "the destination is empty. Give a folder or a URL such as s3://bucket/prefix.",
-            ));
-        }
+        let destination = resolve_destination(overrides.destination.clone(), self.destination)?;
         let start_date = self
             .start_date
             .as_deref()
@@ -577,6 +641,92 @@ impl ConfigFile {
             reconcile,
         })
     }
+}
+
+impl ConfigFile {
+    /// Validates what `webhooks serve` needs: the destination, the webhook secret and the
+    /// `webhook_*` settings (no Greenhouse API credentials: the receiver never calls the API).
+    pub fn validate_webhooks(self, overrides: &WebhookOverrides) -> Result<WebhookServer, Error> {
+        let destination = resolve_destination(overrides.destination.clone(), self.destination)?;
+        let secret = match self.webhook_secret {
+            Some(s) if !s.is_empty() => Secret::new(s),
+            _ => {
+                return Err(Error::Config(format!(
+                    "no webhook secret given. Set {ENV_WEBHOOK_SECRET} (or webhook_secret in the config file) to the secret key of your Greenhouse web hooks (Configure → Dev Center → Web Hooks)."
+                )));
+            }
+        };
+        let raw_listen = overrides
+            .listen
+            .clone()
+            .or(self.webhook_listen)
+            .unwrap_or_else(|| DEFAULT_WEBHOOK_LISTEN.to_string());
+        let listen: SocketAddr = raw_listen.trim().parse().map_err(|_| {
+            Error::Config(format!(
+                "webhook listen address {} is not IP:port. Use e.g. 127.0.0.1:8080 (behind a reverse proxy), 0.0.0.0:8080 (every IPv4 interface) or [::]:8443.",
+                quote(&raw_listen)
+            ))
+        })?;
+        let cert = overrides
+            .tls_cert
+            .clone()
+            .or(self.webhook_tls_cert.map(PathBuf::from));
+        let key = overrides
+            .tls_key
+            .clone()
+            .or(self.webhook_tls_key.map(PathBuf::from));
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(Error::config(
+                    "a TLS certificate needs its key and a key its certificate: give both --tls-cert and --tls-key (webhook_tls_cert and webhook_tls_key), or neither for plain HTTP behind a reverse proxy.",
+                ));
+            }
+        };
+        let max_body_bytes = self
+            .webhook_max_body_bytes
+            .unwrap_or(DEFAULT_WEBHOOK_MAX_BODY_BYTES);
+        if !WEBHOOK_BODY_BYTES_RANGE.contains(&max_body_bytes) {
+            return Err(Error::config(format!(
+                "webhook_max_body_bytes must be between {} and {}, got {max_body_bytes}",
+                WEBHOOK_BODY_BYTES_RANGE.start(),
+                WEBHOOK_BODY_BYTES_RANGE.end()
+            )));
+        }
+        let max_concurrency = self
+            .webhook_max_concurrency
+            .unwrap_or(DEFAULT_WEBHOOK_MAX_CONCURRENCY);
+        if !(1..=1024).contains(&max_concurrency) {
+            return Err(Error::config(format!(
+                "webhook_max_concurrency must be between 1 and 1024, got {max_concurrency}"
+            )));
+        }
+        Ok(WebhookServer {
+            destination,
+            listen,
+            tls,
+            secret,
+            max_body_bytes,
+            max_concurrency,
+        })
+    }
+}
+
+/// The destination from the command line, else the file or environment, else the default.
+fn resolve_destination(
+    from_flag: Option<String>,
+    from_file: Option<String>,
+) -> Result<String, Error> {
+    let destination = from_flag
+        .or(from_file)
+        .unwrap_or_else(|| DEFAULT_DESTINATION.to_string());
+    if destination.trim().is_empty() {
+        return Err(Error::config(
+            "the destination is empty. Give a folder or a URL such as s3://bucket/prefix.",
+        ));
+    }
+    Ok(destination)
 }
 
 impl Config {
@@ -1258,6 +1408,71 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(e.contains("line 2, column 17"), "{e}");
         assert!(!e.contains("unquoted-s3cr3t"), "{e}");
+    }
+
+    #[test]
+    fn webhook_settings_need_a_secret_and_say_what_to_fix() {
+        let e = ConfigFile::default()
+            .validate_webhooks(&WebhookOverrides::default())
+            .unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::ExitCode::Config);
+        assert!(e.to_string().contains(ENV_WEBHOOK_SECRET), "{e}");
+        let f = ConfigFile {
+            webhook_secret: Some("hook-secret-1234".into()),
+            ..Default::default()
+        };
+        let w = f
+            .clone()
+            .validate_webhooks(&WebhookOverrides::default())
+            .unwrap();
+        assert_eq!(w.listen.to_string(), DEFAULT_WEBHOOK_LISTEN);
+        assert_eq!(w.max_body_bytes, DEFAULT_WEBHOOK_MAX_BODY_BYTES);
+        assert_eq!(w.destination, DEFAULT_DESTINATION);
+        assert!(w.tls.is_none());
+        assert!(!format!("{w:?}").contains("hook-secret-1234"));
+        let o = WebhookOverrides {
+            listen: Some("[::]:8443".into()),
+            destination: Some("s3://b/p".into()),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+        };
+        let w = f.clone().validate_webhooks(&o).unwrap();
+        assert_eq!(w.listen.port(), 8443);
+        assert_eq!(w.destination, "s3://b/p");
+        assert_eq!(w.tls.unwrap().key, PathBuf::from("k.pem"));
+        for (o, says) in [
+            (
+                WebhookOverrides {
+                    listen: Some("localhost".into()),
+                    ..Default::default()
+                },
+                "is not IP:port",
+            ),
+            (
+                WebhookOverrides {
+                    tls_cert: Some("c.pem".into()),
+                    ..Default::default()
+                },
+                "--tls-key",
+            ),
+        ] {
+            let e = f.clone().validate_webhooks(&o).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let mut big = f.clone();
+        big.webhook_max_body_bytes = Some(10);
+        let e = big
+            .validate_webhooks(&WebhookOverrides::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("webhook_max_body_bytes"), "{e}");
+    }
+
+    #[test]
+    fn the_webhook_secret_comes_from_the_environment_too() {
+        let mut f = ConfigFile::default();
+        f.apply_env(&|k| (k == ENV_WEBHOOK_SECRET).then(|| "from-env-hook".to_string()))
+            .unwrap();
+        assert_eq!(f.webhook_secret.as_deref(), Some("from-env-hook"));
     }
 
     #[test]

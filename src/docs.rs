@@ -188,6 +188,12 @@ fn example_value(key: &str, ty: &serde_json::Value) -> String {
         "max_requests_per_window" => "60",
         "per_page" => "500",
         "max_page_bytes" => "67108864",
+        "webhook_secret" => "\"prefer GREENHOUSE_WEBHOOK_SECRET\"",
+        "webhook_listen" => "\"127.0.0.1:8080\"",
+        "webhook_tls_cert" => "\"/etc/greenhouse-extract/tls/fullchain.pem\"",
+        "webhook_tls_key" => "\"/etc/greenhouse-extract/tls/privkey.pem\"",
+        "webhook_max_body_bytes" => "1048576",
+        "webhook_max_concurrency" => "16",
         _ => "",
     };
     if !known.is_empty() {

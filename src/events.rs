@@ -251,6 +251,16 @@ pub fn purge_finished(purge_id: &str, resumed: bool, rows_removed: u64, files_re
     );
 }
 
+pub const WEBHOOK_EVENT_DROP_FAILED: &str = "webhook_event_drop_failed";
+pub fn webhook_event_drop_failed(key: &str, error: &dyn Display) {
+    tracing::warn!(
+        event = WEBHOOK_EVENT_DROP_FAILED,
+        key,
+        error = %error,
+        "Could not delete an applied webhook event; the next sync applies it again (harmless)"
+    );
+}
+
 pub const STREAM_SKIPPED: &str = "stream_skipped";
 pub fn stream_skipped(stream: &str, reason: &str) {
     tracing::warn!(event = STREAM_SKIPPED, stream, reason, "Stream skipped");
@@ -381,6 +391,88 @@ pub fn lineage_parent_ignored(variable: &str, value: &str) {
         variable,
         value,
         "Ignoring an OpenLineage parent that is not namespace/job/run-id (a UUID)"
+    );
+}
+
+// ---- webhook receiver (`webhooks serve`) -------------------------------------------------
+
+pub const WEBHOOKS_LISTENING: &str = "webhooks_listening";
+pub fn webhooks_listening(address: &dyn Display, tls: bool, destination: &str) {
+    tracing::info!(
+        event = WEBHOOKS_LISTENING,
+        address = %address,
+        tls,
+        destination,
+        "Receiving Greenhouse webhooks"
+    );
+}
+
+pub const WEBHOOK_STORED: &str = "webhook_stored";
+pub fn webhook_stored(event_id: &str, action: &str, key: &dyn Display) {
+    tracing::info!(event = WEBHOOK_STORED, event_id, action, key = %key, "Webhook event stored");
+}
+
+pub const WEBHOOK_DUPLICATE: &str = "webhook_duplicate";
+pub fn webhook_duplicate(event_id: &str, key: &str) {
+    tracing::info!(
+        event = WEBHOOK_DUPLICATE,
+        event_id,
+        key,
+        "Webhook event already stored; answered 200"
+    );
+}
+
+pub const WEBHOOK_PING: &str = "webhook_ping";
+pub fn webhook_ping() {
+    tracing::info!(
+        event = WEBHOOK_PING,
+        "Greenhouse pinged the endpoint with a valid signature; nothing stored"
+    );
+}
+
+pub const WEBHOOK_REJECTED: &str = "webhook_rejected";
+/// A request answered with a 4xx. `reason` never quotes the request (it is not authenticated).
+pub fn webhook_rejected(status: u16, reason: &str, remote: &dyn Display) {
+    tracing::warn!(
+        event = WEBHOOK_REJECTED,
+        status,
+        reason,
+        remote = %remote,
+        "Webhook request refused"
+    );
+}
+
+pub const WEBHOOK_STORE_FAILED: &str = "webhook_store_failed";
+pub fn webhook_store_failed(event_id: &str, error: &dyn Display) {
+    tracing::error!(
+        event = WEBHOOK_STORE_FAILED,
+        event_id,
+        error = %error,
+        "Could not store a webhook event; answered 503 so that Greenhouse retries"
+    );
+}
+
+pub const WEBHOOK_CONNECTION_FAILED: &str = "webhook_connection_failed";
+/// A connection ended badly (TLS handshake refused, timed out, reset) before or between requests.
+pub fn webhook_connection_failed(remote: &dyn Display, error: &dyn Display) {
+    tracing::debug!(event = WEBHOOK_CONNECTION_FAILED, remote = %remote, error = %error, "Webhook connection failed");
+}
+
+pub const WEBHOOKS_STOPPING: &str = "webhooks_stopping";
+pub fn webhooks_stopping(in_flight: usize) {
+    tracing::info!(
+        event = WEBHOOKS_STOPPING,
+        in_flight,
+        "Stopping: no new connections, finishing the requests in flight"
+    );
+}
+
+pub const WEBHOOKS_STOPPED: &str = "webhooks_stopped";
+pub fn webhooks_stopped(unfinished: usize) {
+    tracing::info!(
+        event = WEBHOOKS_STOPPED,
+        unfinished,
+        "Webhook receiver stopped"
     );
 }
 

@@ -8,6 +8,9 @@
 //! [`protocol`] runs the same engine as a Singer tap or an Airbyte source: records and state go
 //! to stdout as protocol messages instead of Parquet and state objects.
 //!
+//! [`webhooks`] is the receiver of Greenhouse's web hooks (`webhooks serve`): it stores each
+//! signed event on the destination, and the next `sync` turns them into tombstones.
+//!
 //! The Harvest v3 simulator used by the tests, the benchmarks and the offline demo is a crate of
 //! its own (`crates/harvest-sim`); this library neither contains nor depends on it.
 
@@ -36,3 +39,4 @@ pub mod statecmd;
 pub mod storage;
 pub mod sync;
 pub mod table;
+pub mod webhooks;

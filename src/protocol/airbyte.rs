@@ -31,8 +31,17 @@ const STATE_FIX: &str = "Give the per-stream state list the platform saved ([{\"
 
 /// Config keys that hold secrets (masked by the Airbyte UI, never logged by the platform).
 const SECRET_KEYS: [&str; 3] = ["client_secret", "access_token", "hash_salt"];
-/// Config keys that mean nothing to an Airbyte source: records go to stdout, the catalog selects.
-const UNUSED_KEYS: [&str; 1] = ["destination"];
+/// Config keys that mean nothing to an Airbyte source: records go to stdout, the catalog
+/// selects, and the webhook receiver (`webhooks serve`) is a service of its own.
+const UNUSED_KEYS: [&str; 7] = [
+    "destination",
+    "webhook_secret",
+    "webhook_listen",
+    "webhook_tls_cert",
+    "webhook_tls_key",
+    "webhook_max_body_bytes",
+    "webhook_max_concurrency",
+];
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -712,6 +721,7 @@ mod tests {
         assert_eq!(props["client_secret"]["airbyte_secret"], true);
         assert_eq!(props["access_token"]["airbyte_secret"], true);
         assert!(props.get("destination").is_none());
+        assert!(props.get("webhook_secret").is_none());
         assert!(props["client_id"].get("airbyte_secret").is_none());
     }
 

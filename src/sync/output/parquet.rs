@@ -10,6 +10,10 @@
 //! usable primary key, a page that stays unreadable — is saved (secrets masked) as a JSON
 //! document under [`ERRORS_DIR`], and its key is reported with the stream.
 //!
+//! Webhook events: those `webhooks serve` stored under the destination ([`crate::webhooks`])
+//! are read for the deletes phase; an object there that is not a stored event is logged and
+//! kept. Dropping an applied event drops the later copies of it (Greenhouse's retries) too.
+//!
 //! Manifests: before each state generation, the files it commits are written to that
 //! generation's commit record and the generation lists the run under `open_runs`, so a run
 //! that never writes its manifest gets one from the next run ([`ParquetOutput::adopt`]; the
@@ -24,7 +28,7 @@ use chrono::{DateTime, Utc};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 
-use super::{CommitUnit, Output, PageOut, UnitWriter, WriteError};
+use super::{CommitUnit, Output, PageOut, UnitWriter, WebhookEvent, WriteError};
 use crate::config::ColumnPolicy;
 use crate::convert::Converter;
 use crate::error::{Error, ExitCode};
@@ -58,6 +62,8 @@ pub struct ParquetOutput<'a> {
     pub policies: &'a BTreeMap<String, ColumnPolicy>,
     /// Keys of the files this run committed (each is recorded once, in its first commit).
     committed: Mutex<BTreeSet<String>>,
+    /// Later copies of each webhook event read, by the key of the copy returned.
+    webhook_duplicates: Mutex<BTreeMap<String, Vec<String>>>,
 }
 
 impl<'a> ParquetOutput<'a> {
@@ -75,6 +81,7 @@ impl<'a> ParquetOutput<'a> {
             opts,
             policies,
             committed: Mutex::new(BTreeSet::new()),
+            webhook_duplicates: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -127,6 +134,46 @@ impl Output for ParquetOutput<'_> {
         if key.starts_with(IDS_DIR) {
             let path = rel_path(&self.dest.prefix, key);
             let _ = self.dest.store.delete(&path).await;
+        }
+    }
+
+    async fn webhook_events(
+        &self,
+        until: chrono::DateTime<Utc>,
+    ) -> Result<Vec<WebhookEvent>, Error> {
+        let scan = crate::webhooks::store::scan(self.dest.store.as_ref(), &self.dest.prefix, until)
+            .await
+            .map_err(|e| Error::Destination(e.to_string()))?;
+        for u in &scan.unreadable {
+            events::webhook_event_unusable(&u.key, &u.reason);
+        }
+        *self
+            .webhook_duplicates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = scan.duplicates;
+        Ok(scan
+            .events
+            .into_iter()
+            .map(|e| WebhookEvent {
+                key: e.key,
+                action: e.action,
+                received_at: e.received_at,
+                payload: e.payload,
+            })
+            .collect())
+    }
+
+    async fn drop_webhook_event(&self, key: &str) {
+        let copies = self
+            .webhook_duplicates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
+            .unwrap_or_default();
+        for k in std::iter::once(key).chain(copies.iter().map(String::as_str)) {
+            if let Err(e) = crate::webhooks::drop_event(self.dest.store.as_ref(), k).await {
+                events::webhook_event_drop_failed(k, &e);
+            }
         }
     }
 
