@@ -619,10 +619,12 @@ async fn events_go_to_an_s3_destination() {
 }
 
 /// The simulator's own sender (signed like Greenhouse, `\uXXXX`-escaped bodies, retries)
-/// delivers every event of its mutations; the next `sync` applies them as tombstones and
-/// deletes them.
+/// delivers every event of its mutations; with reconciliation off, the next `sync` applies them
+/// (tombstones for deletes and merges, cascades to the children, re-reads of anonymised
+/// candidates) so that every stream equals the truth with no id listed, and deletes the events;
+/// `purge` then leaves no candidate row from before an anonymisation.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_simulators_webhooks_are_stored_then_applied_and_deleted_by_the_next_sync() {
+async fn webhooks_alone_bring_every_stream_to_the_truth_and_are_deleted_once_applied() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("lake");
     let dest_s = dest.to_str().unwrap().to_string();
@@ -630,7 +632,7 @@ async fn the_simulators_webhooks_are_stored_then_applied_and_deleted_by_the_next
     let hook_url = r.url("/greenhouse");
     let sim = Sim::start(&[
         "--scale",
-        "0.1",
+        "0.3",
         "--rate-limit",
         "0",
         "--seed",
@@ -644,18 +646,41 @@ async fn the_simulators_webhooks_are_stored_then_applied_and_deleted_by_the_next
     env.push(no_signpost_skew());
     // No listing of ids: every delete below must come from the webhooks.
     let config = write_config(dir.path(), r#"{"reconcile": false}"#);
-    let streams = ["candidates", "applications", "offers", "scorecards"];
-    let out = sync_streams(&dest, &streams, Some(&config), &env);
+    let sync = |env: &[(String, String)]| {
+        extract(
+            &[
+                "sync",
+                "--config",
+                &config,
+                "--destination",
+                &dest_s,
+                "--include-sensitive",
+                "--summary",
+                "json",
+            ],
+            env,
+        )
+    };
+    let out = sync(&env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before = sim.truth("candidates").await;
 
-    sim_mutate(
+    // Deletes in every resource Greenhouse sends a delete webhook for (their children follow
+    // through the declared cascades), merges, anonymisations and some churn.
+    let report = sim_mutate(
         &sim,
-        "deletes=1&seed=5&resources=candidates,applications,offers,scorecards",
+        "updates=3&deletes=2&merges=2&anonymizes=2&seed=5&resources=candidates,applications,offers,interviews,scorecards,jobs,departments,offices",
     )
     .await;
-    sim_mutate(&sim, "merges=1&seed=6&resources=candidates").await;
+    let anonymized: Vec<i64> = report["anonymized"]["candidates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(anonymized.len(), 2, "{report}");
     let sent = sim.flush_webhooks(20_000).await;
-    assert!(sent.len() >= 5, "{sent:#?}");
+    assert!(sent.len() >= 10, "{sent:#?}");
     for e in &sent {
         assert_eq!(e["delivered"], true, "{e}\n{}", r.stderr());
     }
@@ -678,29 +703,68 @@ async fn the_simulators_webhooks_are_stored_then_applied_and_deleted_by_the_next
     want.sort();
     assert_eq!(got, want);
 
-    // The next sync turns them into tombstones and deletes them.
-    let out = sync_streams(&dest, &streams, Some(&config), &env);
+    // The next sync applies them: no listing, every stream equals the truth.
+    let out = sync(&env);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = summary(&out);
+    assert_eq!(run["totals"]["reconcile_requests"], 0, "{run}");
+    let streams = by_stream(&run);
+    let by_webhook: u64 = streams
+        .values()
+        .map(|s| s["deletes"]["by_webhook"].as_u64().unwrap_or(0))
+        .sum();
+    let by_cascade: u64 = streams
+        .values()
+        .map(|s| s["deletes"]["by_cascade"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(by_webhook >= 10 && by_cascade > 0, "{run}");
+    assert_eq!(streams["candidates"]["deletes"]["refreshed"], 2, "{run}");
     assert!(
         event_files(&dest).is_empty(),
         "{:?}\n{}",
         event_files(&dest),
         text(&out)
     );
-    let store: Arc<dyn object_store::ObjectStore> =
-        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&dest).unwrap());
-    let candidates = read_stream(&store, &ObjPath::from(""), "candidates").await;
-    assert!(
-        tombstones(&candidates)
-            .values()
-            .any(|t| t["_deleted_by"] == "webhook"),
-        "{}",
-        text(&out)
-    );
+    let store = local_store(&dest);
     let reg = registry();
-    for name in streams {
-        let rows = read_stream(&store, &ObjPath::from(""), name).await;
-        let truth = expected_rows(&sim, reg.get(name).unwrap()).await;
-        assert_matches_truth(reg.get(name).unwrap(), &truth, &current_rows(rows), false);
+    let mut compared = 0;
+    for stream in reg.streams() {
+        let rows = read_stream(&store, &ObjPath::from(""), &stream.name).await;
+        let truth = expected_rows(&sim, stream).await;
+        compared += assert_matches_truth(stream, &truth, &current_rows(rows), false);
     }
+    assert!(compared > 3_000, "only {compared} rows compared");
+
+    // The anonymised candidates' earlier rows hold what Greenhouse erased; purge removes them.
+    let emails: Vec<String> = before
+        .iter()
+        .filter(|c| anonymized.contains(&c["id"].as_i64().unwrap()))
+        .flat_map(|c| c["email_addresses"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["value"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        !emails.is_empty(),
+        "fixture: anonymised candidates had emails"
+    );
+    let holding = |rows: &[Value]| {
+        rows.iter()
+            .filter(|r| emails.iter().any(|e| r.to_string().contains(e.as_str())))
+            .count()
+    };
+    let rows = read_stream(&store, &ObjPath::from(""), "candidates").await;
+    assert!(
+        holding(&rows) > 0,
+        "fixture: the history holds the old emails"
+    );
+    let out = extract(&["purge", "--destination", &dest_s], &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let rows = read_stream(&store, &ObjPath::from(""), "candidates").await;
+    assert_eq!(holding(&rows), 0, "{}", text(&out));
+    let truth = expected_rows(&sim, reg.get("candidates").unwrap()).await;
+    assert_matches_truth(
+        reg.get("candidates").unwrap(),
+        &truth,
+        &current_rows(rows),
+        false,
+    );
 }
