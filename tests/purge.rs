@@ -276,4 +276,33 @@ async fn a_purged_candidate_is_in_no_object_and_nothing_else_changes() {
         objs.iter().map(|(k, _)| k).collect::<Vec<_>>(),
         objs_after.iter().map(|(k, _)| k).collect::<Vec<_>>()
     );
+
+    // `purge_after_sync`: a sync that learns a new delete erases it before it exits.
+    let report = sim_mutate(&sim, "deletes=1&resources=candidates&seed=12").await;
+    let gone = report["deleted"]["candidates"][0].as_i64().unwrap();
+    let config = write_config(dir.path(), r#"{"purge_after_sync": true}"#);
+    let out = extract(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--destination",
+            dest_s,
+            "--include-sensitive",
+            "--reconcile",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("rows removed"),
+        "{}",
+        text(&out)
+    );
+    let rows = read_stream(&store, &ObjPath::from(""), "candidates").await;
+    let left: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["id"].as_i64() == Some(gone) && r["_deleted"] != true)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
