@@ -13,6 +13,9 @@ VENV_MELTANO := .venv-meltano
 VENV_AIRFLOW := .venv-airflow
 # The official OpenLineage client, whose models check our lineage events (tests/lineage.rs).
 VENV_LINEAGE := .venv-lineage
+# The Delta Lake readers of the current-state tables (tests/current_tables.rs): delta-rs's Python
+# package and DuckDB with its delta extension (which must match DuckDB's version exactly).
+VENV_DELTA := .venv-delta
 
 .PHONY: all build test lint fmt demo bench soak catalog readme tools clean-demo
 
@@ -43,10 +46,13 @@ bench:
 	$(CARGO) build --workspace --release --bins
 	python3 scripts/bench.py $(BENCH_ARGS)
 
-## The kill -9 sweep of tests/soak.rs at full length (CI runs 10 trials as part of `make test`):
-## every re-run must equal the truth and the manifests must list exactly the data files.
+## The kill -9 sweeps at full length (CI runs 10 and 20 trials as part of `make test`): every
+## re-run must equal the truth, the manifests must list exactly the data files (tests/soak.rs),
+## and the current-state tables must equal the truth (tests/current_tables.rs).
 soak:
 	SOAK_TRIALS=$${SOAK_TRIALS:-100} $(CARGO) test --test soak -- --nocapture
+	CURRENT_TABLE_TRIALS=$${CURRENT_TABLE_TRIALS:-100} $(CARGO) test --test current_tables \
+		a_sync_killed_anywhere -- --nocapture
 
 ## Regenerate catalog.json and the README stream table from the declarations.
 catalog:
@@ -65,7 +71,8 @@ readme:
 ## 2 cores; `meltano install` in its test fetches target-jsonl from PyPI, ~15 s) and Airflow
 ## (~65 s; no constraints file: its URL is on GitHub, which CI cannot reach).
 tools: $(S3S_FS) $(VENV)/bin/python $(VENV_SINGER)/bin/target-jsonl $(VENV_AIRBYTE)/installed \
-	$(VENV_MELTANO)/bin/meltano $(VENV_AIRFLOW)/bin/airflow $(VENV_LINEAGE)/installed
+	$(VENV_MELTANO)/bin/meltano $(VENV_AIRFLOW)/bin/airflow $(VENV_LINEAGE)/installed \
+	$(VENV_DELTA)/installed
 
 $(S3S_FS):
 	$(CARGO) install s3s-fs@0.14.1 --locked --features binary --root .tools
@@ -73,6 +80,12 @@ $(S3S_FS):
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.6 pytz==2026.6
+
+$(VENV_DELTA)/installed:
+	python3 -m venv $(VENV_DELTA)
+	$(VENV_DELTA)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.5 \
+		duckdb-extension-delta==1.5.5 deltalake==1.6.6 pyarrow==22.0.0
+	touch $@
 
 $(VENV_LINEAGE)/installed:
 	python3 -m venv $(VENV_LINEAGE)

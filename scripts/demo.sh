@@ -72,6 +72,13 @@ Query the latest version of each candidate with DuckDB (CLI, or \`pip install du
   duckdb -c "$query"
 
   python3 -c "import duckdb; duckdb.sql(\"\"\"$query\"\"\").show()"
+
+The current state of every stream is also a Delta Lake table under $abs/current/<stream>/
+(one row per live record, deletes applied; no de-duplication needed):
+
+  duckdb -c "INSTALL delta; LOAD delta; SELECT id, first_name, last_name FROM delta_scan('$abs/current/candidates') LIMIT 10"
+
+  python3 -c "from deltalake import DeltaTable; print(DeltaTable('$abs/current/candidates').to_pyarrow_table().num_rows)"
 MSG
 py=
 for candidate in .venv/bin/python python3; do

@@ -124,6 +124,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build the current-state Delta tables (`<destination>/current/<stream>/`) again from the
+    /// raw history: how to adopt them on an existing destination, or take a declared type
+    /// change. Takes the run lease; needs no Greenhouse credentials.
+    Rebuild {
+        #[command(flatten)]
+        target: crate::statecmd::Target,
+        /// Only these streams (comma-separated; default: every stream with raw files).
+        #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+        streams: Option<Vec<String>>,
+    },
     /// Receive Greenhouse web hooks: `serve` stores each signed event on the destination, where
     /// the next `sync` applies it (tombstones for deletes and merges).
     Webhooks {
@@ -462,16 +472,62 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             print_purge(&report, *json);
             Ok(ExitCode::Success)
         }
+        Command::Rebuild { target, streams } => {
+            let file = ConfigFile::load_with_env(cli.config.as_deref())?;
+            let names = match streams {
+                Some(n) => Some(crate::config::resolve_stream_names(n, &registry)?),
+                None => None,
+            };
+            let policies = file.column_policies(&registry)?;
+            let destination = target
+                .destination
+                .clone()
+                .or_else(|| file.destination.clone())
+                .unwrap_or_else(|| crate::config::DEFAULT_DESTINATION.to_string());
+            let Some(dest) = crate::storage::open_existing(&destination)? else {
+                println!("Nothing to rebuild: {destination} does not exist.");
+                return Ok(ExitCode::Success);
+            };
+            let built = crate::current::rebuild::run(
+                &dest,
+                &registry,
+                &policies,
+                names.as_deref(),
+                file.single_writer.unwrap_or(false),
+            )
+            .await?;
+            let rows: Vec<Vec<String>> = built
+                .iter()
+                .map(|(name, a)| {
+                    vec![
+                        name.clone(),
+                        a.upserted.to_string(),
+                        a.files_added.to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                crate::table::text_table(&["stream", "rows", "files"], &rows, &[1, 2])
+            );
+            Ok(ExitCode::Success)
+        }
         Command::Webhooks {
             command: WebhooksCommand::Serve(args),
         } => {
             let file = ConfigFile::load_with_env(cli.config.as_deref())?;
-            let settings = file.validate_webhooks(&crate::config::WebhookOverrides {
+            let mut settings = file.validate_webhooks(&crate::config::WebhookOverrides {
                 destination: args.destination.clone(),
                 listen: args.listen.clone(),
                 tls_cert: args.tls_cert.clone(),
                 tls_key: args.tls_key.clone(),
             })?;
+            settings.actions = registry
+                .streams()
+                .iter()
+                .flat_map(|s| s.deletes.webhooks.iter().chain(&s.deletes.refresh))
+                .map(|r| r.action.clone())
+                .collect();
             crate::webhooks::run(&settings, stop_on_signals()).await?;
             Ok(ExitCode::Success)
         }

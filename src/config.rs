@@ -172,6 +172,16 @@ pub struct ConfigFile {
     /// raw history files (the files holding them are rewritten), so that no object under the
     /// destination keeps their data. Default: false (run `greenhouse-extract purge` yourself).
     pub purge_after_sync: Option<bool>,
+    /// What a sync writes: `current` (the default) writes the raw history and, per stream, a
+    /// current-state Delta Lake table under `<destination>/current/<stream>/` (one row per live
+    /// record, deletes applied, merged by id after every commit); `raw` writes only the raw
+    /// history. `greenhouse-extract rebuild` builds the current tables from the raw history.
+    pub tables: Option<String>,
+    /// How long a current table keeps the data files a merge replaced, so that time travel and
+    /// readers still on an older version work (`<n>s`, `<n>m`, `<n>h`, `<n>d`); older ones are
+    /// vacuumed at the end of each sync. `purge` vacuums at once, whatever this says, so that
+    /// erased data leaves the tables' history too. Default: `7d`.
+    pub vacuum_retention: Option<String>,
     /// Send OpenLineage run events (START, then COMPLETE or FAIL) for each `sync`, whose outputs
     /// are the streams' tables (namespace: the destination): `http(s)://host[:port]` posts each
     /// event to `<url>/api/v1/lineage` (Marquez, or any OpenLineage HTTP endpoint), a
@@ -276,6 +286,10 @@ pub struct Config {
     pub single_writer: bool,
     /// Run `purge` after each successful or partial sync.
     pub purge_after_sync: bool,
+    /// Merge every commit into the streams' current-state tables (`tables = "current"`).
+    pub current_tables: bool,
+    /// Replaced data files of the current tables older than this are vacuumed.
+    pub vacuum_retention: Duration,
     /// Where OpenLineage events go (`None`: nowhere).
     pub openlineage: Option<LineageTarget>,
     /// When ids are reconciled (see `ConfigFile::reconcile`).
@@ -302,6 +316,10 @@ pub struct WebhookServer {
     pub secret: Secret,
     pub max_body_bytes: u64,
     pub max_concurrency: usize,
+    /// The actions some declaration applies (`deletes.webhooks`/`refresh`); any other signed
+    /// event is answered 200 and not stored, so that nothing piles up that no sync would
+    /// apply. Empty: store every action.
+    pub actions: BTreeSet<String>,
 }
 
 /// A PEM certificate chain and its private key.
@@ -485,6 +503,19 @@ impl ConfigFile {
     }
 
     /// Validates everything, resolving stream names against `registry`.
+    /// The column policies alone (for commands that need no credentials, e.g. `rebuild`).
+    pub fn column_policies(
+        &self,
+        registry: &Registry,
+    ) -> Result<BTreeMap<String, ColumnPolicy>, Error> {
+        column_policies(
+            self.exclude_columns.clone().unwrap_or_default(),
+            self.hash_columns.clone().unwrap_or_default(),
+            self.hash_salt.clone(),
+            registry,
+        )
+    }
+
     pub fn validate(self, overrides: &Overrides, registry: &Registry) -> Result<Config, Error> {
         let credentials = match (self.access_token, self.client_id, self.client_secret) {
             (Some(token), _, _) => Credentials::AccessToken(Secret::new(token)),
@@ -637,6 +668,20 @@ impl ConfigFile {
             stall_timeout,
             single_writer: self.single_writer.unwrap_or(false),
             purge_after_sync: self.purge_after_sync.unwrap_or(false),
+            vacuum_retention: match self.vacuum_retention.as_deref() {
+                None => Duration::from_secs(7 * 24 * 3600),
+                Some(raw) => parse_duration(raw)
+                    .map_err(|e| Error::Config(format!("vacuum_retention: {e}")))?,
+            },
+            current_tables: match self.tables.as_deref() {
+                None | Some("current") => true,
+                Some("raw") => false,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "tables = {other:?}: use \"current\" (raw history and current-state tables, the default) or \"raw\" (raw history only)"
+                    )));
+                }
+            },
             openlineage,
             reconcile,
         })
@@ -709,6 +754,7 @@ impl ConfigFile {
             secret,
             max_body_bytes,
             max_concurrency,
+            actions: BTreeSet::new(),
         })
     }
 }

@@ -239,6 +239,56 @@ pub fn webhook_event_unusable(key: &str, reason: &str) {
     );
 }
 
+pub const WEBHOOK_EVENT_IGNORED: &str = "webhook_event_ignored";
+pub fn webhook_event_ignored(action: &str) {
+    tracing::info!(
+        event = WEBHOOK_EVENT_IGNORED,
+        action,
+        "A signed webhook event no declaration applies was answered 200 and not stored"
+    );
+}
+
+pub const UNCOMMITTED_FILES_REMOVED: &str = "uncommitted_files_removed";
+pub fn uncommitted_files_removed(run_id: &str, files: u64) {
+    tracing::info!(
+        event = UNCOMMITTED_FILES_REMOVED,
+        run_id,
+        files,
+        "Removed the data files a crashed run closed but never committed (their rows are read again)"
+    );
+}
+
+pub const CURRENT_TABLE_MERGED: &str = "current_table_merged";
+pub fn current_table_merged(
+    stream: &str,
+    upserted: u64,
+    deleted: u64,
+    files_removed: u64,
+    files_added: u64,
+    bytes_written: u64,
+) {
+    tracing::debug!(
+        event = CURRENT_TABLE_MERGED,
+        stream,
+        upserted,
+        deleted,
+        files_removed,
+        files_added,
+        bytes_written,
+        "Merged into the current table"
+    );
+}
+
+pub const CURRENT_TABLE_VACUUM_FAILED: &str = "current_table_vacuum_failed";
+pub fn current_table_vacuum_failed(stream: &str, error: &dyn Display) {
+    tracing::warn!(
+        event = CURRENT_TABLE_VACUUM_FAILED,
+        stream,
+        error = %error,
+        "Could not vacuum the current table; the next run tries again"
+    );
+}
+
 pub const PURGE_FINISHED: &str = "purge_finished";
 pub fn purge_finished(purge_id: &str, resumed: bool, rows_removed: u64, files_rewritten: u64) {
     tracing::info!(

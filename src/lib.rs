@@ -20,6 +20,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod current;
 pub mod docs;
 pub mod dryrun;
 pub mod error;

@@ -234,6 +234,13 @@ pub async fn run(
                 .commit(&lease, next)
                 .await
                 .map_err(StateError::into_error)?;
+            // The current tables dropped the erased rows when their tombstones were merged;
+            // the files that still hold them go now, not after the retention.
+            for name in plan.streams.keys() {
+                crate::current::vacuum(dest, name, Duration::ZERO, true)
+                    .await
+                    .map_err(|e| Error::Destination(format!("purge: {e}")))?;
+            }
             purger.drop_plan().await?;
         } else if !adopted.is_empty() {
             store
@@ -350,25 +357,10 @@ impl Purger<'_> {
 
     /// Every manifest under `_runs/`, with its key.
     async fn manifests(&self) -> Result<Vec<(Path, Manifest)>, Error> {
-        let runs = self.rel("_runs");
-        let keys: Vec<Path> = self
-            .dest
-            .store
-            .list(Some(&runs))
-            .map_ok(|m| m.location)
-            .try_filter(|k| futures::future::ready(k.filename() == Some("manifest.json")))
-            .try_collect()
+        StateStore::new(self.dest.store.clone(), self.dest.prefix.clone())
+            .manifests()
             .await
-            .map_err(|e| dest_err("list", &runs, e))?;
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let bytes = self.read(&key).await?;
-            let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Destination(format!("purge: the manifest {key} is not readable ({e})"))
-            })?;
-            out.push((key, m));
-        }
-        Ok(out)
+            .map_err(StateError::into_error)
     }
 
     async fn index(&self, stream: &Stream, state: &State) -> Result<Option<IdIndex>, Error> {

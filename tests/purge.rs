@@ -66,7 +66,8 @@ async fn manifest_files(store: &Arc<dyn ObjectStore>) -> (BTreeSet<String>, BTre
     let mut present = BTreeSet::new();
     for m in metas {
         let key = m.location.to_string();
-        if key.ends_with(".parquet") {
+        // Raw data files (the current tables under `current/` are Delta's, listed by its log).
+        if key.ends_with(".parquet") && !key.starts_with("current/") {
             present.insert(key);
         } else if key.ends_with("/manifest.json") {
             let bytes = store.get(&m.location).await.unwrap().bytes().await.unwrap();

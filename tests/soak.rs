@@ -79,7 +79,8 @@ async fn files_and_manifests(dest: &std::path::Path) -> (BTreeSet<String>, BTree
     for o in &objects {
         let key = o.location.to_string();
         let name = o.location.filename().unwrap_or_default();
-        if key.ends_with(".parquet") && !name.starts_with('_') {
+        // Raw data files (the current tables under `current/` are Delta's, listed by its log).
+        if key.ends_with(".parquet") && !name.starts_with('_') && !key.starts_with("current/") {
             files.insert(key.clone());
         }
         if key.starts_with("_runs/") && key.ends_with("/manifest.json") {

@@ -102,7 +102,8 @@ fn data_files(dest: &std::path::Path) -> std::collections::BTreeSet<String> {
     ) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() {
+            // The current tables' files are Delta's (its log lists them), not the manifests'.
+            if p.is_dir() && p != root.join("current") {
                 walk(root, &p, out);
             } else if p.extension().is_some_and(|x| x == "parquet") {
                 out.insert(p.strip_prefix(root).unwrap().to_str().unwrap().to_string());

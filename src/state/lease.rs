@@ -202,7 +202,7 @@ pub(super) async fn acquire(
             .put_opts(&key, body(&rec), PutOptions::from(PutMode::Create))
             .await
         {
-            Ok(r) => return Ok(Lease::new(store, key, ttl, clock, rec, r.into())),
+            Ok(r) => return Ok(Lease::new(store, key, ttl, clock, rec, r.into(), None)),
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(store_err("create", &key, e)),
         }
@@ -211,7 +211,7 @@ pub(super) async fn acquire(
         };
         if existing.same_holder(&rec) {
             // Our own create succeeded but its response was lost and the retry saw it.
-            return Ok(Lease::new(store, key, ttl, clock, existing, version));
+            return Ok(Lease::new(store, key, ttl, clock, existing, version, None));
         }
         let now = clock.now();
         if existing.is_live(now) && !existing.holder_is_gone() {
@@ -240,7 +240,7 @@ pub(super) async fn acquire(
         match taken {
             TakeOver::Took(v) => {
                 events::lease_taken_over(&key, &existing.describe(), &ts(existing.expires_at));
-                return Ok(Lease::new(store, key, ttl, clock, rec, v));
+                return Ok(Lease::new(store, key, ttl, clock, rec, v, Some(existing)));
             }
             TakeOver::Changed => continue,
         }
@@ -334,6 +334,8 @@ struct Inner {
     lost: watch::Sender<Option<String>>,
     /// `true` once released or dropped: stops the heartbeat task.
     stop: watch::Sender<bool>,
+    /// The lease this one took over (its holder crashed or expired), if any.
+    previous: Option<LeaseRecord>,
 }
 
 /// A held run lease. Keep it alive with [`Lease::spawn_heartbeat`]; check [`Lease::lost`] (or
@@ -368,6 +370,7 @@ impl Lease {
         clock: Arc<dyn Clock>,
         record: LeaseRecord,
         version: UpdateVersion,
+        previous: Option<LeaseRecord>,
     ) -> Self {
         Lease {
             inner: Arc::new(Inner {
@@ -379,8 +382,15 @@ impl Lease {
                 held: Mutex::new(Held { record, version }),
                 lost: watch::Sender::new(None),
                 stop: watch::Sender::new(false),
+                previous,
             }),
         }
+    }
+
+    /// The lease of a run that ended without releasing it (killed, crashed), when this one
+    /// took it over: that run may have left files it never committed.
+    pub fn taken_over(&self) -> Option<&LeaseRecord> {
+        self.inner.previous.as_ref()
     }
 
     pub fn run_id(&self) -> &str {

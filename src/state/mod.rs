@@ -812,6 +812,37 @@ impl StateStore {
         Ok(key.to_string())
     }
 
+    /// Every run's manifest, with its key (the union of their files is every committed data
+    /// file; see the module docs).
+    pub async fn manifests(&self) -> Result<Vec<(Path, Manifest)>, StateError> {
+        let runs = self.prefix.clone().join("_runs");
+        let keys: Vec<Path> = self
+            .store
+            .list(Some(&runs))
+            .map_ok(|m| m.location)
+            .try_filter(|k| futures::future::ready(k.filename() == Some("manifest.json")))
+            .try_collect()
+            .await
+            .map_err(|e| store_err("list", &runs, e))?;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let bytes = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| store_err("read", &key, e))?
+                .bytes()
+                .await
+                .map_err(|e| store_err("read", &key, e))?;
+            let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+                key: key.to_string(),
+                detail: format!("manifest is not readable ({e})"),
+            })?;
+            out.push((key, m));
+        }
+        Ok(out)
+    }
+
     /// Reads a run's manifest; `None` if that run wrote none.
     pub async fn read_manifest(&self, run_id: &str) -> Result<Option<Manifest>, StateError> {
         check_run_id(run_id)?;

@@ -217,6 +217,16 @@ pub(super) async fn apply(
                 }
             }
         }
+        // A complete listing also settles what an output keeps as current state.
+        if let Some(Ok((listed, _))) = listings.get(&stream.name) {
+            let mut live = listed.clone();
+            live.sort_unstable();
+            if let Err(e) = ctx.output.reconciled(stream, &live).await {
+                all_ok = false;
+                events::deletes_failed(&stream.name, &e.to_string());
+                reports[ri].deletes.error = Some(e.to_string());
+            }
+        }
         deleted_by_stream.insert(
             stream.name.clone(),
             index.deleted().iter().map(|d| d.id).collect(),

@@ -87,7 +87,8 @@ pub async fn run(
                 state
             }
         };
-        let output = ParquetOutput::new(dest, &store, &lease, opts, &config.policies);
+        let output = ParquetOutput::new(dest, &store, &lease, opts, &config.policies)
+            .with_current_tables(config.current_tables, config.vacuum_retention);
         output.adopt(&mut state).await;
         events::sync_started(&opts.run_id, streams.len(), &dest.url);
         run_streams(

@@ -68,6 +68,7 @@ struct Receiver {
     secret: Secret,
     max_body_bytes: u64,
     dest: Destination,
+    actions: std::collections::BTreeSet<String>,
 }
 
 /// A rustls acceptor for the PEM certificate chain and key in `files` (HTTP/1.1 only).
@@ -130,6 +131,7 @@ pub async fn serve(
         secret: settings.secret.clone(),
         max_body_bytes: settings.max_body_bytes,
         dest,
+        actions: settings.actions.clone(),
     });
     let slots = Arc::new(Semaphore::new(settings.max_concurrency));
     let (stop, stopped) = watch::channel(false);
@@ -312,6 +314,12 @@ impl Receiver {
         if action == "ping" {
             events::webhook_ping();
             return json(StatusCode::OK, r#"{"status":"pong"}"#);
+        }
+        // An action no declaration applies would sit on the destination for ever: Greenhouse
+        // is told it arrived, and nothing is kept.
+        if !self.actions.is_empty() && !self.actions.contains(action) {
+            events::webhook_event_ignored(action);
+            return json(StatusCode::OK, r#"{"status":"ignored"}"#);
         }
         let event_id = match parts.headers.get("greenhouse-event-id") {
             Some(v) if !v.as_bytes().trim_ascii().is_empty() => {

@@ -506,6 +506,99 @@ pub fn python_with_duckdb() -> PathBuf {
     venv
 }
 
+// ------------------------------------------------------------------------------------------
+// Delta Lake readers of the current-state tables (installed into .venv-delta by `make tools`)
+// ------------------------------------------------------------------------------------------
+
+fn python_with_delta() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-delta/bin/python");
+    assert!(
+        venv.exists(),
+        "{} not found: run `make tools` (CI's .ci/run does) to install the Delta readers",
+        venv.display()
+    );
+    venv
+}
+
+fn run_python(python: &Path, script: &str, args: &[&str]) -> String {
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The Delta table at `dir` as the `deltalake` package (delta-rs's Python bindings, an
+/// independent build) reads its log: the version and the active data files.
+pub fn delta_table_files(dir: &Path) -> (i64, Vec<PathBuf>) {
+    let script = r#"
+import json, sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1])
+print(json.dumps({"version": t.version(), "files": t.file_uris()}))
+"#;
+    let out = run_python(&python_with_delta(), script, &[dir.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let files = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let f = f.as_str().unwrap();
+            PathBuf::from(f.strip_prefix("file://").unwrap_or(f))
+        })
+        .collect();
+    (v["version"].as_i64().unwrap(), files)
+}
+
+/// The rows of the Delta table at `dir` (the files `deltalake` says are active, decoded like the
+/// raw files), by id; panics on a duplicate id.
+pub fn delta_table_rows(dir: &Path) -> BTreeMap<i64, Value> {
+    let (_, files) = delta_table_files(dir);
+    let mut out = BTreeMap::new();
+    for f in files {
+        let bytes = bytes::Bytes::from(std::fs::read(&f).unwrap());
+        for row in parquet_to_json(bytes) {
+            let id = row["id"].as_i64().expect("id");
+            assert!(
+                out.insert(id, row).is_none(),
+                "{}: id {id} twice in the current table",
+                dir.display()
+            );
+        }
+    }
+    out
+}
+
+/// Per table directory: (rows, distinct ids) as DuckDB's `delta` extension reads it.
+pub fn duckdb_delta_counts(dirs: &[PathBuf]) -> Vec<(u64, u64)> {
+    let script = r#"
+import json, os, sys, duckdb, duckdb_extension_delta
+ext = os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
+                   "extensions", "v" + duckdb.__version__, "delta.duckdb_extension")
+con = duckdb.connect()
+con.execute(f"LOAD '{ext}'")
+for d in sys.argv[1:]:
+    n, k = con.execute(f"SELECT count(*), count(DISTINCT id) FROM delta_scan('{d}')").fetchone()
+    print(json.dumps([n, k]))
+"#;
+    let args: Vec<&str> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+    run_python(&python_with_delta(), script, &args)
+        .lines()
+        .map(|l| {
+            let v: Vec<u64> = serde_json::from_str(l).unwrap();
+            (v[0], v[1])
+        })
+        .collect()
+}
+
 /// Runs a DuckDB query through Python and returns the rows as JSON values.
 pub fn duckdb_query(sql: &str) -> Vec<Value> {
     let script = r#"

@@ -149,6 +149,12 @@ pub trait Output: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// A complete listing of `stream`'s live ids (`live`, sorted) was taken and its deletes are
+    /// committed: outputs that keep a current state drop every other id from it.
+    async fn reconciled(&self, _stream: &Stream, _live: &[i64]) -> Result<u64, Error> {
+        Ok(0)
+    }
+
     /// Deletes a stored webhook event whose facts are committed.
     async fn drop_webhook_event(&self, _key: &str) {}
 

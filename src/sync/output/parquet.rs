@@ -64,6 +64,11 @@ pub struct ParquetOutput<'a> {
     committed: Mutex<BTreeSet<String>>,
     /// Later copies of each webhook event read, by the key of the copy returned.
     webhook_duplicates: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Merge each commit into the stream's current-state table ([`crate::current`]), and
+    /// vacuum the files replaced longer ago than this at the end of the run.
+    current_tables: Option<std::time::Duration>,
+    /// Streams whose current table this run committed to.
+    merged: Mutex<BTreeSet<String>>,
 }
 
 impl<'a> ParquetOutput<'a> {
@@ -82,7 +87,16 @@ impl<'a> ParquetOutput<'a> {
             policies,
             committed: Mutex::new(BTreeSet::new()),
             webhook_duplicates: Mutex::new(BTreeMap::new()),
+            current_tables: None,
+            merged: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Also keeps the streams' current-state tables (see [`crate::current`]), vacuuming
+    /// the files replaced longer ago than `retention` at the end of each run.
+    pub fn with_current_tables(mut self, on: bool, retention: std::time::Duration) -> Self {
+        self.current_tables = on.then_some(retention);
+        self
     }
 
     /// Writes the manifests of earlier runs that ended without one (see [`crate::state`]) and
@@ -90,6 +104,66 @@ impl<'a> ParquetOutput<'a> {
     pub async fn adopt(&self, state: &mut State) {
         let done = self.store.adopt_open_runs(state, &self.opts.run_id).await;
         state.open_runs.retain(|run, _| !done.contains(run));
+        if let Some(crashed) = self.lease.taken_over() {
+            self.sweep(crashed).await;
+        }
+    }
+
+    /// Deletes the raw files a crashed run closed but never committed (killed between a file
+    /// and its commit, e.g. during a current-table merge): no manifest lists them, their rows
+    /// are read again by this run, and after this the manifests list exactly the data files.
+    /// Best effort; a purge in progress keeps its files (it resumes from its plan).
+    async fn sweep(&self, crashed: &crate::state::LeaseRecord) {
+        if crashed.run_id == self.opts.run_id {
+            return;
+        }
+        let store = &self.dest.store;
+        let plan = rel_path(&self.dest.prefix, crate::purge::PLAN_KEY);
+        if store.head(&plan).await.is_ok() {
+            return;
+        }
+        let committed: BTreeSet<String> = match self.store.read_manifest(&crashed.run_id).await {
+            Ok(Some(m)) => m
+                .streams
+                .values()
+                .flat_map(|s| s.files.iter().map(|f| f.key.clone()))
+                .collect(),
+            Ok(None) => BTreeSet::new(),
+            Err(_) => return,
+        };
+        let Ok(top) = store.list_with_delimiter(Some(&self.dest.prefix)).await else {
+            return;
+        };
+        let name = format!("part-{}-", crashed.run_id);
+        let day = crashed.started_at.date_naive();
+        let days = [day, day.succ_opt().unwrap_or(day)];
+        let mut removed = 0;
+        for dir in top.common_prefixes {
+            let stream = dir.filename().unwrap_or_default();
+            if stream.starts_with('_') || stream == crate::current::table::CURRENT_DIR {
+                continue;
+            }
+            for d in days {
+                let part = dir
+                    .clone()
+                    .join(format!("extracted_date={}", d.format("%Y-%m-%d")).as_str());
+                let Ok(list) = store.list_with_delimiter(Some(&part)).await else {
+                    continue;
+                };
+                for o in list.objects {
+                    let file = o.location.filename().unwrap_or_default();
+                    if file.starts_with(&name) && !committed.contains(o.location.as_ref()) {
+                        match store.delete(&o.location).await {
+                            Ok(()) => removed += 1,
+                            Err(e) => events::file_delete_failed(&o.location, "uncommitted", &e),
+                        }
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            events::uncommitted_files_removed(&crashed.run_id, removed);
+        }
     }
 
     fn committed(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -280,6 +354,47 @@ impl Output for ParquetOutput<'_> {
         };
         let generation = next.generation + 1;
         let run_id = &self.opts.run_id;
+        // Raw files durable → the current table → the bookmark (see `crate::current`).
+        if self.current_tables.is_some() {
+            let keys: Vec<object_store::path::Path> = {
+                let committed = self.committed();
+                unit.files
+                    .iter()
+                    .filter(|f| !committed.contains(f.key.as_ref()))
+                    .map(|f| f.key.clone())
+                    .collect()
+            };
+            let policy = self.policies.get(&stream.name).cloned().unwrap_or_default();
+            let raw_schema = policy.schema(&crate::convert::arrow_schema(stream));
+            let full_refresh = !stream.is_incremental() && unit.window_complete;
+            if !keys.is_empty() || full_refresh {
+                let applied = crate::current::apply(
+                    self.dest,
+                    stream,
+                    &raw_schema,
+                    &keys,
+                    full_refresh,
+                    run_id,
+                    generation,
+                )
+                .await
+                .map_err(|e| Error::Destination(e.to_string()))?;
+                if applied.commits > 0 {
+                    self.merged
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(stream.name.clone());
+                }
+                events::current_table_merged(
+                    &stream.name,
+                    applied.upserted,
+                    applied.deleted,
+                    applied.files_removed,
+                    applied.files_added,
+                    applied.bytes_written,
+                );
+            }
+        }
         self.store
             .write_commit_record(&CommitRecord {
                 run_id: run_id.clone(),
@@ -318,6 +433,37 @@ impl Output for ParquetOutput<'_> {
         Ok(committed)
     }
 
+    async fn reconciled(&self, stream: &Stream, live: &[i64]) -> Result<u64, Error> {
+        if self.current_tables.is_none() {
+            return Ok(0);
+        }
+        let policy = self.policies.get(&stream.name).cloned().unwrap_or_default();
+        let raw_schema = policy.schema(&crate::convert::arrow_schema(stream));
+        let generation = self
+            .store
+            .generations()
+            .await
+            .ok()
+            .and_then(|g| g.last().copied());
+        let removed = crate::current::prune(
+            self.dest,
+            stream,
+            &raw_schema,
+            live,
+            &self.opts.run_id,
+            generation.unwrap_or(0),
+        )
+        .await
+        .map_err(|e| Error::Destination(e.to_string()))?;
+        if removed > 0 {
+            self.merged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(stream.name.clone());
+        }
+        Ok(removed)
+    }
+
     async fn discard(&self, files: Vec<WrittenFile>) {
         for f in files {
             if let Err(e) = self.dest.store.delete(&f.key).await {
@@ -327,6 +473,21 @@ impl Output for ParquetOutput<'_> {
     }
 
     async fn finish(&self, report: &RunReport) -> Option<String> {
+        // Replaced files past the retention go (a failure only postpones it to the next run).
+        if let Some(retention) = self.current_tables {
+            let merged: Vec<String> = self
+                .merged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            for name in merged {
+                if let Err(e) = crate::current::vacuum(self.dest, &name, retention, false).await {
+                    events::current_table_vacuum_failed(&name, &e);
+                }
+            }
+        }
         let manifest = manifest_of(report, self.opts, &self.committed());
         match self
             .store

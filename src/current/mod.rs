@@ -1,0 +1,298 @@
+//! Current-state tables: one Delta Lake table per stream under `<prefix>/current/<stream>/`,
+//! exactly one row per live id, merged by id from the raw files each commit makes durable.
+//!
+//! Contract:
+//! - [`apply`] is called by the Parquet output for every unit it commits, after the unit's raw
+//!   files are durable and before the state generation that names them: raw files → Delta
+//!   commit → bookmark. Its input is only those raw files, so a re-run after a crash anywhere
+//!   merges the same rows again, which changes nothing (an upsert by id neither loses nor
+//!   doubles a row). Record rows are upserts, tombstones are deletes; per id the greatest
+//!   `updated_at`, then the latest `_extracted_at`, wins.
+//! - Cost grows with the changes: only the files owning a changed or deleted id are read and
+//!   rewritten ([`layout`]); a unit with no row commits nothing. The changes are merged in
+//!   rounds of at most [`ROUND_ROWS`] rows, so memory stays bounded on a backfill.
+//! - A full-refresh stream's complete read replaces its table's contents.
+//! - The table's columns are the raw schema's (after column policies) without the tombstone
+//!   columns: the declared fields, `_extra`, `_extracted_at`, `_run_id`.
+//!
+//! Submodules: [`layout`] (which files a change touches), [`merge`] (the rows), [`table`] (the
+//! Delta table through delta-rs).
+
+pub mod layout;
+pub mod merge;
+pub mod rebuild;
+pub mod table;
+
+use std::sync::Arc;
+
+use arrow_schema::{Field, Schema, SchemaRef};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+
+use crate::convert::{DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, MERGED_INTO_COLUMN};
+use crate::registry::Stream;
+use crate::storage::Destination;
+use merge::Changes;
+use table::{Table, TableError};
+
+/// Rows per data file of a current table.
+pub const TARGET_ROWS: usize = 100_000;
+/// Most changed rows one merge round holds (a larger unit is merged in several rounds).
+pub const ROUND_ROWS: usize = 200_000;
+
+/// What one [`apply`] did to a table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub upserted: u64,
+    pub deleted: u64,
+    pub files_removed: u64,
+    pub files_added: u64,
+    pub bytes_written: u64,
+    /// Delta versions committed (0: nothing changed).
+    pub commits: u64,
+}
+
+/// The table schema of a stream whose raw files have `raw` (its schema after column policies).
+pub fn table_schema(raw: &SchemaRef) -> SchemaRef {
+    let tombstone = [
+        DELETED_COLUMN,
+        DELETED_AT_COLUMN,
+        DELETED_BY_COLUMN,
+        MERGED_INTO_COLUMN,
+    ];
+    let fields: Vec<Field> = raw
+        .fields()
+        .iter()
+        .filter(|f| !tombstone.contains(&f.name().as_str()))
+        .map(|f| delta_field(f.as_ref()))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A field as the table holds it: nullable, and timestamps in the zone Delta names `UTC`
+/// (the raw files spell it `+00:00`; the values are the same instants).
+fn delta_field(f: &Field) -> Field {
+    f.clone()
+        .with_data_type(delta_type(f.data_type()))
+        .with_nullable(true)
+}
+
+fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
+    use arrow_schema::DataType as D;
+    match t {
+        D::Timestamp(unit, Some(_)) => D::Timestamp(*unit, Some("UTC".into())),
+        D::List(item) => D::List(Arc::new(delta_field(item))),
+        D::Struct(children) => D::Struct(children.iter().map(|c| delta_field(c)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Merges the raw files `keys` (object keys on the destination's store, as written) into the
+/// stream's current table (see the module contract).
+pub async fn apply(
+    dest: &Destination,
+    stream: &Stream,
+    raw_schema: &SchemaRef,
+    keys: &[Path],
+    full_refresh: bool,
+    run_id: &str,
+    generation: u64,
+) -> Result<Applied, TableError> {
+    let schema = table_schema(raw_schema);
+    let mut table = Table::open(dest, &stream.name, &schema).await?;
+    let mut out = Applied::default();
+    let mut changes = Changes::new(&stream.name, schema.clone());
+    // A full refresh replaces every file that was there before this unit.
+    let mut replace: Option<Vec<String>> = match full_refresh {
+        true => Some(table.files()?.into_iter().map(|f| f.path).collect()),
+        false => None,
+    };
+    for key in keys {
+        for batch in read_raw(dest, key, &table).await? {
+            changes.add_raw(&batch).map_err(|e| table_err(&table, e))?;
+            if changes.rows() >= ROUND_ROWS && replace.is_none() {
+                round(&mut table, &changes, run_id, generation, &mut out).await?;
+                changes = Changes::new(&stream.name, schema.clone());
+            }
+        }
+    }
+    match replace.take() {
+        Some(old) => replace_all(&mut table, &changes, old, run_id, generation, &mut out).await?,
+        None => round(&mut table, &changes, run_id, generation, &mut out).await?,
+    }
+    Ok(out)
+}
+
+/// Removes from the table of `stream` every id a complete listing of the live ids (`live`,
+/// sorted) does not hold: the table then cannot keep a record whose delete no index saw (a run
+/// killed after its merge and before its state commit, a record deleted before it was read
+/// again). Reads the table's id columns; commits only when something goes. Returns the ids
+/// removed.
+pub async fn prune(
+    dest: &Destination,
+    stream: &Stream,
+    raw_schema: &SchemaRef,
+    live: &[i64],
+    run_id: &str,
+    generation: u64,
+) -> Result<u64, TableError> {
+    let Some(mut table) = Table::existing(dest, &stream.name).await? else {
+        return Ok(0);
+    };
+    let mut gone = Vec::new();
+    for f in table.files()? {
+        for batch in table.read(&f.path).await? {
+            let Some(ids) = batch
+                .column_by_name("id")
+                .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>())
+            else {
+                continue;
+            };
+            gone.extend(
+                ids.iter()
+                    .flatten()
+                    .filter(|id| live.binary_search(id).is_err()),
+            );
+        }
+    }
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    let mut changes = Changes::new(&stream.name, table_schema(raw_schema));
+    let n = gone.len() as u64;
+    changes.delete_ids(gone);
+    let mut out = Applied::default();
+    round(&mut table, &changes, run_id, generation, &mut out).await?;
+    Ok(n)
+}
+
+/// Vacuums the table of `stream` (see [`Table::vacuum`]); a stream without a table has
+/// nothing to vacuum.
+pub async fn vacuum(
+    dest: &Destination,
+    stream: &str,
+    retention: std::time::Duration,
+    full: bool,
+) -> Result<u64, TableError> {
+    match Table::existing(dest, stream).await? {
+        Some(mut table) => table.vacuum(retention, full).await,
+        None => Ok(0),
+    }
+}
+
+fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError {
+    TableError {
+        location: table.location.clone(),
+        detail: e.to_string(),
+    }
+}
+
+/// The batches of one raw file (a raw file holds at most one row group in memory at a time
+/// while it is written; reading it back whole is bounded by the file target size).
+async fn read_raw(
+    dest: &Destination,
+    key: &Path,
+    table: &Table,
+) -> Result<Vec<arrow_array::RecordBatch>, TableError> {
+    let bytes = dest
+        .store
+        .get(key)
+        .await
+        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?
+        .bytes()
+        .await
+        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))
+}
+
+/// One merge round: rewrites the files owning the changed ids, commits.
+async fn round(
+    table: &mut Table,
+    changes: &Changes,
+    run_id: &str,
+    generation: u64,
+    out: &mut Applied,
+) -> Result<(), TableError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let ids = changes.ids();
+    let files = table.files()?;
+    let plan = layout::plan(&files, &ids);
+    let mut removes = Vec::new();
+    let mut adds = Vec::new();
+    for group in &plan.groups {
+        let mut old = Vec::new();
+        for &i in &group.files {
+            old.extend(table.read(&files[i].path).await?);
+            removes.push(table.remove(&files[i].path));
+        }
+        let merged = merge::merge(changes, &ids[group.changes.clone()], &old)
+            .map_err(|e| table_err(table, e))?;
+        if merged.removed == 0 && merged.written == 0 {
+            // Only re-reads of unchanged records: the group's files stay as they are.
+            removes.truncate(removes.len() - group.files.len());
+            continue;
+        }
+        write_cut(table, &merged.batch, &mut adds, out).await?;
+    }
+    out.upserted += changes.upserted() as u64;
+    out.deleted += changes.deleted() as u64;
+    out.files_removed += removes.len() as u64;
+    out.files_added += adds.len() as u64;
+    if !removes.is_empty() || !adds.is_empty() {
+        table.commit(removes, adds, run_id, generation).await?;
+        out.commits += 1;
+    }
+    Ok(())
+}
+
+/// A full refresh: the changes are the whole table.
+async fn replace_all(
+    table: &mut Table,
+    changes: &Changes,
+    old: Vec<String>,
+    run_id: &str,
+    generation: u64,
+    out: &mut Applied,
+) -> Result<(), TableError> {
+    let ids = changes.ids();
+    let merged = merge::merge(changes, &ids, &[]).map_err(|e| table_err(table, e))?;
+    let mut adds = Vec::new();
+    write_cut(table, &merged.batch, &mut adds, out).await?;
+    let removes: Vec<_> = old.iter().map(|p| table.remove(p)).collect();
+    out.upserted += changes.upserted() as u64;
+    out.files_removed += removes.len() as u64;
+    out.files_added += adds.len() as u64;
+    if !removes.is_empty() || !adds.is_empty() {
+        table.commit(removes, adds, run_id, generation).await?;
+        out.commits += 1;
+    }
+    Ok(())
+}
+
+/// Writes a merged, sorted batch as files of about [`TARGET_ROWS`] rows.
+async fn write_cut(
+    table: &Table,
+    batch: &arrow_array::RecordBatch,
+    adds: &mut Vec<deltalake::kernel::Add>,
+    out: &mut Applied,
+) -> Result<(), TableError> {
+    let mut offset = 0;
+    for len in layout::cut(batch.num_rows(), TARGET_ROWS) {
+        let part = batch.slice(offset, len);
+        offset += len;
+        let Some((min, max)) = merge::id_range(&part) else {
+            continue;
+        };
+        let add = table.write(&part, min, max).await?;
+        out.bytes_written += add.size as u64;
+        adds.push(add);
+    }
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! One stream's Delta table on the destination, through delta-rs's transaction API (no
+//! DataFusion): open or create it, list its files with their id ranges, write data files, and
+//! commit removes and adds in one conditional-put commit.
+//!
+//! Contract:
+//! - The table lives at `<prefix>/current/<stream>/` on the destination's own object store (the
+//!   same credentials and endpoint as the raw files); commits go through delta-rs's default log
+//!   store, which creates `_delta_log/<version>.json` with a conditional put, so an outside writer
+//!   committing the same version makes ours fail and retry against its commit, never clobber it.
+//! - Data files are `part-<uuid>.parquet` beside `_delta_log/`, zstd-compressed, each holding a
+//!   contiguous id range sorted by id; their `add` actions carry `numRecords` and the id's
+//!   min/max, which [`super::layout`] plans with.
+//! - Every commit records the run id and the state generation it belongs to
+//!   (`greenhouse.run_id`, `greenhouse.generation` in `commitInfo`, and an application
+//!   transaction `greenhouse-extract/<stream>`), so a replay after a crash is recognisable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Remove, StructField, Transaction};
+use deltalake::logstore::{LogStoreRef, StorageConfig, default_logstore};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use url::Url;
+
+use super::layout::FileRange;
+use crate::storage::Destination;
+
+/// Where current tables live, relative to the destination prefix.
+pub const CURRENT_DIR: &str = "current";
+
+/// A failure of the table layer, with the table's location.
+#[derive(Debug, thiserror::Error)]
+#[error("current table {location}: {detail}")]
+pub struct TableError {
+    pub location: String,
+    pub detail: String,
+}
+
+/// One stream's current table.
+pub struct Table {
+    pub location: String,
+    /// The table's directory on the destination's store (for data files).
+    store: Arc<dyn ObjectStore>,
+    log_store: LogStoreRef,
+    table: DeltaTable,
+}
+
+impl Table {
+    fn err(&self, detail: impl std::fmt::Display) -> TableError {
+        TableError {
+            location: self.location.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Opens the table of `stream`, creating it (empty, with `schema`) when there is none.
+    pub async fn open(
+        dest: &Destination,
+        stream: &str,
+        schema: &SchemaRef,
+    ) -> Result<Table, TableError> {
+        let (mut t, exists) = Self::connect(dest, stream).await?;
+        if exists {
+            t.evolve(stream, schema).await?;
+        } else {
+            let fields = delta_fields(schema).map_err(|e| t.err(e))?;
+            t.table = t
+                .table
+                .clone()
+                .create()
+                .with_table_name(stream)
+                .with_columns(fields)
+                .with_save_mode(SaveMode::Ignore)
+                .await
+                .map_err(|e| t.err(format!("cannot create it: {e}")))?;
+        }
+        Ok(t)
+    }
+
+    /// Schema evolution: a declared field the table lacks becomes a column (its older files
+    /// read it as null); a field whose type changed is refused with the way forward.
+    async fn evolve(&mut self, stream: &str, schema: &SchemaRef) -> Result<(), TableError> {
+        let wanted = delta_fields(schema).map_err(|e| self.err(e))?;
+        let current = self.table.snapshot().map_err(|e| self.err(e))?.schema();
+        let mut missing = Vec::new();
+        for f in wanted {
+            match current.field(f.name()) {
+                Some(have) if have.data_type() != f.data_type() => {
+                    return Err(self.err(format!(
+                        "column `{}` is {} in the table but {} in the declaration; a type change \
+                         cannot be merged: run `greenhouse-extract rebuild --streams {stream}` to \
+                         build the table again from the raw history with the new types",
+                        f.name(),
+                        have.data_type(),
+                        f.data_type()
+                    )));
+                }
+                Some(_) => {}
+                None => missing.push(f),
+            }
+        }
+        if !missing.is_empty() {
+            self.table = self
+                .table
+                .clone()
+                .add_columns()
+                .with_fields(missing)
+                .await
+                .map_err(|e| self.err(format!("cannot add the new columns: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Opens the table of `stream` if there is one.
+    pub async fn existing(dest: &Destination, stream: &str) -> Result<Option<Table>, TableError> {
+        let (t, exists) = Self::connect(dest, stream).await?;
+        Ok(exists.then_some(t))
+    }
+
+    async fn connect(dest: &Destination, stream: &str) -> Result<(Table, bool), TableError> {
+        let location = format!("{}/{CURRENT_DIR}/{stream}", dest.url.trim_end_matches('/'));
+        let err = |detail: String| TableError {
+            location: location.clone(),
+            detail,
+        };
+        let dir = dest.prefix.clone().join(CURRENT_DIR).join(stream);
+        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(dest.store.clone(), dir));
+        let url = table_url(&location).map_err(err)?;
+        // delta-rs reads through a store whose root is the URL's root: the bucket's for a cloud
+        // store (the destination's own), the filesystem's for a local folder (whose own store
+        // is sandboxed to the folder).
+        let root: Arc<dyn ObjectStore> = match dest.kind {
+            crate::storage::Kind::Local => Arc::new(object_store::local::LocalFileSystem::new()),
+            _ => dest.store.clone(),
+        };
+        let log_store = default_logstore(store.clone(), root, &url, &StorageConfig::default());
+        let mut table = DeltaTable::new(log_store.clone());
+        // A table is there once its log holds a commit (a folder alone is none).
+        let exists = table
+            .verify_deltatable_existence()
+            .await
+            .map_err(|e| err(format!("cannot read its log: {e}")))?;
+        if exists {
+            table
+                .load()
+                .await
+                .map_err(|e| err(format!("cannot read its log: {e}")))?;
+        }
+        Ok((
+            Table {
+                location,
+                store,
+                log_store,
+                table,
+            },
+            exists,
+        ))
+    }
+
+    /// The table's version (0 right after its creation).
+    pub fn version(&self) -> i64 {
+        self.table.version().map_or(-1, |v| v as i64)
+    }
+
+    /// The active data files with their id ranges (a file without usable stats gets the widest
+    /// range, so that every change touches it: correct, only slower).
+    pub fn files(&self) -> Result<Vec<FileRange>, TableError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for f in snapshot.log_data().iter() {
+            let stats: Option<serde_json::Value> =
+                f.stats().and_then(|s| serde_json::from_str(&s).ok());
+            let bound = |key: &str| stats.as_ref().and_then(|s| s[key]["id"].as_i64());
+            out.push(FileRange {
+                path: f.path().to_string(),
+                min_id: bound("minValues").unwrap_or(i64::MIN),
+                max_id: bound("maxValues").unwrap_or(i64::MAX),
+                rows: f.num_records().unwrap_or(0) as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reads one data file whole (a file holds at most `target_rows` rows).
+    pub async fn read(&self, path: &str) -> Result<Vec<RecordBatch>, TableError> {
+        let key = Path::parse(path).map_err(|e| self.err(e))?;
+        let bytes = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| self.err(format!("cannot read {path}: {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| self.err(format!("cannot read {path}: {e}")))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .map_err(|e| self.err(format!("cannot read {path}: {e}")))?;
+        reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(format!("cannot read {path}: {e}")))
+    }
+
+    /// Writes `batch` (sorted by id) as a new data file; returns its `add` action.
+    pub async fn write(
+        &self,
+        batch: &RecordBatch,
+        min_id: i64,
+        max_id: i64,
+    ) -> Result<Add, TableError> {
+        let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .build();
+        let mut buf = Vec::new();
+        {
+            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))
+                .map_err(|e| self.err(e))?;
+            w.write(batch).map_err(|e| self.err(e))?;
+            w.close().map_err(|e| self.err(e))?;
+        }
+        let size = buf.len() as i64;
+        self.store
+            .put_opts(
+                &Path::from(path.as_str()),
+                PutPayload::from(buf),
+                PutOptions {
+                    mode: PutMode::Create,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| self.err(format!("cannot write {path}: {e}")))?;
+        let stats = serde_json::json!({
+            "numRecords": batch.num_rows(),
+            "minValues": { "id": min_id },
+            "maxValues": { "id": max_id },
+            "nullCount": { "id": 0 },
+        });
+        Ok(Add {
+            path,
+            partition_values: HashMap::new(),
+            size,
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(stats.to_string()),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        })
+    }
+
+    /// The `remove` action of an active file.
+    pub fn remove(&self, path: &str) -> Remove {
+        Remove {
+            path: path.to_string(),
+            data_change: true,
+            deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
+            extended_file_metadata: Some(false),
+            partition_values: None,
+            size: None,
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+        }
+    }
+
+    /// Commits `removes` and `adds` as one version, recording the run and generation.
+    pub async fn commit(
+        &mut self,
+        removes: Vec<Remove>,
+        adds: Vec<Add>,
+        run_id: &str,
+        generation: u64,
+    ) -> Result<(), TableError> {
+        if removes.is_empty() && adds.is_empty() {
+            return Ok(());
+        }
+        let actions: Vec<Action> = removes
+            .into_iter()
+            .map(Action::Remove)
+            .chain(adds.into_iter().map(Action::Add))
+            .collect();
+        let props = CommitProperties::default()
+            .with_metadata([
+                ("greenhouse.run_id".to_string(), serde_json::json!(run_id)),
+                (
+                    "greenhouse.generation".to_string(),
+                    serde_json::json!(generation),
+                ),
+            ])
+            .with_application_transaction(Transaction::new(
+                format!("greenhouse-extract/{}", self.stream_name()),
+                generation as i64,
+            ));
+        let snapshot = self.table.snapshot().map_err(|e| self.err(e))?;
+        let operation = DeltaOperation::Merge {
+            predicate: None,
+            merge_predicate: Some("target.id = source.id".to_string()),
+            matched_predicates: Vec::new(),
+            not_matched_predicates: Vec::new(),
+            not_matched_by_source_predicates: Vec::new(),
+        };
+        CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(snapshot), self.log_store.clone(), operation)
+            .await
+            .map_err(|e| self.err(format!("commit failed: {e}")))?;
+        self.table
+            .update_state()
+            .await
+            .map_err(|e| self.err(format!("cannot reload after the commit: {e}")))?;
+        Ok(())
+    }
+
+    /// Deletes the data files no version within `retention` needs (`full`: also files no
+    /// version ever named, e.g. a crashed merge's); returns how many.
+    pub async fn vacuum(
+        &mut self,
+        retention: std::time::Duration,
+        full: bool,
+    ) -> Result<u64, TableError> {
+        use deltalake::operations::vacuum::VacuumMode;
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let (table, metrics) = self
+            .table
+            .clone()
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(false)
+            .with_mode(if full {
+                VacuumMode::Full
+            } else {
+                VacuumMode::Lite
+            })
+            .await
+            .map_err(|e| self.err(format!("vacuum failed: {e}")))?;
+        self.table = table;
+        Ok(metrics.files_deleted.len() as u64)
+    }
+
+    fn stream_name(&self) -> &str {
+        self.location.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// The table's URL: the destination URL with `/current/<stream>`; a local folder becomes a
+/// `file://` URL.
+fn table_url(location: &str) -> Result<Url, String> {
+    if location.contains("://") {
+        Url::parse(location).map_err(|e| format!("not a URL ({e})"))
+    } else {
+        let abs = std::path::absolute(location).map_err(|e| e.to_string())?;
+        Url::from_directory_path(&abs).map_err(|()| format!("not a path: {}", abs.display()))
+    }
+}
+
+/// The Delta schema of an Arrow schema.
+fn delta_fields(schema: &SchemaRef) -> Result<Vec<StructField>, String> {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+    let st: deltalake::kernel::StructType = schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| format!("its schema has no Delta equivalent: {e}"))?;
+    Ok(st.fields().cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_schema::{DataType, Field, Schema};
+
+    fn schema(fields: &[(&str, DataType)]) -> SchemaRef {
+        Arc::new(Schema::new(
+            fields
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_new_field_becomes_a_column_and_a_type_change_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let v1 = schema(&[("id", DataType::Int64), ("name", DataType::Utf8)]);
+        let t = Table::open(&dest, "widgets", &v1).await.unwrap();
+        assert_eq!(t.version(), 0);
+        assert!(t.files().unwrap().is_empty());
+        // The declaration gains a field: a metadata commit adds the column.
+        let v2 = schema(&[
+            ("id", DataType::Int64),
+            ("name", DataType::Utf8),
+            ("size", DataType::Float64),
+        ]);
+        let t = Table::open(&dest, "widgets", &v2).await.unwrap();
+        assert_eq!(t.version(), 1);
+        let fields: Vec<String> = t
+            .table
+            .snapshot()
+            .unwrap()
+            .schema()
+            .fields()
+            .map(|f| f.name().to_string())
+            .collect();
+        assert_eq!(fields, ["id", "name", "size"]);
+        // Opening with the same schema again changes nothing.
+        assert_eq!(
+            Table::open(&dest, "widgets", &v2).await.unwrap().version(),
+            1
+        );
+        // A changed type: refused, naming the way forward.
+        let v3 = schema(&[("id", DataType::Int64), ("name", DataType::Int64)]);
+        let e = Table::open(&dest, "widgets", &v3).await.err().unwrap();
+        assert!(e.to_string().contains("rebuild --streams widgets"), "{e}");
+        assert!(Table::existing(&dest, "gadgets").await.unwrap().is_none());
+    }
+}
