@@ -350,9 +350,14 @@ impl Leftovers {
                     &child_locs,
                     "",
                 )?;
-                let offsets = offsets
-                    .try_finish()
-                    .map_err(|_| ArrowError::ComputeError(format!("list {suffix} is too long")))?;
+                // arrow 59's `OffsetBufferBuilder::finish` panics past i32::MAX elements (60 has
+                // `try_finish`); the last offset is the child count, so check that first.
+                if i32::try_from(child_vals.len()).is_err() {
+                    return Err(ArrowError::ComputeError(format!(
+                        "list {suffix} is too long"
+                    )));
+                }
+                let offsets = offsets.finish();
                 Arc::new(ListArray::try_new(
                     item_field.clone(),
                     offsets,
