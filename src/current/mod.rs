@@ -120,7 +120,84 @@ pub async fn apply(
         Some(old) => replace_all(&mut table, &changes, old, run_id, generation, &mut out).await?,
         None => round(&mut table, &changes, run_id, generation, &mut out).await?,
     }
+    // Only a table that changed is compacted: a run without changes commits nothing.
+    if out.commits > 0 {
+        compact(&mut table, &schema, run_id, generation, &mut out).await?;
+    }
     Ok(out)
+}
+
+/// Files below this many rows are small: deletes shrank them, or the table is young.
+pub const SMALL_ROWS: usize = TARGET_ROWS / 4;
+/// Most runs of files one compaction merges (the rest wait for the next change).
+const COMPACT_RUNS: usize = 8;
+
+/// Merges runs of neighbouring files (in id order, disjoint ranges) that hold a small one and
+/// fit in one file together, so that deletes and small tables do not leave a trail of small files that
+/// every reader opens. Commits only when it merged something.
+async fn compact(
+    table: &mut Table,
+    schema: &SchemaRef,
+    run_id: &str,
+    generation: u64,
+    out: &mut Applied,
+) -> Result<(), TableError> {
+    let mut files = table.files()?;
+    files.sort_by_key(|f| (f.min_id, f.max_id));
+    // Runs of neighbours that fit in one file together and hold a small one, greedily.
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut run: Vec<usize> = Vec::new();
+    let mut rows = 0usize;
+    for (i, f) in files.iter().enumerate() {
+        let fits = !run.is_empty()
+            && rows + f.rows as usize <= TARGET_ROWS
+            && files[run[run.len() - 1]].max_id < f.min_id
+            && (run.iter().any(|&j| (files[j].rows as usize) < SMALL_ROWS)
+                || (f.rows as usize) < SMALL_ROWS);
+        if fits {
+            run.push(i);
+            rows += f.rows as usize;
+            continue;
+        }
+        if run.len() >= 2 {
+            runs.push(std::mem::take(&mut run));
+        }
+        run = vec![i];
+        rows = f.rows as usize;
+    }
+    if run.len() >= 2 {
+        runs.push(run);
+    }
+    runs.truncate(COMPACT_RUNS);
+    let (mut removes, mut adds) = (Vec::new(), Vec::new());
+    for run in runs {
+        let mut batches = Vec::new();
+        for &i in &run {
+            for batch in table.read(&files[i].path).await? {
+                batches.push(
+                    merge::conform(&batch, schema, table.stream_name())
+                        .map_err(|e| table_err(table, e))?,
+                );
+            }
+        }
+        let batch = arrow_select::concat::concat_batches(schema, &batches)
+            .map_err(|e| table_err(table, e))?;
+        let Some((min, max)) = merge::id_range(&batch) else {
+            continue;
+        };
+        let add = table.write(&batch, min, max).await?;
+        out.bytes_written += add.size as u64;
+        adds.push(add);
+        removes.extend(run.iter().map(|&i| table.remove(&files[i].path)));
+    }
+    if adds.is_empty() {
+        return Ok(());
+    }
+    out.files_removed += removes.len() as u64;
+    out.files_added += adds.len() as u64;
+    table.commit(removes, adds, run_id, generation).await?;
+    out.commits += 1;
+    Ok(())
 }
 
 /// Removes from the table of `stream` every id a complete listing of the live ids (`live`,
@@ -295,4 +372,77 @@ async fn write_cut(
         adds.push(add);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, RecordBatch, StringArray};
+    use arrow_schema::DataType;
+
+    fn batch(schema: &SchemaRef, ids: std::ops::Range<i64>) -> RecordBatch {
+        let names: Vec<String> = ids.clone().map(|i| format!("n{i}")).collect();
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(ids)),
+                Arc::new(StringArray::from(names)),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn small_neighbours_are_compacted_and_no_row_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let mut table = Table::open(&dest, "widgets", &schema).await.unwrap();
+        // Three small files with disjoint ranges, and one big one that stays as it is.
+        let mut adds = Vec::new();
+        for (lo, hi) in [(0, 10), (10, 20), (20, 30)] {
+            adds.push(
+                table
+                    .write(&batch(&schema, lo..hi), lo, hi - 1)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let big = (TARGET_ROWS - 5) as i64;
+        adds.push(
+            table
+                .write(&batch(&schema, 100..100 + big), 100, 99 + big)
+                .await
+                .unwrap(),
+        );
+        table.commit(Vec::new(), adds, "run", 1).await.unwrap();
+        let mut out = Applied::default();
+        compact(&mut table, &schema, "run", 2, &mut out)
+            .await
+            .unwrap();
+        let mut files = table.files().unwrap();
+        files.sort_by_key(|f| f.min_id);
+        // The three small files become one; none can join the big file (too many rows).
+        let ranges: Vec<(i64, i64, u64)> =
+            files.iter().map(|f| (f.min_id, f.max_id, f.rows)).collect();
+        assert_eq!(ranges, vec![(0, 29, 30), (100, 99 + big, big as u64)]);
+        assert_eq!((out.files_removed, out.files_added, out.commits), (3, 1, 1));
+        let mut ids = Vec::new();
+        for f in &files {
+            for b in table.read(&f.path).await.unwrap() {
+                let col = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                ids.extend(col.iter().flatten());
+            }
+        }
+        assert_eq!(ids.len(), 30 + big as usize);
+        // Nothing small left to pair: a second compaction commits nothing.
+        let mut again = Applied::default();
+        compact(&mut table, &schema, "run", 3, &mut again)
+            .await
+            .unwrap();
+        assert_eq!(again.commits, 0);
+    }
 }

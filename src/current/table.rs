@@ -351,7 +351,7 @@ impl Table {
         Ok(metrics.files_deleted.len() as u64)
     }
 
-    fn stream_name(&self) -> &str {
+    pub fn stream_name(&self) -> &str {
         self.location.rsplit('/').next().unwrap_or_default()
     }
 }
