@@ -453,13 +453,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Purge { target, json } => {
             let file = ConfigFile::load_with_env(cli.config.as_deref())?;
-            let destination = target
-                .destination
-                .clone()
-                .or_else(|| file.destination.clone())
-                .unwrap_or_else(|| crate::config::DEFAULT_DESTINATION.to_string());
-            let Some(dest) = crate::storage::open_existing(&destination)? else {
-                println!("Nothing to purge: {destination} does not exist.");
+            let Some(dest) = existing_destination(target, &file, "purge")? else {
                 return Ok(ExitCode::Success);
             };
             let report = crate::purge::run(
@@ -479,13 +473,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 None => None,
             };
             let policies = file.column_policies(&registry)?;
-            let destination = target
-                .destination
-                .clone()
-                .or_else(|| file.destination.clone())
-                .unwrap_or_else(|| crate::config::DEFAULT_DESTINATION.to_string());
-            let Some(dest) = crate::storage::open_existing(&destination)? else {
-                println!("Nothing to rebuild: {destination} does not exist.");
+            let Some(dest) = existing_destination(target, &file, "rebuild")? else {
                 return Ok(ExitCode::Success);
             };
             let built = crate::current::rebuild::run(
@@ -625,6 +613,25 @@ fn cancel_on_signals() -> Cancel {
         }
     });
     flag
+}
+
+/// The destination of an admin command (flag, else config, else the default), opened only if
+/// it exists; `None` (after saying so) when there is nothing to `verb`.
+fn existing_destination(
+    target: &crate::statecmd::Target,
+    file: &ConfigFile,
+    verb: &str,
+) -> Result<Option<crate::storage::Destination>, Error> {
+    let destination = target
+        .destination
+        .clone()
+        .or_else(|| file.destination.clone())
+        .unwrap_or_else(|| crate::config::DEFAULT_DESTINATION.to_string());
+    let dest = crate::storage::open_existing(&destination)?;
+    if dest.is_none() {
+        println!("Nothing to {verb}: {destination} does not exist.");
+    }
+    Ok(dest)
 }
 
 /// Prints a purge's outcome on stdout.

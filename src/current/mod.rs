@@ -190,14 +190,7 @@ async fn compact(
         adds.push(add);
         removes.extend(run.iter().map(|&i| table.remove(&files[i].path)));
     }
-    if adds.is_empty() {
-        return Ok(());
-    }
-    out.files_removed += removes.len() as u64;
-    out.files_added += adds.len() as u64;
-    table.commit(removes, adds, run_id, generation).await?;
-    out.commits += 1;
-    Ok(())
+    commit_counted(table, removes, adds, run_id, generation, out).await
 }
 
 /// Removes from the table of `stream` every id a complete listing of the live ids (`live`,
@@ -328,13 +321,7 @@ async fn round(
     }
     out.upserted += changes.upserted() as u64;
     out.deleted += changes.deleted() as u64;
-    out.files_removed += removes.len() as u64;
-    out.files_added += adds.len() as u64;
-    if !removes.is_empty() || !adds.is_empty() {
-        table.commit(removes, adds, run_id, generation).await?;
-        out.commits += 1;
-    }
-    Ok(())
+    commit_counted(table, removes, adds, run_id, generation, out).await
 }
 
 /// A full refresh: the changes are the whole table.
@@ -352,12 +339,25 @@ async fn replace_all(
     write_cut(table, &merged.batch, &mut adds, out).await?;
     let removes: Vec<_> = old.iter().map(|p| table.remove(p)).collect();
     out.upserted += changes.upserted() as u64;
+    commit_counted(table, removes, adds, run_id, generation, out).await
+}
+
+/// Commits `removes` and `adds` (nothing when both are empty) and counts them in `out`.
+async fn commit_counted(
+    table: &mut Table,
+    removes: Vec<deltalake::kernel::Remove>,
+    adds: Vec<deltalake::kernel::Add>,
+    run_id: &str,
+    generation: u64,
+    out: &mut Applied,
+) -> Result<(), TableError> {
+    if removes.is_empty() && adds.is_empty() {
+        return Ok(());
+    }
     out.files_removed += removes.len() as u64;
     out.files_added += adds.len() as u64;
-    if !removes.is_empty() || !adds.is_empty() {
-        table.commit(removes, adds, run_id, generation).await?;
-        out.commits += 1;
-    }
+    table.commit(removes, adds, run_id, generation).await?;
+    out.commits += 1;
     Ok(())
 }
 

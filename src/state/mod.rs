@@ -613,14 +613,7 @@ impl StateStore {
         previous: Option<u64>,
     ) -> Result<State, StateError> {
         let key = self.generation_key(generation);
-        let bytes = self
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| store_err("read", &key, e))?
-            .bytes()
-            .await
-            .map_err(|e| store_err("read", &key, e))?;
+        let bytes = self.read_object(&key).await?;
         let recovery = match previous {
             Some(p) => format!(
                 "To recover, repair this object, or delete it to fall back to the previous \
@@ -812,6 +805,16 @@ impl StateStore {
         Ok(key.to_string())
     }
 
+    /// The whole object at `key` (a state generation, manifest or commit record).
+    async fn read_object(&self, key: &Path) -> Result<bytes::Bytes, StateError> {
+        let object = self
+            .store
+            .get(key)
+            .await
+            .map_err(|e| store_err("read", key, e))?;
+        object.bytes().await.map_err(|e| store_err("read", key, e))
+    }
+
     /// Every run's manifest, with its key (the union of their files is every committed data
     /// file; see the module docs).
     pub async fn manifests(&self) -> Result<Vec<(Path, Manifest)>, StateError> {
@@ -882,14 +885,7 @@ impl StateStore {
         generation: u64,
     ) -> Result<CommitRecord, StateError> {
         let key = self.commit_record_key(run_id, generation);
-        let bytes = self
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| store_err("read", &key, e))?
-            .bytes()
-            .await
-            .map_err(|e| store_err("read", &key, e))?;
+        let bytes = self.read_object(&key).await?;
         serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
             key: key.to_string(),
             detail: format!("commit record is not readable ({e})"),
