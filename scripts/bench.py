@@ -139,6 +139,14 @@ class Sim:
         except urllib.error.HTTPError as e:
             raise BenchError(f"GET {path}: {e.code} {e.read().decode(errors='replace')}") from e
 
+    def post(self, path: str) -> dict:
+        req = urllib.request.Request(self.url + path, method="POST", data=b"")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            raise BenchError(f"POST {path}: {e.code} {e.read().decode(errors='replace')}") from e
+
     def count(self, resource: str, params: dict[str, str]) -> int:
         q = urllib.parse.urlencode(params)
         return int(self.get(f"/_sim/count/{resource}" + (f"?{q}" if q else ""))["count"])
@@ -173,11 +181,17 @@ def tail(path: Path, n: int = 30) -> str:
     return "\n".join(lines[-n:]) or "(empty)"
 
 
-def run_sync(extract: Path, sim: Sim, dest: str, workdir: Path, label: str, streams=None) -> dict:
-    """Runs one `greenhouse-extract sync` and measures it (wall clock, rusage, manifest)."""
+def run_sync(extract: Path, sim: Sim, dest: str, workdir: Path, label: str, streams=None,
+             config: Path | None = None) -> dict:
+    """Runs one `greenhouse-extract sync` and measures it (wall clock, rusage, its manifest)."""
     args = [str(extract), "sync", "--destination", dest, "--log-format", "json"]
+    if config:
+        args += ["--config", str(config)]
     if streams:
         args += ["--streams", ",".join(streams)]
+    local = dest.removeprefix("file://")
+    pattern = os.path.join(local, "_runs", "*", "manifest.json")
+    before = set(glob.glob(pattern))
     out_path, err_path = workdir / f"{label}.out", workdir / f"{label}.err"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.monotonic()
@@ -194,10 +208,9 @@ def run_sync(extract: Path, sim: Sim, dest: str, workdir: Path, label: str, stre
             f"{label}: greenhouse-extract sync exited with {proc.returncode}; stderr tail "
             f"({err_path}):\n{tail(err_path)}"
         )
-    local = dest.removeprefix("file://")
-    manifests = glob.glob(os.path.join(local, "_runs", "*", "manifest.json"))
+    manifests = sorted(set(glob.glob(pattern)) - before)
     if len(manifests) != 1:
-        raise BenchError(f"{label}: expected one run manifest under {local}/_runs, found {manifests}")
+        raise BenchError(f"{label}: expected one new run manifest under {local}/_runs, found {manifests}")
     with open(manifests[0]) as f:
         manifest = json.load(f)
     streams_m = manifest.get("streams", {})
@@ -216,6 +229,12 @@ def run_sync(extract: Path, sim: Sim, dest: str, workdir: Path, label: str, stre
         "requests": sum(s.get("requests", 0) for s in streams_m.values()),
         "parquet_bytes": sum(f.get("bytes", 0) for s in streams_m.values() for f in s.get("files", [])),
         "parquet_files": sum(len(s.get("files", [])) for s in streams_m.values()),
+        # What the current-state tables did (absent with tables = "raw").
+        "current": {
+            k: sum((s.get("current") or {}).get(k, 0) for s in streams_m.values())
+            for k in ("commits", "upserted", "deleted", "changed", "files_removed", "files_added",
+                      "bytes_read", "bytes_written", "merge_ms")
+        },
     }
 
 
@@ -382,6 +401,61 @@ def unthrottled_run(a, bins, workdir: Path, scale: float, label: str, streams=No
     }
 
 
+# ------------------------------------------------------------------------------ current tables
+
+
+def current_tables_section(a, bins, workdir: Path) -> dict:
+    """What the current-state tables add: against one unthrottled simulator, a full sync, then
+    `rounds` times (mutate → an incremental sync), then a sync with no change, each run once
+    with `tables = "raw"` and once with `tables = "current"` (alternating which goes first).
+    Both destinations see the same data; the difference in wall time is the tables' cost, and
+    the manifests say what the merges read and rewrote."""
+    scale = a.current_scale
+    cfgs, dests = {}, {}
+    for mode in ("raw", "current"):
+        cfgs[mode] = workdir / f"tables-{mode}.toml"
+        cfgs[mode].write_text(f'tables = "{mode}"\n')
+        dests[mode] = "file://" + str(workdir / f"tables-{mode}")
+
+    def both(sim, label, first="raw"):
+        order = [first, "current" if first == "raw" else "raw"]
+        return {m: run_sync(bins["extract"], sim, dests[m], workdir, f"tables-{m}-{label}", config=cfgs[m])
+                for m in order}
+
+    out = {"scale": scale, "mutation": a.current_mutation, "rounds": []}
+    with Sim(bins["sim"], workdir, ["--scale", str(scale), "--rate-limit", "0"]) as sim:
+        out["full"] = both(sim, "full")
+        for i in range(a.current_rounds):
+            report = sim.post(f"/_sim/mutate?{a.current_mutation}&seed={100 + i}")
+            runs = both(sim, f"incremental-{i}", first="raw" if i % 2 == 0 else "current")
+            runs["mutated_rows"] = sum(
+                len(v) for k in ("updated", "inserted", "deleted") for v in (report.get(k) or {}).values()
+            )
+            out["rounds"].append(runs)
+        out["no_change"] = both(sim, "no-change")
+
+    def added(runs):
+        raw, cur = runs["raw"]["wall_s"], runs["current"]["wall_s"]
+        return {"raw_s": raw, "current_s": cur, "added_s": cur - raw, "share": (cur - raw) / cur if cur else 0.0,
+                "merge_s": runs["current"]["current"]["merge_ms"] / 1000,
+                "merge_share": runs["current"]["current"]["merge_ms"] / 1000 / cur if cur else 0.0}
+
+    out["full_added"] = added(out["full"])
+    inc = [added(r) for r in out["rounds"]]
+    out["incremental_added"] = inc
+    mid = sorted(inc, key=lambda x: x["share"])[len(inc) // 2] if inc else None
+    out["incremental_median"] = mid
+    changed = sum(r["current"]["current"]["changed"] for r in out["rounds"])
+    written = sum(r["current"]["current"]["bytes_written"] for r in out["rounds"])
+    read = sum(r["current"]["current"]["bytes_read"] for r in out["rounds"])
+    out["changed_rows"] = changed
+    out["bytes_written"] = written
+    out["bytes_read"] = read
+    out["bytes_written_per_changed_row"] = written / changed if changed else None
+    out["no_change_added"] = added(out["no_change"])
+    return out
+
+
 # ------------------------------------------------------------------------------------ report
 
 
@@ -474,6 +548,28 @@ def build_table(res: dict) -> list[dict]:
                 "≤ 200 MB", m["peak_rss_mb"] <= 200)
         row(s, f"scale {hi['scale']:g} ÷ scale {lo['scale']:g}", f"{mem['ratio']:.2f}×", "≤ 1.2×", mem["ratio"] <= 1.2)
 
+    ct = res["sections"].get("current_tables")
+    if ct:
+        s = f"current tables (scale {ct['scale']:g}, unthrottled, raw vs current)"
+        f = ct["full_added"]
+        row(s, "full sync: raw / with current tables", f"{fmt_s(f['raw_s'])} / {fmt_s(f['current_s'])} "
+               f"(+{f['share'] * 100:.0f} %, merges {f['merge_s']:.1f} s)")
+        m = ct["incremental_median"]
+        if m:
+            row(s, f"incremental ({ct['mutation']}), median of {len(ct['rounds'])}: raw / current",
+                f"{fmt_s(m['raw_s'])} / {fmt_s(m['current_s'])} (merges {m['merge_s']:.2f} s)")
+            row(s, "current tables' share of the incremental wall time", f"{m['share'] * 100:.1f} %",
+                "≤ 20 %", m["share"] <= 0.20)
+        bpr = ct["bytes_written_per_changed_row"]
+        row(s, "bytes rewritten per changed row",
+            "n/a" if bpr is None else f"{bpr:,.0f} B ({ct['bytes_written'] / 1e6:.1f} MB for {ct['changed_rows']} rows; "
+                                      f"read {ct['bytes_read'] / 1e6:.1f} MB)")
+        n = ct["no_change"]["current"]["current"]
+        row(s, "no-change run: bytes rewritten / commits", f"{n['bytes_written']} / {n['commits']}", "0 / 0",
+            n["bytes_written"] == 0 and n["commits"] == 0)
+        nc = ct["no_change_added"]
+        row(s, "no-change run: raw / current", f"{fmt_s(nc['raw_s'])} / {fmt_s(nc['current_s'])}")
+
     pe = res["sections"].get("peers")
     if pe:
         s = "peers (COMPUTED, not measured)"
@@ -521,6 +617,11 @@ def parse_args(argv):
     p.add_argument("--skip-rate-limited", action="store_true", help="skip the ~20-minute rate-limited run (and peers)")
     p.add_argument("--skip-unthrottled", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--skip-current-tables", action="store_true")
+    p.add_argument("--current-scale", type=float, default=None, help="default 20 (2 with --quick)")
+    p.add_argument("--current-rounds", type=int, default=None, help="mutate → incremental rounds (default 3; 1 with --quick)")
+    p.add_argument("--current-mutation", default="updates=50&inserts=20&deletes=5&merges=2",
+                   help="the /_sim/mutate query of each round (per resource)")
     p.add_argument("--no-align", dest="align", action="store_false",
                    help="start the rate-limited run at once instead of just after a window opens")
     p.add_argument("--bin-dir", type=Path, default=ROOT / "target" / "release")
@@ -532,6 +633,10 @@ def parse_args(argv):
         a.unthrottled_scale = 1.0 if a.quick else 10.0
     if a.candidates_scale is None:
         a.candidates_scale = 5.0 if a.quick else 50.0
+    if a.current_scale is None:
+        a.current_scale = 2.0 if a.quick else 20.0
+    if a.current_rounds is None:
+        a.current_rounds = 1 if a.quick else 3
     ms = a.memory_scales or ("1,5" if a.quick else "1,50")
     try:
         lo, hi = (float(x) for x in ms.split(","))
@@ -561,9 +666,13 @@ def main(argv=None) -> int:
         "unthrottled_scale": a.unthrottled_scale,
         "candidates_scale": a.candidates_scale,
         "memory_scales": list(a.memory_scales),
+        "current_scale": a.current_scale,
+        "current_rounds": a.current_rounds,
+        "current_mutation": a.current_mutation,
         "aligned_start": a.align,
         "skipped": [n for n, s in [("rate_limited", a.skip_rate_limited), ("unthrottled", a.skip_unthrottled),
-                                   ("memory", a.skip_memory)] if s],
+                                   ("memory", a.skip_memory),
+                                   ("current_tables", a.skip_current_tables)] if s],
         "extractor_config": "defaults (no --config): every non-sensitive stream, per_page 500",
         "bin_dir": str(a.bin_dir),
     }
@@ -588,6 +697,10 @@ def main(argv=None) -> int:
                 print("bench: memory (full syncs at two scales)…", file=sys.stderr, flush=True)
                 lo, hi = (unthrottled_run(a, bins, work, s, f"memory-{s:g}") for s in a.memory_scales)
                 res["sections"]["memory"] = {"low": lo, "high": hi, "ratio": hi["peak_rss_mb"] / lo["peak_rss_mb"]}
+            if not a.skip_current_tables:
+                print(f"bench: current tables (scale {a.current_scale:g}: full, {a.current_rounds} × mutate → "
+                      "incremental, no change; raw vs current)…", file=sys.stderr, flush=True)
+                res["sections"]["current_tables"] = current_tables_section(a, bins, work)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1

@@ -453,6 +453,13 @@ both_backends!(manifest_round_trip, |store, ss| {
                 refreshed: 0,
                 error: None,
             }),
+            current: Some(state::ManifestCurrent {
+                commits: 1,
+                upserted: 3,
+                changed: 2,
+                bytes_written: 900,
+                ..Default::default()
+            }),
         },
     );
     m.streams.insert(

@@ -20,6 +20,8 @@ pub struct FileRange {
     pub min_id: i64,
     pub max_id: i64,
     pub rows: u64,
+    /// Bytes of the file.
+    pub size: u64,
 }
 
 /// What a merge round rewrites: groups of files, each rewritten together with the changed ids
@@ -132,6 +134,7 @@ mod tests {
             min_id,
             max_id,
             rows: (max_id - min_id + 1) as u64,
+            size: 0,
         }
     }
 

@@ -167,6 +167,8 @@ pub struct Merged {
     pub removed: u64,
     /// New rows written (inserted or replacing).
     pub written: u64,
+    /// Ids whose row changed (inserted, replaced or removed): each counts once.
+    pub changed: u64,
 }
 
 /// Merges the rows of `old` (a group's files, any schema the table had) with the changes
@@ -183,6 +185,7 @@ pub fn merge(changes: &Changes, ids: &[i64], old: &[RecordBatch]) -> Result<Merg
     // (id, source, row) of every row that stays.
     let mut rows: Vec<(i64, usize, usize)> = Vec::new();
     let mut removed = 0u64;
+    let mut removed_ids: BTreeSet<i64> = BTreeSet::new();
     // Old rows of a changed id stay only when their version beats the change's.
     for (s, batch) in sources[..first_change].iter().enumerate() {
         let ids_col = int64(batch, "id").ok_or_else(|| arrow_err("a table file has no id"))?;
@@ -210,6 +213,7 @@ pub fn merge(changes: &Changes, ids: &[i64], old: &[RecordBatch]) -> Result<Merg
             };
             if replaced {
                 removed += 1;
+                removed_ids.insert(id);
             } else {
                 rows.push((id, s, row));
             }
@@ -223,6 +227,7 @@ pub fn merge(changes: &Changes, ids: &[i64], old: &[RecordBatch]) -> Result<Merg
         {
             rows.push((*id, first_change + b, row));
             written += 1;
+            removed_ids.insert(*id);
         }
     }
     rows.sort_unstable_by_key(|r| r.0);
@@ -238,6 +243,7 @@ pub fn merge(changes: &Changes, ids: &[i64], old: &[RecordBatch]) -> Result<Merg
         batch,
         removed,
         written,
+        changed: removed_ids.len() as u64,
     })
 }
 

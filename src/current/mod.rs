@@ -37,6 +37,9 @@ use table::{Table, TableError};
 
 /// Rows per data file of a current table.
 pub const TARGET_ROWS: usize = 100_000;
+/// Rows per row group of a data file: a change is checked against the row groups that can
+/// hold its ids, so a re-read of unchanged records decodes a few row groups, not the file.
+pub const ROW_GROUP_ROWS: usize = 8_192;
 /// Most changed rows one merge round holds (a larger unit is merged in several rounds).
 pub const ROUND_ROWS: usize = 200_000;
 
@@ -45,8 +48,12 @@ pub const ROUND_ROWS: usize = 200_000;
 pub struct Applied {
     pub upserted: u64,
     pub deleted: u64,
+    /// Ids whose row in the table changed (inserted, replaced or removed).
+    pub changed: u64,
     pub files_removed: u64,
     pub files_added: u64,
+    /// Bytes of the table's files read to merge (compaction included), and written.
+    pub bytes_read: u64,
     pub bytes_written: u64,
     /// Delta versions committed (0: nothing changed).
     pub commits: u64,
@@ -87,6 +94,129 @@ fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
     }
 }
 
+/// The current tables one run works on. Each is opened (its log replayed, its schema evolved)
+/// once per run and brought up to date with its log before every later use, so that a commit
+/// by an outside writer is seen, and a run with many commits does not replay the log for each.
+/// Uses of one stream's table wait for each other (slices of a window commit concurrently);
+/// different streams' merges run at the same time. A table whose merge failed is dropped and
+/// opened afresh next time.
+#[derive(Default)]
+pub struct Tables {
+    open: std::sync::Mutex<std::collections::HashMap<String, Slot>>,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Table>>>;
+
+impl Tables {
+    fn slot(&self, stream: &str) -> Slot {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(stream.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Runs `f` on the table of `stream`: the cached one refreshed, or opened (created with
+    /// `schema` when given). `None` when there is no table and none is to be created.
+    async fn with<T>(
+        &self,
+        dest: &Destination,
+        stream: &str,
+        create: Option<&SchemaRef>,
+        f: impl AsyncFnOnce(&mut Table) -> Result<T, TableError>,
+    ) -> Result<Option<T>, TableError> {
+        let slot = self.slot(stream);
+        let mut guard = slot.lock().await;
+        let table = match guard.take() {
+            Some(mut t) => {
+                t.refresh().await?;
+                t
+            }
+            None => match create {
+                Some(schema) => Table::open(dest, stream, schema).await?,
+                None => match Table::existing(dest, stream).await? {
+                    Some(t) => t,
+                    None => return Ok(None),
+                },
+            },
+        };
+        // A schema evolution is checked when a cached table meets a new schema.
+        let mut table = match create {
+            Some(schema) if !table.has_schema(schema) => Table::open(dest, stream, schema).await?,
+            _ => table,
+        };
+        let out = f(&mut table).await?;
+        *guard = Some(table);
+        Ok(Some(out))
+    }
+
+    /// [`apply`] through the cache.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply(
+        &self,
+        dest: &Destination,
+        stream: &Stream,
+        raw_schema: &SchemaRef,
+        keys: &[Path],
+        full_refresh: bool,
+        run_id: &str,
+        generation: u64,
+    ) -> Result<Applied, TableError> {
+        let schema = table_schema(raw_schema);
+        let out = self
+            .with(dest, &stream.name, Some(&schema), async |table| {
+                apply_to(
+                    table,
+                    dest,
+                    stream,
+                    &schema,
+                    keys,
+                    full_refresh,
+                    run_id,
+                    generation,
+                )
+                .await
+            })
+            .await?;
+        Ok(out.unwrap_or_default())
+    }
+
+    /// [`prune`] through the cache.
+    pub async fn prune(
+        &self,
+        dest: &Destination,
+        stream: &Stream,
+        raw_schema: &SchemaRef,
+        live: &[i64],
+        run_id: &str,
+        generation: u64,
+    ) -> Result<Applied, TableError> {
+        let out = self
+            .with(dest, &stream.name, None, async |table| {
+                prune_table(table, stream, raw_schema, live, run_id, generation).await
+            })
+            .await?;
+        Ok(out.unwrap_or_default())
+    }
+
+    /// [`vacuum`] through the cache.
+    pub async fn vacuum(
+        &self,
+        dest: &Destination,
+        stream: &str,
+        retention: std::time::Duration,
+        full: bool,
+    ) -> Result<u64, TableError> {
+        let out = self
+            .with(dest, stream, None, async |table| {
+                table.vacuum(retention, full).await
+            })
+            .await?;
+        Ok(out.unwrap_or(0))
+    }
+}
+
 /// Merges the raw files `keys` (object keys on the destination's store, as written) into the
 /// stream's current table (see the module contract).
 pub async fn apply(
@@ -100,6 +230,31 @@ pub async fn apply(
 ) -> Result<Applied, TableError> {
     let schema = table_schema(raw_schema);
     let mut table = Table::open(dest, &stream.name, &schema).await?;
+    apply_to(
+        &mut table,
+        dest,
+        stream,
+        &schema,
+        keys,
+        full_refresh,
+        run_id,
+        generation,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_to(
+    table: &mut Table,
+    dest: &Destination,
+    stream: &Stream,
+    schema: &SchemaRef,
+    keys: &[Path],
+    full_refresh: bool,
+    run_id: &str,
+    generation: u64,
+) -> Result<Applied, TableError> {
+    let schema = schema.clone();
     let mut out = Applied::default();
     let mut changes = Changes::new(&stream.name, schema.clone());
     // A full refresh replaces every file that was there before this unit.
@@ -108,21 +263,21 @@ pub async fn apply(
         false => None,
     };
     for key in keys {
-        for batch in read_raw(dest, key, &table).await? {
-            changes.add_raw(&batch).map_err(|e| table_err(&table, e))?;
+        for batch in read_raw(dest, key, table).await? {
+            changes.add_raw(&batch).map_err(|e| table_err(table, e))?;
             if changes.rows() >= ROUND_ROWS && replace.is_none() {
-                round(&mut table, &changes, run_id, generation, &mut out).await?;
+                round(table, &changes, run_id, generation, &mut out).await?;
                 changes = Changes::new(&stream.name, schema.clone());
             }
         }
     }
     match replace.take() {
-        Some(old) => replace_all(&mut table, &changes, old, run_id, generation, &mut out).await?,
-        None => round(&mut table, &changes, run_id, generation, &mut out).await?,
+        Some(old) => replace_all(table, &changes, old, run_id, generation, &mut out).await?,
+        None => round(table, &changes, run_id, generation, &mut out).await?,
     }
     // Only a table that changed is compacted: a run without changes commits nothing.
     if out.commits > 0 {
-        compact(&mut table, &schema, run_id, generation, &mut out).await?;
+        compact(table, &schema, run_id, generation, &mut out).await?;
     }
     Ok(out)
 }
@@ -173,6 +328,7 @@ async fn compact(
     for run in runs {
         let mut batches = Vec::new();
         for &i in &run {
+            out.bytes_read += files[i].size;
             for batch in table.read(&files[i].path).await? {
                 batches.push(
                     merge::conform(&batch, schema, table.stream_name())
@@ -196,8 +352,8 @@ async fn compact(
 /// Removes from the table of `stream` every id a complete listing of the live ids (`live`,
 /// sorted) does not hold: the table then cannot keep a record whose delete no index saw (a run
 /// killed after its merge and before its state commit, a record deleted before it was read
-/// again). Reads the table's id columns; commits only when something goes. Returns the ids
-/// removed.
+/// again). Reads the table's id columns; commits only when something goes. Returns what it
+/// did (`deleted`: the ids removed).
 pub async fn prune(
     dest: &Destination,
     stream: &Stream,
@@ -205,20 +361,35 @@ pub async fn prune(
     live: &[i64],
     run_id: &str,
     generation: u64,
-) -> Result<u64, TableError> {
-    let Some(mut table) = Table::existing(dest, &stream.name).await? else {
-        return Ok(0);
-    };
+) -> Result<Applied, TableError> {
+    match Table::existing(dest, &stream.name).await? {
+        Some(mut table) => {
+            prune_table(&mut table, stream, raw_schema, live, run_id, generation).await
+        }
+        None => Ok(Applied::default()),
+    }
+}
+
+async fn prune_table(
+    table: &mut Table,
+    stream: &Stream,
+    raw_schema: &SchemaRef,
+    live: &[i64],
+    run_id: &str,
+    generation: u64,
+) -> Result<Applied, TableError> {
+    let mut out = Applied::default();
     // The files' row counts (their `add` stats) say whether the table holds more ids than are
     // live; only then are its id columns read, so a run without a stray id pays nothing.
     let files = table.files()?;
     let rows: u64 = files.iter().map(|f| f.rows).sum();
     let unknown = files.iter().any(|f| f.rows == 0);
     if rows <= live.len() as u64 && !unknown {
-        return Ok(0);
+        return Ok(out);
     }
     let mut gone = Vec::new();
     for f in files {
+        out.bytes_read += f.size;
         for batch in table.read(&f.path).await? {
             let Some(ids) = batch
                 .column_by_name("id")
@@ -234,14 +405,12 @@ pub async fn prune(
         }
     }
     if gone.is_empty() {
-        return Ok(0);
+        return Ok(out);
     }
     let mut changes = Changes::new(&stream.name, table_schema(raw_schema));
-    let n = gone.len() as u64;
     changes.delete_ids(gone);
-    let mut out = Applied::default();
-    round(&mut table, &changes, run_id, generation, &mut out).await?;
-    Ok(n)
+    round(table, &changes, run_id, generation, &mut out).await?;
+    Ok(out)
 }
 
 /// Vacuums the table of `stream` (see [`Table::vacuum`]); a stream without a table has
@@ -305,18 +474,35 @@ async fn round(
     let mut removes = Vec::new();
     let mut adds = Vec::new();
     for group in &plan.groups {
-        let mut old = Vec::new();
+        let owned = &ids[group.changes.clone()];
+        // First the row groups that can hold a changed id: when merging them changes nothing
+        // (the lookback's re-reads of unchanged records), the files stay as they are.
+        let mut fetched = Vec::new();
+        let mut probe = Vec::new();
+        let mut probed = Vec::new();
         for &i in &group.files {
-            old.extend(table.read(&files[i].path).await?);
-            removes.push(table.remove(&files[i].path));
+            out.bytes_read += files[i].size;
+            let f = table.fetch(&files[i].path).await?;
+            let holding = f.row_groups_holding(owned);
+            probe.extend(f.decode(Some(holding.clone()))?);
+            probed.push(holding);
+            fetched.push(f);
         }
-        let merged = merge::merge(changes, &ids[group.changes.clone()], &old)
-            .map_err(|e| table_err(table, e))?;
-        if merged.removed == 0 && merged.written == 0 {
-            // Only re-reads of unchanged records: the group's files stay as they are.
-            removes.truncate(removes.len() - group.files.len());
+        let check = merge::merge(changes, owned, &probe).map_err(|e| table_err(table, e))?;
+        if check.removed == 0 && check.written == 0 {
             continue;
         }
+        // A change: the rest of the files' rows join the merge.
+        let mut old = probe;
+        for (f, holding) in fetched.iter().zip(&probed) {
+            let rest: Vec<usize> = (0..f.row_groups())
+                .filter(|g| !holding.contains(g))
+                .collect();
+            old.extend(f.decode(Some(rest))?);
+        }
+        removes.extend(group.files.iter().map(|&i| table.remove(&files[i].path)));
+        let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
+        out.changed += merged.changed;
         write_cut(table, &merged.batch, &mut adds, out).await?;
     }
     out.upserted += changes.upserted() as u64;
@@ -335,6 +521,7 @@ async fn replace_all(
 ) -> Result<(), TableError> {
     let ids = changes.ids();
     let merged = merge::merge(changes, &ids, &[]).map_err(|e| table_err(table, e))?;
+    out.changed += merged.changed;
     let mut adds = Vec::new();
     write_cut(table, &merged.batch, &mut adds, out).await?;
     let removes: Vec<_> = old.iter().map(|p| table.remove(p)).collect();

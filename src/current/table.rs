@@ -28,8 +28,10 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
 use url::Url;
 
 use super::layout::FileRange;
@@ -53,6 +55,8 @@ pub struct Table {
     store: Arc<dyn ObjectStore>,
     log_store: LogStoreRef,
     table: DeltaTable,
+    /// The schema [`Table::open`] evolved the table to.
+    opened_for: Option<SchemaRef>,
 }
 
 impl Table {
@@ -84,6 +88,7 @@ impl Table {
                 .await
                 .map_err(|e| t.err(format!("cannot create it: {e}")))?;
         }
+        t.opened_for = Some(schema.clone());
         Ok(t)
     }
 
@@ -162,9 +167,24 @@ impl Table {
                 store,
                 log_store,
                 table,
+                opened_for: None,
             },
             exists,
         ))
+    }
+
+    /// Whether the table was opened for `schema` (the cached table of a run: the declaration's
+    /// schema does not change mid-run, a column policy's may differ between streams only).
+    pub fn has_schema(&self, schema: &SchemaRef) -> bool {
+        self.opened_for.as_ref() == Some(schema)
+    }
+
+    /// Brings the table up to date with its log (an outside writer may have committed).
+    pub async fn refresh(&mut self) -> Result<(), TableError> {
+        self.table
+            .update_state()
+            .await
+            .map_err(|e| self.err(format!("cannot read its log: {e}")))
     }
 
     /// The table's version (0 right after its creation).
@@ -186,6 +206,7 @@ impl Table {
                 min_id: bound("minValues").unwrap_or(i64::MIN),
                 max_id: bound("maxValues").unwrap_or(i64::MAX),
                 rows: f.num_records().unwrap_or(0) as u64,
+                size: f.size().max(0) as u64,
             });
         }
         Ok(out)
@@ -193,21 +214,27 @@ impl Table {
 
     /// Reads one data file whole (a file holds at most `target_rows` rows).
     pub async fn read(&self, path: &str) -> Result<Vec<RecordBatch>, TableError> {
+        self.fetch(path).await?.decode(None)
+    }
+
+    /// Fetches one data file, to decode all or some of its row groups.
+    pub async fn fetch(&self, path: &str) -> Result<Fetched, TableError> {
         let key = Path::parse(path).map_err(|e| self.err(e))?;
+        let err = |e: &dyn std::fmt::Display| self.err(format!("cannot read {path}: {e}"));
         let bytes = self
             .store
             .get(&key)
             .await
-            .map_err(|e| self.err(format!("cannot read {path}: {e}")))?
+            .map_err(|e| err(&e))?
             .bytes()
             .await
-            .map_err(|e| self.err(format!("cannot read {path}: {e}")))?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.build())
-            .map_err(|e| self.err(format!("cannot read {path}: {e}")))?;
-        reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(format!("cannot read {path}: {e}")))
+            .map_err(|e| err(&e))?;
+        let meta = ArrowReaderMetadata::load(&bytes, Default::default()).map_err(|e| err(&e))?;
+        Ok(Fetched {
+            location: format!("{}/{path}", self.location),
+            bytes,
+            meta,
+        })
     }
 
     /// Writes `batch` (sorted by id) as a new data file; returns its `add` action.
@@ -220,6 +247,7 @@ impl Table {
         let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(super::ROW_GROUP_ROWS))
             .build();
         let mut buf = Vec::new();
         {
@@ -313,15 +341,13 @@ impl Table {
             not_matched_predicates: Vec::new(),
             not_matched_by_source_predicates: Vec::new(),
         };
-        CommitBuilder::from(props)
+        let done = CommitBuilder::from(props)
             .with_actions(actions)
             .build(Some(snapshot), self.log_store.clone(), operation)
             .await
             .map_err(|e| self.err(format!("commit failed: {e}")))?;
-        self.table
-            .update_state()
-            .await
-            .map_err(|e| self.err(format!("cannot reload after the commit: {e}")))?;
+        // The commit's own snapshot is the table after it (no second read of the log).
+        self.table.state = Some(done.snapshot);
         Ok(())
     }
 
@@ -353,6 +379,73 @@ impl Table {
 
     pub fn stream_name(&self) -> &str {
         self.location.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// A data file's bytes and Parquet metadata: its row groups decode separately, so that a
+/// change is checked against only the row groups that can hold its ids.
+pub struct Fetched {
+    location: String,
+    bytes: bytes::Bytes,
+    meta: ArrowReaderMetadata,
+}
+
+impl Fetched {
+    fn err(&self, e: impl std::fmt::Display) -> TableError {
+        TableError {
+            location: self.location.clone(),
+            detail: format!("cannot decode it: {e}"),
+        }
+    }
+
+    pub fn row_groups(&self) -> usize {
+        self.meta.metadata().num_row_groups()
+    }
+
+    /// The row groups whose `id` statistics hold one of `ids` (sorted); every row group when
+    /// the file has no usable statistics.
+    pub fn row_groups_holding(&self, ids: &[i64]) -> Vec<usize> {
+        let meta = self.meta.metadata();
+        let column = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == "id");
+        (0..meta.num_row_groups())
+            .filter(|&g| {
+                let bounds = column.and_then(|c| match meta.row_group(g).column(c).statistics() {
+                    Some(Statistics::Int64(s)) => Some((*s.min_opt()?, *s.max_opt()?)),
+                    _ => None,
+                });
+                match bounds {
+                    Some((lo, hi)) => {
+                        let i = ids.partition_point(|&id| id < lo);
+                        i < ids.len() && ids[i] <= hi
+                    }
+                    None => true,
+                }
+            })
+            .collect()
+    }
+
+    /// Decodes `groups` (all when `None`).
+    pub fn decode(&self, groups: Option<Vec<usize>>) -> Result<Vec<RecordBatch>, TableError> {
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.bytes.clone(),
+            self.meta.clone(),
+        );
+        if let Some(groups) = groups {
+            if groups.is_empty() {
+                return Ok(Vec::new());
+            }
+            builder = builder.with_row_groups(groups);
+        }
+        builder
+            .build()
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
     }
 }
 

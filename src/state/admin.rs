@@ -107,6 +107,7 @@ impl StateStore {
                     quarantined: 0,
                     error_objects: Vec::new(),
                     deletes: None,
+                    current: None,
                 },
             );
         }

@@ -401,6 +401,44 @@ pub struct ManifestStream {
     /// What the run learned about deleted records (absent in manifests of older versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletes: Option<ManifestDeletes>,
+    /// What the run did to the stream's current-state table (absent when it has none or the
+    /// run left it untouched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<ManifestCurrent>,
+}
+
+/// One stream's current-state table in one run: the merges of its commits (and the prune of
+/// a complete listing), summed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestCurrent {
+    /// Delta versions committed (0: the table did not change).
+    pub commits: u64,
+    /// Ids the run's rows upserted and deleted (re-reads of unchanged records included).
+    pub upserted: u64,
+    pub deleted: u64,
+    /// Ids whose row in the table changed: inserted, replaced or removed.
+    pub changed: u64,
+    pub files_removed: u64,
+    pub files_added: u64,
+    /// Bytes of the table's data files read to merge, and written.
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    /// Time spent merging and committing, in milliseconds.
+    pub merge_ms: u64,
+}
+
+impl ManifestCurrent {
+    pub fn add(&mut self, o: &ManifestCurrent) {
+        self.commits += o.commits;
+        self.upserted += o.upserted;
+        self.deleted += o.deleted;
+        self.changed += o.changed;
+        self.files_removed += o.files_removed;
+        self.files_added += o.files_added;
+        self.bytes_read += o.bytes_read;
+        self.bytes_written += o.bytes_written;
+        self.merge_ms += o.merge_ms;
+    }
 }
 
 /// Deletes of one stream in one run (see the run summary's `deletes`).

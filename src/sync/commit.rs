@@ -49,6 +49,22 @@ pub(super) async fn commit(
     stream: &Stream,
     what: Commit<'_>,
 ) -> Result<(), Error> {
+    // The output's merge needs no state: it runs before the lock, so that streams overlap.
+    let (files, window_complete): (&[WrittenFile], bool) = match &what {
+        Commit::Slice { files, .. } | Commit::Deletes { files, .. } => (files, false),
+        Commit::Window { report } => (&report.files, true),
+    };
+    ctx.output
+        .merge(
+            stream,
+            &CommitUnit {
+                files,
+                window_complete,
+                window_from: None,
+                window_to: None,
+            },
+        )
+        .await?;
     let mut state = ctx.state.lock().await;
     let mut next = state.clone();
     let entry = next.streams.entry(stream.name.clone()).or_default();

@@ -112,6 +112,14 @@ pub trait Output: Send + Sync {
         extracted_at: Option<DateTime<Utc>>,
     ) -> Result<Box<dyn UnitWriter>, WriteError>;
 
+    /// Before the commit of `unit` takes the run's state lock, with its files durable: the slow
+    /// part of a commit that needs no state (a current-table merge) runs here, so that the
+    /// commits of different streams overlap. [`Output::commit`] still does whatever this did
+    /// not (it may not have been called).
+    async fn merge(&self, _stream: &Stream, _unit: &CommitUnit<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Records `next` after a commit of `stream` (a completed slice, or the whole window, as
     /// `unit` says); returns the state as recorded.
     async fn commit(

@@ -69,6 +69,15 @@ pub struct ParquetOutput<'a> {
     current_tables: Option<std::time::Duration>,
     /// Streams whose current table this run committed to.
     merged: Mutex<BTreeSet<String>>,
+    /// The current tables this run opened.
+    tables: crate::current::Tables,
+    /// Raw files merged into their current table, and the units merged (see `merge_unit`).
+    merged_keys: Mutex<BTreeSet<String>>,
+    merged_units: Mutex<BTreeSet<String>>,
+    /// The last state generation this run wrote (or found), for merges outside the lock.
+    last_generation: AtomicU64,
+    /// What the run did to each stream's current table (for the manifest).
+    current_stats: Mutex<BTreeMap<String, crate::state::ManifestCurrent>>,
 }
 
 impl<'a> ParquetOutput<'a> {
@@ -89,6 +98,11 @@ impl<'a> ParquetOutput<'a> {
             webhook_duplicates: Mutex::new(BTreeMap::new()),
             current_tables: None,
             merged: Mutex::new(BTreeSet::new()),
+            tables: crate::current::Tables::default(),
+            merged_keys: Mutex::new(BTreeSet::new()),
+            merged_units: Mutex::new(BTreeSet::new()),
+            last_generation: AtomicU64::new(0),
+            current_stats: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -97,6 +111,106 @@ impl<'a> ParquetOutput<'a> {
     pub fn with_current_tables(mut self, on: bool, retention: std::time::Duration) -> Self {
         self.current_tables = on.then_some(retention);
         self
+    }
+
+    /// Merges `unit`'s files into `stream`'s current table, once per unit: a unit merged before
+    /// its commit is not merged again by the commit. `generation` is the state generation the
+    /// merge belongs to (the one about to be written, or the last written when it runs before
+    /// the commit took the state lock).
+    async fn merge_unit(
+        &self,
+        stream: &Stream,
+        unit: &CommitUnit<'_>,
+        generation: u64,
+    ) -> Result<(), Error> {
+        if self.current_tables.is_none() {
+            return Ok(());
+        }
+        let full_refresh = !stream.is_incremental() && unit.window_complete;
+        // A unit is known by its stream, kind and files; files merged by an earlier unit (a
+        // window's slices) are not merged again.
+        let keys: Vec<object_store::path::Path> = {
+            let merged = self.merged_keys.lock().unwrap_or_else(|e| e.into_inner());
+            unit.files
+                .iter()
+                .filter(|f| !merged.contains(f.key.as_ref()))
+                .map(|f| f.key.clone())
+                .collect()
+        };
+        let signature = unit_signature(stream, unit);
+        if self
+            .merged_units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&signature)
+            || (keys.is_empty() && !full_refresh)
+        {
+            return Ok(());
+        }
+        let policy = self.policies.get(&stream.name).cloned().unwrap_or_default();
+        let raw_schema = policy.schema(&crate::convert::arrow_schema(stream));
+        let started = std::time::Instant::now();
+        let applied = self
+            .tables
+            .apply(
+                self.dest,
+                stream,
+                &raw_schema,
+                &keys,
+                full_refresh,
+                &self.opts.run_id,
+                generation,
+            )
+            .await
+            .map_err(|e| Error::Destination(e.to_string()))?;
+        self.merged_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keys.iter().map(|k| k.to_string()));
+        self.merged_units
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(signature);
+        self.count_current(&stream.name, &applied, started.elapsed());
+        events::current_table_merged(
+            &stream.name,
+            applied.upserted,
+            applied.deleted,
+            applied.files_removed,
+            applied.files_added,
+            applied.bytes_written,
+        );
+        Ok(())
+    }
+
+    /// Adds one merge (or prune) of `stream`'s current table to the run's numbers.
+    fn count_current(
+        &self,
+        stream: &str,
+        applied: &crate::current::Applied,
+        took: std::time::Duration,
+    ) {
+        if applied.commits > 0 {
+            self.merged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(stream.to_string());
+        }
+        let mut stats = self.current_stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats
+            .entry(stream.to_string())
+            .or_default()
+            .add(&crate::state::ManifestCurrent {
+                commits: applied.commits,
+                upserted: applied.upserted,
+                deleted: applied.deleted,
+                changed: applied.changed,
+                files_removed: applied.files_removed,
+                files_added: applied.files_added,
+                bytes_read: applied.bytes_read,
+                bytes_written: applied.bytes_written,
+                merge_ms: took.as_millis() as u64,
+            });
     }
 
     /// Writes the manifests of earlier runs that ended without one (see [`crate::state`]) and
@@ -297,12 +411,19 @@ impl Output for ParquetOutput<'_> {
         }))
     }
 
+    async fn merge(&self, stream: &Stream, unit: &CommitUnit<'_>) -> Result<(), Error> {
+        let generation = self.last_generation.load(Ordering::Relaxed);
+        self.merge_unit(stream, unit, generation).await
+    }
+
     async fn commit(
         &self,
         stream: &Stream,
         unit: &CommitUnit<'_>,
         mut next: State,
     ) -> Result<State, Error> {
+        self.last_generation
+            .fetch_max(next.generation, Ordering::Relaxed);
         if self.lease.lost() {
             return Err(Error::Conflict(format!(
                 "this run lost its lease on the destination ({}); another run took over",
@@ -354,47 +475,9 @@ impl Output for ParquetOutput<'_> {
         };
         let generation = next.generation + 1;
         let run_id = &self.opts.run_id;
-        // Raw files durable → the current table → the bookmark (see `crate::current`).
-        if self.current_tables.is_some() {
-            let keys: Vec<object_store::path::Path> = {
-                let committed = self.committed();
-                unit.files
-                    .iter()
-                    .filter(|f| !committed.contains(f.key.as_ref()))
-                    .map(|f| f.key.clone())
-                    .collect()
-            };
-            let policy = self.policies.get(&stream.name).cloned().unwrap_or_default();
-            let raw_schema = policy.schema(&crate::convert::arrow_schema(stream));
-            let full_refresh = !stream.is_incremental() && unit.window_complete;
-            if !keys.is_empty() || full_refresh {
-                let applied = crate::current::apply(
-                    self.dest,
-                    stream,
-                    &raw_schema,
-                    &keys,
-                    full_refresh,
-                    run_id,
-                    generation,
-                )
-                .await
-                .map_err(|e| Error::Destination(e.to_string()))?;
-                if applied.commits > 0 {
-                    self.merged
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(stream.name.clone());
-                }
-                events::current_table_merged(
-                    &stream.name,
-                    applied.upserted,
-                    applied.deleted,
-                    applied.files_removed,
-                    applied.files_added,
-                    applied.bytes_written,
-                );
-            }
-        }
+        // Raw files durable → the current table → the bookmark (see `crate::current`); the
+        // unit was usually merged before the state lock was taken (`Output::merge`).
+        self.merge_unit(stream, unit, generation).await?;
         self.store
             .write_commit_record(&CommitRecord {
                 run_id: run_id.clone(),
@@ -420,6 +503,8 @@ impl Output for ParquetOutput<'_> {
             .commit(self.lease, next)
             .await
             .map_err(StateError::into_error)?;
+        self.last_generation
+            .fetch_max(committed.generation, Ordering::Relaxed);
         self.committed()
             .extend(new_files.into_iter().map(|f| f.key));
         if let Some((path, prepared)) = prepared {
@@ -445,23 +530,21 @@ impl Output for ParquetOutput<'_> {
             .await
             .ok()
             .and_then(|g| g.last().copied());
-        let removed = crate::current::prune(
-            self.dest,
-            stream,
-            &raw_schema,
-            live,
-            &self.opts.run_id,
-            generation.unwrap_or(0),
-        )
-        .await
-        .map_err(|e| Error::Destination(e.to_string()))?;
-        if removed > 0 {
-            self.merged
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(stream.name.clone());
-        }
-        Ok(removed)
+        let started = std::time::Instant::now();
+        let pruned = self
+            .tables
+            .prune(
+                self.dest,
+                stream,
+                &raw_schema,
+                live,
+                &self.opts.run_id,
+                generation.unwrap_or(0),
+            )
+            .await
+            .map_err(|e| Error::Destination(e.to_string()))?;
+        self.count_current(&stream.name, &pruned, started.elapsed());
+        Ok(pruned.deleted)
     }
 
     async fn discard(&self, files: Vec<WrittenFile>) {
@@ -483,12 +566,17 @@ impl Output for ParquetOutput<'_> {
                 .cloned()
                 .collect();
             for name in merged {
-                if let Err(e) = crate::current::vacuum(self.dest, &name, retention, false).await {
+                if let Err(e) = self.tables.vacuum(self.dest, &name, retention, false).await {
                     events::current_table_vacuum_failed(&name, &e);
                 }
             }
         }
-        let manifest = manifest_of(report, self.opts, &self.committed());
+        let current = self
+            .current_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let manifest = manifest_of(report, self.opts, &self.committed(), &current);
         match self
             .store
             .write_manifest(&self.opts.run_id, &manifest)
@@ -501,6 +589,19 @@ impl Output for ParquetOutput<'_> {
             }
         }
     }
+}
+
+/// What tells one commit unit from another: its stream, whether it completes the window, and
+/// its files.
+fn unit_signature(stream: &Stream, unit: &CommitUnit<'_>) -> String {
+    let mut keys: Vec<&str> = unit.files.iter().map(|f| f.key.as_ref()).collect();
+    keys.sort_unstable();
+    format!(
+        "{}|{}|{}",
+        stream.name,
+        unit.window_complete,
+        keys.join(",")
+    )
 }
 
 /// The folder, under the destination prefix, of what could not be written as rows: unreadable
@@ -674,7 +775,12 @@ fn manifest_file(f: &WrittenFile) -> ManifestFile {
 
 /// The run's manifest: every stream's outcome and the files a loader should pick up (those in
 /// `committed`: a file whose commit failed holds no committed data).
-fn manifest_of(report: &RunReport, opts: &SyncOptions, committed: &BTreeSet<String>) -> Manifest {
+fn manifest_of(
+    report: &RunReport,
+    opts: &SyncOptions,
+    committed: &BTreeSet<String>,
+    current: &BTreeMap<String, crate::state::ManifestCurrent>,
+) -> Manifest {
     use crate::state::status;
     let status = match report.exit_code() {
         ExitCode::Success => status::SUCCESS,
@@ -724,6 +830,7 @@ fn manifest_of(report: &RunReport, opts: &SyncOptions, committed: &BTreeSet<Stri
                             refreshed: r.deletes.refreshed,
                             error: r.deletes.error.clone(),
                         }),
+                        current: current.get(&r.stream).cloned(),
                     },
                 )
             })
