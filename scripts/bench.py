@@ -233,7 +233,7 @@ def run_sync(extract: Path, sim: Sim, dest: str, workdir: Path, label: str, stre
         "current": {
             k: sum((s.get("current") or {}).get(k, 0) for s in streams_m.values())
             for k in ("commits", "upserted", "deleted", "changed", "files_removed", "files_added",
-                      "bytes_read", "bytes_written", "merge_ms")
+                      "bytes_read", "rows_read", "bytes_written", "merge_ms")
         },
     }
 

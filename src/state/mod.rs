@@ -423,6 +423,10 @@ pub struct ManifestCurrent {
     /// Bytes of the table's data files read to merge, and written.
     pub bytes_read: u64,
     pub bytes_written: u64,
+    /// Rows of the table's files decoded to merge (a re-read of unchanged records decodes only
+    /// the row groups that can hold its ids).
+    #[serde(default)]
+    pub rows_read: u64,
     /// Time spent merging and committing, in milliseconds.
     pub merge_ms: u64,
 }
@@ -436,6 +440,7 @@ impl ManifestCurrent {
         self.files_removed += o.files_removed;
         self.files_added += o.files_added;
         self.bytes_read += o.bytes_read;
+        self.rows_read += o.rows_read;
         self.bytes_written += o.bytes_written;
         self.merge_ms += o.merge_ms;
     }

@@ -208,6 +208,7 @@ impl<'a> ParquetOutput<'a> {
                 files_removed: applied.files_removed,
                 files_added: applied.files_added,
                 bytes_read: applied.bytes_read,
+                rows_read: applied.rows_read,
                 bytes_written: applied.bytes_written,
                 merge_ms: took.as_millis() as u64,
             });
