@@ -16,6 +16,11 @@ This script runs the release binaries against the bundled simulator and reports,
                  the extractor's CPU per 100 k records; the candidates stream alone as records
                  per CPU-second of the extractor ("on one core");
   memory         the extractor's peak RSS for full syncs at scale 1 and scale 50;
+  current tables what the current-state Delta tables add: after the rate-limited full sync, one
+                 mutation read by an incremental sync of that destination (tables on) and of a
+                 copy with `tables = "raw"`, then a run with no change, under the same limit;
+                 and unthrottled at scale 20: full syncs, 3 × mutate → incremental, no change,
+                 raw vs current, with the bytes rewritten per changed row;
   peers          computed, not measured: the wall time a client held to Airbyte's documented
                  budget (50 requests per 30 s, 2 threads) needs for the same minimum pages.
 
@@ -37,6 +42,7 @@ import math
 import os
 import platform
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -307,6 +313,13 @@ def rate_limited_section(a, bins, workdir: Path) -> dict:
         dest = workdir / "rate-limited"
         run = run_sync(bins["extract"], sim, str(dest), workdir, "rate-limited")
         st = sim.stats()
+        # What the current tables add to an incremental run under the same limit and latency:
+        # the full sync's destination (current tables on, the default) and a copy of it that
+        # goes on with `tables = "raw"` each read the same mutation, each starting just after
+        # a window opens.
+        incremental = None
+        if not a.skip_current_tables:
+            incremental = rate_limited_incremental(a, bins, workdir, sim, dest)
     limit, window = st["rate_limit"], st["rate_window"]
     pages_ok = sum(by.get("200", 0) for by in st["by_resource"].values())
     total = st["total_requests"]
@@ -355,7 +368,31 @@ def rate_limited_section(a, bins, workdir: Path) -> dict:
         "wall_s": run["wall_s"],
         "ideal_wall_s": ideal,
         "wall_over_ideal": run["wall_s"] / ideal,
+        "incremental": incremental,
     }
+
+
+def rate_limited_incremental(a, bins, workdir: Path, sim: Sim, dest: Path) -> dict:
+    raw_dest = workdir / "rate-limited-raw"
+    shutil.copytree(dest, raw_dest)
+    cfgs = {}
+    for mode in ("raw", "current"):
+        cfgs[mode] = workdir / f"rl-tables-{mode}.toml"
+        cfgs[mode].write_text(f'tables = "{mode}"\n')
+    dests = {"raw": str(raw_dest), "current": str(dest)}
+    sim.post(f"/_sim/mutate?{a.current_mutation}&seed=7")
+    out = {"mutation": a.current_mutation}
+    for label in ("incremental", "no_change"):
+        runs = {}
+        for mode in ("raw", "current"):
+            if a.align:
+                wait_for_window_start(a.rate_window)
+            runs[mode] = run_sync(bins["extract"], sim, dests[mode], workdir, f"rl-{label}-{mode}", config=cfgs[mode])
+        raw, cur = runs["raw"]["wall_s"], runs["current"]["wall_s"]
+        runs["added_s"] = cur - raw
+        runs["share"] = (cur - raw) / cur if cur else 0.0
+        out[label] = runs
+    return out
 
 
 def peers_section(rl: dict, a) -> dict:
@@ -521,6 +558,19 @@ def build_table(res: dict) -> list[dict]:
         row(s, f"ideal wall time (min pages ÷ {rl['rate_limit']}/{rl['rate_window_s']} s)", fmt_s(rl["ideal_wall_s"]))
         row(s, "wall ÷ ideal", f"{rl['wall_over_ideal']:.3f}", "≤ 1.05", rl["wall_over_ideal"] <= 1.05)
         row(s, "extractor CPU / peak RSS", f"{rl['run']['cpu_s']:.1f} s / {rl['run']['peak_rss_mb']:.0f} MB")
+        inc = rl.get("incremental")
+        if inc:
+            i, n = inc["incremental"], inc["no_change"]
+            c = i["current"]["current"]
+            row(s, f"incremental ({inc['mutation']}): raw / with current tables",
+                f"{fmt_s(i['raw']['wall_s'])} / {fmt_s(i['current']['wall_s'])} "
+                f"({c['changed']} ids changed, {c['bytes_written'] / 1e6:.1f} MB rewritten)")
+            row(s, "current tables' share of the incremental wall time", f"{i['share'] * 100:.1f} %",
+                "≤ 20 %", i["share"] <= 0.20)
+            nc = n["current"]["current"]
+            row(s, "no-change run: raw / current; bytes rewritten, commits",
+                f"{fmt_s(n['raw']['wall_s'])} / {fmt_s(n['current']['wall_s'])}; "
+                f"{nc['bytes_written']} B, {nc['commits']}", "0 B, 0", nc["bytes_written"] == 0 and nc["commits"] == 0)
 
     un = res["sections"].get("unthrottled")
     if un:

@@ -477,45 +477,31 @@ async fn round(
     let mut adds = Vec::new();
     for group in &plan.groups {
         let owned = &ids[group.changes.clone()];
-        // First the row groups that can hold a changed id: when merging them changes nothing
-        // (the lookback's re-reads of unchanged records), the files stay as they are.
+        // First only the rows holding a changed id (in the row groups that can hold one): when
+        // merging them changes nothing (the lookback's re-reads of unchanged records), the
+        // files stay as they are and the rest of them is never decoded.
         let mut fetched = Vec::new();
         let mut probe = Vec::new();
-        let mut probed = Vec::new();
         for &i in &group.files {
             out.bytes_read += files[i].size;
             let f = table.fetch(&files[i].path).await?;
-            let holding = f.row_groups_holding(owned);
-            let rows = f.decode(Some(holding.clone()))?;
+            let rows = f.decode_ids(f.row_groups_holding(owned), owned)?;
             out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
             probe.extend(rows);
-            probed.push(holding);
             fetched.push(f);
         }
         let check = merge::merge(changes, owned, &probe).map_err(|e| table_err(table, e))?;
         if check.removed == 0 && check.written == 0 {
             continue;
         }
-        // A change: the rest of the files' rows join the merge (when the check read every
-        // row group, it was the merge).
-        let whole = fetched
-            .iter()
-            .zip(&probed)
-            .all(|(f, holding)| holding.len() == f.row_groups());
-        let merged = if whole {
-            check
-        } else {
-            let mut old = probe;
-            for (f, holding) in fetched.iter().zip(&probed) {
-                let rest: Vec<usize> = (0..f.row_groups())
-                    .filter(|g| !holding.contains(g))
-                    .collect();
-                let rows = f.decode(Some(rest))?;
-                out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-                old.extend(rows);
-            }
-            merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?
-        };
+        // A change: the files are merged whole.
+        let mut old = Vec::new();
+        for f in &fetched {
+            let rows = f.decode(None)?;
+            out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            old.extend(rows);
+        }
+        let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
         removes.extend(group.files.iter().map(|&i| table.remove(&files[i].path)));
         out.changed += merged.changed;
         write_cut(table, &merged.batch, &mut adds, out).await?;
@@ -603,7 +589,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_reread_decodes_only_the_row_groups_holding_its_ids() {
+    async fn a_reread_decodes_only_the_rows_holding_its_ids() {
         let dir = tempfile::tempdir().unwrap();
         let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
         let schema: SchemaRef = Arc::new(Schema::new(vec![
@@ -617,14 +603,15 @@ mod tests {
             .await
             .unwrap();
         table.commit(Vec::new(), vec![add], "run", 1).await.unwrap();
-        // id 100 read again, unchanged: one row group decoded, nothing written or committed.
+        // id 100 read again, unchanged: one row decoded (after the ids of one row group),
+        // nothing written or committed.
         let mut same = Changes::new("widgets", schema.clone());
         same.add_raw(&batch(&schema, 100..101)).unwrap();
         let mut out = Applied::default();
         round(&mut table, &same, "run", 2, &mut out).await.unwrap();
         assert_eq!(
             (out.rows_read, out.commits, out.changed, out.bytes_written),
-            (ROW_GROUP_ROWS as u64, 0, 0, 0)
+            (1, 0, 0, 0)
         );
         // id 100 changed: the whole file is rewritten (once), with one changed row.
         let mut changed = Changes::new("widgets", schema.clone());
@@ -641,9 +628,10 @@ mod tests {
         round(&mut table, &changed, "run", 3, &mut out)
             .await
             .unwrap();
+        // The changed row, then the whole file.
         assert_eq!(
             (out.rows_read, out.commits, out.changed),
-            (rows as u64, 1, 1)
+            (1 + rows as u64, 1, 1)
         );
         let files = table.files().unwrap();
         assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), rows as u64);

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch};
 use arrow_schema::SchemaRef;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -28,7 +28,10 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
@@ -427,6 +430,67 @@ impl Fetched {
                 }
             })
             .collect()
+    }
+
+    /// Decodes the rows of `groups` whose id is one of `ids` (sorted): the id column is
+    /// decoded first, then every column of those rows only.
+    pub fn decode_ids(
+        &self,
+        groups: Vec<usize>,
+        ids: &[i64],
+    ) -> Result<Vec<RecordBatch>, TableError> {
+        if groups.is_empty() || ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let descr = self.meta.metadata().file_metadata().schema_descr_ptr();
+        let Some(id_leaf) = descr
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == "id")
+        else {
+            return self.decode(Some(groups));
+        };
+        let only_ids = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.bytes.clone(),
+            self.meta.clone(),
+        )
+        .with_row_groups(groups.clone())
+        .with_projection(ProjectionMask::leaves(&descr, [id_leaf]))
+        .build()
+        .map_err(|e| self.err(e))?;
+        let mut selectors: Vec<RowSelector> = Vec::new();
+        let mut push = |select: bool, n: usize| match selectors.last_mut() {
+            Some(last) if last.skip != select => last.row_count += n,
+            _ => selectors.push(if select {
+                RowSelector::select(n)
+            } else {
+                RowSelector::skip(n)
+            }),
+        };
+        for batch in only_ids {
+            let batch = batch.map_err(|e| self.err(e))?;
+            let Some(col) = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+            else {
+                return self.decode(Some(groups));
+            };
+            for i in 0..col.len() {
+                let wanted = col.is_valid(i) && ids.binary_search(&col.value(i)).is_ok();
+                push(wanted, 1);
+            }
+        }
+        if !selectors.iter().any(|s| !s.skip) {
+            return Ok(Vec::new());
+        }
+        ParquetRecordBatchReaderBuilder::new_with_metadata(self.bytes.clone(), self.meta.clone())
+            .with_row_groups(groups)
+            .with_row_selection(RowSelection::from(selectors))
+            .build()
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Decodes `groups` (all when `None`).
