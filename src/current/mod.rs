@@ -40,6 +40,8 @@ pub const TARGET_ROWS: usize = 100_000;
 /// Rows per row group of a data file: a change is checked against the row groups that can
 /// hold its ids, so a re-read of unchanged records decodes a few row groups, not the file.
 pub const ROW_GROUP_ROWS: usize = 8_192;
+/// Rows per data page (at most): the unit a row check decompresses.
+pub const PAGE_ROWS: usize = 1_024;
 /// Most changed rows one merge round holds (a larger unit is merged in several rounds).
 pub const ROUND_ROWS: usize = 200_000;
 

@@ -232,7 +232,10 @@ impl Table {
             .bytes()
             .await
             .map_err(|e| err(&e))?;
-        let meta = ArrowReaderMetadata::load(&bytes, Default::default()).map_err(|e| err(&e))?;
+        // Optional: files written before (or by another writer) may have no page index.
+        let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+        let meta = ArrowReaderMetadata::load(&bytes, options).map_err(|e| err(&e))?;
         Ok(Fetched {
             location: format!("{}/{path}", self.location),
             bytes,
@@ -251,6 +254,9 @@ impl Table {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(super::ROW_GROUP_ROWS))
+            // Small pages with an offset index: a check of a few rows decompresses only the
+            // pages that hold them.
+            .set_data_page_row_count_limit(super::PAGE_ROWS)
             .build();
         let mut buf = Vec::new();
         {
