@@ -36,14 +36,14 @@ use merge::Changes;
 use table::{Table, TableError};
 
 /// Rows per data file of a current table.
-pub const TARGET_ROWS: usize = 100_000;
+pub const TARGET_ROWS: usize = 25_000;
 /// Rows per row group of a data file: a change is checked against the row groups that can
 /// hold its ids, so a re-read of unchanged records decodes a few row groups, not the file.
 pub const ROW_GROUP_ROWS: usize = 8_192;
 /// Rows per data page (at most): the unit a row check decompresses.
 pub const PAGE_ROWS: usize = 1_024;
 /// Most changed rows one merge round holds (a larger unit is merged in several rounds).
-pub const ROUND_ROWS: usize = 200_000;
+pub const ROUND_ROWS: usize = 50_000;
 
 /// What one [`apply`] did to a table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,12 +101,22 @@ fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
 /// The current tables one run works on. Each is opened (its log replayed, its schema evolved)
 /// once per run and brought up to date with its log before every later use, so that a commit
 /// by an outside writer is seen, and a run with many commits does not replay the log for each.
-/// Uses of one stream's table wait for each other (slices of a window commit concurrently);
-/// different streams' merges run at the same time. A table whose merge failed is dropped and
-/// opened afresh next time.
-#[derive(Default)]
+/// Merges run one at a time (memory: a merge holds a round of changes and the files it
+/// rewrites, so concurrent merges would multiply the run's peak), but outside the run's state
+/// lock, so they overlap with the other streams' reading and commits. A table whose merge
+/// failed is dropped and opened afresh next time.
 pub struct Tables {
     open: std::sync::Mutex<std::collections::HashMap<String, Slot>>,
+    merging: tokio::sync::Semaphore,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables {
+            open: Default::default(),
+            merging: tokio::sync::Semaphore::new(1),
+        }
+    }
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Table>>>;
@@ -130,6 +140,10 @@ impl Tables {
         create: Option<&SchemaRef>,
         f: impl AsyncFnOnce(&mut Table) -> Result<T, TableError>,
     ) -> Result<Option<T>, TableError> {
+        let _turn = self.merging.acquire().await.map_err(|e| TableError {
+            location: stream.to_string(),
+            detail: e.to_string(),
+        })?;
         let slot = self.slot(stream);
         let mut guard = slot.lock().await;
         let table = match guard.take() {
