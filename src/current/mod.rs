@@ -40,6 +40,9 @@ pub const TARGET_ROWS: usize = 25_000;
 /// Rows per row group of a data file: a change is checked against the row groups that can
 /// hold its ids, so a re-read of unchanged records decodes a few row groups, not the file.
 pub const ROW_GROUP_ROWS: usize = 8_192;
+/// Merges of different streams' tables that run at the same time (one per core of the 2-core
+/// machines this is measured on; each holds at most a round of changes and one group of files).
+pub const MERGES_AT_ONCE: usize = 2;
 /// Rows per data page (at most): the unit a row check decompresses.
 pub const PAGE_ROWS: usize = 1_024;
 /// Most changed rows one merge round holds (a larger unit is merged in several rounds).
@@ -101,9 +104,9 @@ fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
 /// The current tables one run works on. Each is opened (its log replayed, its schema evolved)
 /// once per run and brought up to date with its log before every later use, so that a commit
 /// by an outside writer is seen, and a run with many commits does not replay the log for each.
-/// Merges run one at a time (memory: a merge holds a round of changes and the files it
-/// rewrites, so concurrent merges would multiply the run's peak), but outside the run's state
-/// lock, so they overlap with the other streams' reading and commits. A table whose merge
+/// At most [`MERGES_AT_ONCE`] merges run at a time (memory: a merge holds a round of changes and
+/// the files it rewrites, so unbounded concurrent merges would multiply the run's peak), outside
+/// the run's state lock, so they overlap with the other streams' reading and commits. A table whose merge
 /// failed is dropped and opened afresh next time.
 pub struct Tables {
     open: std::sync::Mutex<std::collections::HashMap<String, Slot>>,
@@ -114,7 +117,7 @@ impl Default for Tables {
     fn default() -> Self {
         Tables {
             open: Default::default(),
-            merging: tokio::sync::Semaphore::new(1),
+            merging: tokio::sync::Semaphore::new(MERGES_AT_ONCE),
         }
     }
 }
