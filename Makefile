@@ -40,7 +40,7 @@ fmt:
 demo:
 	bash scripts/demo.sh
 
-## Benchmark against the simulator (README "Performance"): ~25 min; BENCH_ARGS=--quick for a
+## Benchmark against the simulator (README "Performance"): ~30 min; BENCH_ARGS=--quick for a
 ## few-minute trial, BENCH_ARGS=--skip-rate-limited to leave out the long rate-limited run.
 bench:
 	$(CARGO) build --workspace --release --bins
