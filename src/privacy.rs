@@ -23,6 +23,19 @@ use crate::convert::EXTRA_COLUMN;
 /// dependencies shows it does).
 pub use crate::config::ColumnPolicy;
 
+/// The schema of `stream`'s raw files under `policies`: its declared schema after its column
+/// policy (none: the declared schema).
+pub fn raw_schema(
+    policies: &std::collections::BTreeMap<String, ColumnPolicy>,
+    stream: &crate::registry::Stream,
+) -> SchemaRef {
+    let declared = crate::convert::arrow_schema(stream);
+    match policies.get(&stream.name) {
+        Some(policy) => policy.schema(&declared),
+        None => declared,
+    }
+}
+
 /// Field metadata marking a hashed column in the Parquet schema.
 pub const HASHED_METADATA_KEY: &str = "greenhouse.hashed";
 

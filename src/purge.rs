@@ -236,8 +236,10 @@ pub async fn run(
                 .map_err(StateError::into_error)?;
             // The current tables dropped the erased rows when their tombstones were merged;
             // the files that still hold them go now, not after the retention.
+            let tables = crate::current::Tables::default();
             for name in plan.streams.keys() {
-                crate::current::vacuum(dest, name, Duration::ZERO, true)
+                tables
+                    .vacuum(dest, name, Duration::ZERO, true)
                     .await
                     .map_err(|e| Error::Destination(format!("purge: {e}")))?;
             }

@@ -48,23 +48,8 @@ pub const PAGE_ROWS: usize = 1_024;
 /// Most changed rows one merge round holds (a larger unit is merged in several rounds).
 pub const ROUND_ROWS: usize = 50_000;
 
-/// What one [`apply`] did to a table.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Applied {
-    pub upserted: u64,
-    pub deleted: u64,
-    /// Ids whose row in the table changed (inserted, replaced or removed).
-    pub changed: u64,
-    pub files_removed: u64,
-    pub files_added: u64,
-    /// Bytes of the table's files read to merge (compaction included), and written.
-    pub bytes_read: u64,
-    /// Rows of the table's files decoded to merge.
-    pub rows_read: u64,
-    pub bytes_written: u64,
-    /// Delta versions committed (0: nothing changed).
-    pub commits: u64,
-}
+/// What one merge did to a table (`merge_ms` is the caller's to fill): the manifest's numbers.
+pub use crate::state::ManifestCurrent as Applied;
 
 /// The table schema of a stream whose raw files have `raw` (its schema after column policies).
 pub fn table_schema(raw: &SchemaRef) -> SchemaRef {
@@ -172,7 +157,9 @@ impl Tables {
         Ok(Some(out))
     }
 
-    /// [`apply`] through the cache.
+    /// Merges the raw files `keys` (object keys on the destination's store, as written) into
+    /// `stream`'s table (see the module contract; the table
+    /// is created when there is none).
     #[allow(clippy::too_many_arguments)]
     pub async fn apply(
         &self,
@@ -203,7 +190,11 @@ impl Tables {
         Ok(out.unwrap_or_default())
     }
 
-    /// [`prune`] through the cache.
+    /// Removes from `stream`'s table every id a complete listing of the live ids (`live`,
+    /// sorted) does not hold: the table then cannot keep a record whose delete no index saw (a
+    /// run killed after its merge and before its state commit, a record deleted before it was
+    /// read again). Reads the table's id columns only when its files' row counts exceed the
+    /// live ids; commits only when something goes (`deleted`: the ids removed).
     pub async fn prune(
         &self,
         dest: &Destination,
@@ -221,7 +212,8 @@ impl Tables {
         Ok(out.unwrap_or_default())
     }
 
-    /// [`vacuum`] through the cache.
+    /// Vacuums `stream`'s table (see [`Table::vacuum`]); a stream without a table has nothing
+    /// to vacuum.
     pub async fn vacuum(
         &self,
         dest: &Destination,
@@ -238,32 +230,7 @@ impl Tables {
     }
 }
 
-/// Merges the raw files `keys` (object keys on the destination's store, as written) into the
-/// stream's current table (see the module contract).
-pub async fn apply(
-    dest: &Destination,
-    stream: &Stream,
-    raw_schema: &SchemaRef,
-    keys: &[Path],
-    full_refresh: bool,
-    run_id: &str,
-    generation: u64,
-) -> Result<Applied, TableError> {
-    let schema = table_schema(raw_schema);
-    let mut table = Table::open(dest, &stream.name, &schema).await?;
-    apply_to(
-        &mut table,
-        dest,
-        stream,
-        &schema,
-        keys,
-        full_refresh,
-        run_id,
-        generation,
-    )
-    .await
-}
-
+/// [`Tables::apply`] on an open table.
 #[allow(clippy::too_many_arguments)]
 async fn apply_to(
     table: &mut Table,
@@ -370,27 +337,7 @@ async fn compact(
     commit_counted(table, removes, adds, run_id, generation, out).await
 }
 
-/// Removes from the table of `stream` every id a complete listing of the live ids (`live`,
-/// sorted) does not hold: the table then cannot keep a record whose delete no index saw (a run
-/// killed after its merge and before its state commit, a record deleted before it was read
-/// again). Reads the table's id columns; commits only when something goes. Returns what it
-/// did (`deleted`: the ids removed).
-pub async fn prune(
-    dest: &Destination,
-    stream: &Stream,
-    raw_schema: &SchemaRef,
-    live: &[i64],
-    run_id: &str,
-    generation: u64,
-) -> Result<Applied, TableError> {
-    match Table::existing(dest, &stream.name).await? {
-        Some(mut table) => {
-            prune_table(&mut table, stream, raw_schema, live, run_id, generation).await
-        }
-        None => Ok(Applied::default()),
-    }
-}
-
+/// [`Tables::prune`] on an open table.
 async fn prune_table(
     table: &mut Table,
     stream: &Stream,
@@ -432,20 +379,6 @@ async fn prune_table(
     changes.delete_ids(gone);
     round(table, &changes, run_id, generation, &mut out).await?;
     Ok(out)
-}
-
-/// Vacuums the table of `stream` (see [`Table::vacuum`]); a stream without a table has
-/// nothing to vacuum.
-pub async fn vacuum(
-    dest: &Destination,
-    stream: &str,
-    retention: std::time::Duration,
-    full: bool,
-) -> Result<u64, TableError> {
-    match Table::existing(dest, stream).await? {
-        Some(mut table) => table.vacuum(retention, full).await,
-        None => Ok(0),
-    }
 }
 
 fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError {

@@ -47,6 +47,7 @@ pub async fn run(
         .map_err(StateError::into_error)?;
     let heartbeat = lease.spawn_heartbeat(LEASE_TTL / 4);
     let result = async {
+        let tables = super::Tables::default();
         let state = store.load().await.map_err(StateError::into_error)?;
         // A crashed run's files join the manifests first.
         store.adopt_open_runs(&state, &run_id).await;
@@ -106,9 +107,9 @@ pub async fn run(
                 .flat_map(|(_, keys)| keys)
                 .map(|k| Path::parse(k).unwrap_or_else(|_| Path::from(k.as_str())))
                 .collect();
-            let policy = policies.get(&name).cloned().unwrap_or_default();
-            let raw_schema = policy.schema(&crate::convert::arrow_schema(stream));
-            let applied = super::apply(dest, stream, &raw_schema, &keys, full_refresh, &run_id, 0)
+            let raw_schema = crate::privacy::raw_schema(policies, stream);
+            let applied = tables
+                .apply(dest, stream, &raw_schema, &keys, full_refresh, &run_id, 0)
                 .await
                 .map_err(|e| Error::Destination(e.to_string()))?;
             out.push((name, applied));

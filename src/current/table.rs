@@ -407,10 +407,6 @@ impl Fetched {
         }
     }
 
-    pub fn row_groups(&self) -> usize {
-        self.meta.metadata().num_row_groups()
-    }
-
     /// The row groups whose `id` statistics hold one of `ids` (sorted); every row group when
     /// the file has no usable statistics.
     pub fn row_groups_holding(&self, ids: &[i64]) -> Vec<usize> {

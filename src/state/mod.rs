@@ -407,8 +407,8 @@ pub struct ManifestStream {
     pub current: Option<ManifestCurrent>,
 }
 
-/// One stream's current-state table in one run: the merges of its commits (and the prune of
-/// a complete listing), summed.
+/// What merges did to one stream's current-state table: one merge (`crate::current::Applied`),
+/// or, in a manifest, the run's merges and prunes summed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestCurrent {
     /// Delta versions committed (0: the table did not change).

@@ -67,13 +67,12 @@ pub struct ParquetOutput<'a> {
     /// Merge each commit into the stream's current-state table ([`crate::current`]), and
     /// vacuum the files replaced longer ago than this at the end of the run.
     current_tables: Option<std::time::Duration>,
-    /// Streams whose current table this run committed to.
-    merged: Mutex<BTreeSet<String>>,
     /// The current tables this run opened.
     tables: crate::current::Tables,
-    /// Raw files merged into their current table, and the units merged (see `merge_unit`).
+    /// Raw files merged into their current table, and the full-refresh streams whose complete
+    /// read replaced their table (see `merge_unit`).
     merged_keys: Mutex<BTreeSet<String>>,
-    merged_units: Mutex<BTreeSet<String>>,
+    refreshed: Mutex<BTreeSet<String>>,
     /// The last state generation this run wrote (or found), for merges outside the lock.
     last_generation: AtomicU64,
     /// What the run did to each stream's current table (for the manifest).
@@ -97,10 +96,9 @@ impl<'a> ParquetOutput<'a> {
             committed: Mutex::new(BTreeSet::new()),
             webhook_duplicates: Mutex::new(BTreeMap::new()),
             current_tables: None,
-            merged: Mutex::new(BTreeSet::new()),
             tables: crate::current::Tables::default(),
             merged_keys: Mutex::new(BTreeSet::new()),
-            merged_units: Mutex::new(BTreeSet::new()),
+            refreshed: Mutex::new(BTreeSet::new()),
             last_generation: AtomicU64::new(0),
             current_stats: Mutex::new(BTreeMap::new()),
         }
@@ -113,8 +111,9 @@ impl<'a> ParquetOutput<'a> {
         self
     }
 
-    /// Merges `unit`'s files into `stream`'s current table, once per unit: a unit merged before
-    /// its commit is not merged again by the commit. `generation` is the state generation the
+    /// Merges `unit`'s files into `stream`'s current table, once: files merged before (by the
+    /// unit before its commit, or by a window's slices) are not merged again, nor is a
+    /// full-refresh stream's table replaced twice. `generation` is the state generation the
     /// merge belongs to (the one about to be written, or the last written when it runs before
     /// the commit took the state lock).
     async fn merge_unit(
@@ -127,8 +126,6 @@ impl<'a> ParquetOutput<'a> {
             return Ok(());
         }
         let full_refresh = !stream.is_incremental() && unit.window_complete;
-        // A unit is known by its stream, kind and files; files merged by an earlier unit (a
-        // window's slices) are not merged again.
         let keys: Vec<object_store::path::Path> = {
             let merged = self.merged_keys.lock().unwrap_or_else(|e| e.into_inner());
             unit.files
@@ -137,18 +134,18 @@ impl<'a> ParquetOutput<'a> {
                 .map(|f| f.key.clone())
                 .collect()
         };
-        let signature = unit_signature(stream, unit);
-        if self
-            .merged_units
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&signature)
-            || (keys.is_empty() && !full_refresh)
-        {
+        let done = match full_refresh {
+            true => self
+                .refreshed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&stream.name),
+            false => keys.is_empty(),
+        };
+        if done {
             return Ok(());
         }
-        let policy = self.policies.get(&stream.name).cloned().unwrap_or_default();
-        let raw_schema = policy.schema(&crate::convert::arrow_schema(stream));
+        let raw_schema = crate::privacy::raw_schema(self.policies, stream);
         let started = std::time::Instant::now();
         let applied = self
             .tables
@@ -167,10 +164,12 @@ impl<'a> ParquetOutput<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(keys.iter().map(|k| k.to_string()));
-        self.merged_units
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(signature);
+        if full_refresh {
+            self.refreshed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(stream.name.clone());
+        }
         self.count_current(&stream.name, &applied, started.elapsed());
         events::current_table_merged(
             &stream.name,
@@ -190,28 +189,10 @@ impl<'a> ParquetOutput<'a> {
         applied: &crate::current::Applied,
         took: std::time::Duration,
     ) {
-        if applied.commits > 0 {
-            self.merged
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(stream.to_string());
-        }
         let mut stats = self.current_stats.lock().unwrap_or_else(|e| e.into_inner());
-        stats
-            .entry(stream.to_string())
-            .or_default()
-            .add(&crate::state::ManifestCurrent {
-                commits: applied.commits,
-                upserted: applied.upserted,
-                deleted: applied.deleted,
-                changed: applied.changed,
-                files_removed: applied.files_removed,
-                files_added: applied.files_added,
-                bytes_read: applied.bytes_read,
-                rows_read: applied.rows_read,
-                bytes_written: applied.bytes_written,
-                merge_ms: took.as_millis() as u64,
-            });
+        let entry = stats.entry(stream.to_string()).or_default();
+        entry.add(applied);
+        entry.merge_ms += took.as_millis() as u64;
     }
 
     /// Writes the manifests of earlier runs that ended without one (see [`crate::state`]) and
@@ -523,14 +504,9 @@ impl Output for ParquetOutput<'_> {
         if self.current_tables.is_none() {
             return Ok(0);
         }
-        let policy = self.policies.get(&stream.name).cloned().unwrap_or_default();
-        let raw_schema = policy.schema(&crate::convert::arrow_schema(stream));
-        let generation = self
-            .store
-            .generations()
-            .await
-            .ok()
-            .and_then(|g| g.last().copied());
+        let raw_schema = crate::privacy::raw_schema(self.policies, stream);
+        // The deletes phase follows the stream's commits: the last generation is known.
+        let generation = self.last_generation.load(Ordering::Relaxed);
         let started = std::time::Instant::now();
         let pruned = self
             .tables
@@ -540,7 +516,7 @@ impl Output for ParquetOutput<'_> {
                 &raw_schema,
                 live,
                 &self.opts.run_id,
-                generation.unwrap_or(0),
+                generation,
             )
             .await
             .map_err(|e| Error::Destination(e.to_string()))?;
@@ -557,26 +533,20 @@ impl Output for ParquetOutput<'_> {
     }
 
     async fn finish(&self, report: &RunReport) -> Option<String> {
-        // Replaced files past the retention go (a failure only postpones it to the next run).
-        if let Some(retention) = self.current_tables {
-            let merged: Vec<String> = self
-                .merged
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .cloned()
-                .collect();
-            for name in merged {
-                if let Err(e) = self.tables.vacuum(self.dest, &name, retention, false).await {
-                    events::current_table_vacuum_failed(&name, &e);
-                }
-            }
-        }
         let current = self
             .current_stats
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        // Replaced files past the retention go (a failure only postpones it to the next run),
+        // in the tables this run committed to.
+        if let Some(retention) = self.current_tables {
+            for (name, _) in current.iter().filter(|(_, c)| c.commits > 0) {
+                if let Err(e) = self.tables.vacuum(self.dest, name, retention, false).await {
+                    events::current_table_vacuum_failed(name, &e);
+                }
+            }
+        }
         let manifest = manifest_of(report, self.opts, &self.committed(), &current);
         match self
             .store
@@ -590,19 +560,6 @@ impl Output for ParquetOutput<'_> {
             }
         }
     }
-}
-
-/// What tells one commit unit from another: its stream, whether it completes the window, and
-/// its files.
-fn unit_signature(stream: &Stream, unit: &CommitUnit<'_>) -> String {
-    let mut keys: Vec<&str> = unit.files.iter().map(|f| f.key.as_ref()).collect();
-    keys.sort_unstable();
-    format!(
-        "{}|{}|{}",
-        stream.name,
-        unit.window_complete,
-        keys.join(",")
-    )
 }
 
 /// The folder, under the destination prefix, of what could not be written as rows: unreadable
