@@ -407,7 +407,7 @@ pub struct ManifestStream {
     pub current: Option<ManifestCurrent>,
 }
 
-/// What merges did to one stream's current-state table: one merge (`crate::current::Applied`),
+/// What merges did to one stream's current-state table: one merge (what the current-tables module reports for it),
 /// or, in a manifest, the run's merges and prunes summed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestCurrent {
