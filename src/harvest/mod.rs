@@ -47,6 +47,9 @@ use budget::RateBudget;
 
 /// How many times a transient failure (5xx, reset, timeout, truncation) is retried per page.
 const MAX_TRANSIENT_RETRIES: usize = 8;
+/// The wait after a 429 without a (readable) `Retry-After`.
+const RETRY_AFTER_DEFAULT: Duration = Duration::from_secs(5);
+
 /// How many 429s in a row a page survives before giving up (each waits `Retry-After`).
 const MAX_RATE_LIMITED: usize = 50;
 /// How long one page may wait on 429s in total before it fails (a 429 storm with long
@@ -377,8 +380,13 @@ impl HarvestClient {
                 return Attempt::Transient(describe_reqwest(&e));
             }
         };
-        self.budget.observe(ticket, resp.headers());
         let status = resp.status().as_u16();
+        if status == 429 {
+            // The window's end first, so a task woken by this answer already sees it.
+            self.budget
+                .observe_429(retry_after(resp.headers()).unwrap_or(RETRY_AFTER_DEFAULT));
+        }
+        self.budget.observe(ticket, resp.headers());
         match status {
             200..=299 => {
                 let next = resp
@@ -417,8 +425,7 @@ impl HarvestClient {
                 })
             }
             429 => {
-                let wait = retry_after(resp.headers()).unwrap_or(Duration::from_secs(5));
-                self.budget.observe_429(wait);
+                let wait = retry_after(resp.headers()).unwrap_or(RETRY_AFTER_DEFAULT);
                 Attempt::RateLimited(wait)
             }
             422 if is_cursor => Attempt::Fail(FetchError::CursorExpired),
