@@ -21,6 +21,10 @@ This script runs the release binaries against the bundled simulator and reports,
                  copy with `tables = "raw"`, then a run with no change, under the same limit;
                  and unthrottled at scale 20: full syncs, 3 × mutate → incremental, no change,
                  raw vs current, with the bytes rewritten per changed row;
+  windows        the budget against other window lengths at the same 3 requests/s: 5 s, 10 s and
+                 30 s windows (15, 30 and 90 requests) × 300 ms and 1000 ms latency, plus the 5 s
+                 windows with `X-RateLimit-Reset` left out (the window's end must then be learnt
+                 from Retry-After): wall ÷ ideal, requests ÷ minimum, 429s after the first window;
   peers          computed, not measured: the wall time a client held to Airbyte's documented
                  budget (50 requests per 30 s, 2 threads) needs for the same minimum pages.
 
@@ -395,6 +399,55 @@ def rate_limited_incremental(a, bins, workdir: Path, sim: Sim, dest: Path) -> di
     return out
 
 
+WINDOW_CASES = [
+    # (window s, requests per window, latency ms, rate headers left out)
+    (5, 15, 300, None), (5, 15, 1000, None),
+    (10, 30, 300, None), (10, 30, 1000, None),
+    (30, 90, 300, None), (30, 90, 1000, None),
+    (5, 15, 300, "reset"), (5, 15, 1000, "reset"),
+]
+
+
+def windows_section(a, bins, workdir: Path) -> dict:
+    """Full syncs at `a.windows_scale` under each of WINDOW_CASES, each started as a window opens."""
+    runs = []
+    for window, limit, latency, omit in WINDOW_CASES:
+        label = f"w{window}-{latency}ms" + (f"-no-{omit}" if omit else "")
+        sim_args = [
+            "--scale", str(a.windows_scale), "--rate-limit", str(limit), "--rate-window", str(window),
+            "--latency-ms", str(latency), "--per-record-us", str(a.per_record_us),
+        ]
+        if omit:
+            sim_args += ["--omit-rate-headers", omit]
+        print(f"bench:   {label}…", file=sys.stderr, flush=True)
+        with Sim(bins["sim"], workdir, sim_args) as sim:
+            mins = minimum_pages(sim, declarations())
+            wait_for_window_start(window)
+            run = run_sync(bins["extract"], sim, str(workdir / label), workdir, label)
+            st = sim.stats()
+        by_start = sorted(st["windows"], key=lambda w: w["start"])
+        first = by_start[0]["start"] if by_start else 0
+        ideal = mins["pages"] / (limit / window)
+        runs.append({
+            "label": label,
+            "window_s": window,
+            "limit": limit,
+            "latency_ms": latency,
+            "omitted_header": omit,
+            "min_pages": mins["pages"],
+            "requests": st["total_requests"],
+            "requests_over_min": st["total_requests"] / mins["pages"],
+            "rate_limited_429": st["rate_limited"],
+            "rate_limited_after_first_window": sum(w["rate_limited"] for w in by_start if w["start"] > first),
+            "windows_with_429": sorted({(w["start"] - first) // window for w in by_start if w["rate_limited"]}),
+            "wall_s": run["wall_s"],
+            "ideal_wall_s": ideal,
+            "wall_over_ideal": run["wall_s"] / ideal,
+            "cpu_s": run["cpu_s"],
+        })
+    return {"scale": a.windows_scale, "per_record_us": a.per_record_us, "runs": runs}
+
+
 def peers_section(rl: dict, a) -> dict:
     """Computed, not measured: the same minimum pages at Airbyte's budget with 2 threads."""
     mins = rl["minimum"]
@@ -572,6 +625,23 @@ def build_table(res: dict) -> list[dict]:
                 f"{fmt_s(n['raw']['wall_s'])} / {fmt_s(n['current']['wall_s'])}; "
                 f"{nc['bytes_written']} B, {nc['commits']}", "0 B, 0", nc["bytes_written"] == 0 and nc["commits"] == 0)
 
+    wi = res["sections"].get("windows")
+    if wi:
+        s = f"windows (scale {wi['scale']:g}, 3 requests/s)"
+        for r in wi["runs"]:
+            case = (f"{r['limit']}/{r['window_s']} s, {r['latency_ms']} ms"
+                    + (f", no {r['omitted_header']} header" if r["omitted_header"] else ""))
+            # Without a reset header the end of a window is learnt from the 429 of a probe:
+            # one in each of the first two windows the run spends.
+            allowed = 2 if r["omitted_header"] == "reset" else 0
+            ok = (r["wall_over_ideal"] <= 1.05 and r["requests_over_min"] <= 1.01 + allowed / r["min_pages"]
+                  and r["rate_limited_after_first_window"] <= max(0, allowed - 1))
+            row(s, f"{case}: wall ÷ ideal; requests ÷ min; 429s (after window 1)",
+                f"{fmt_s(r['wall_s'])} ÷ {fmt_s(r['ideal_wall_s'])} = {r['wall_over_ideal']:.3f}; "
+                f"{r['requests']} ÷ {r['min_pages']} = {r['requests_over_min']:.3f}; "
+                f"{r['rate_limited_429']} ({r['rate_limited_after_first_window']})",
+                "≤ 1.05; ≤ 1.01; 0" + (" (≤ 1 learning)" if allowed else ""), ok)
+
     un = res["sections"].get("unthrottled")
     if un:
         a = un["all"]
@@ -666,6 +736,8 @@ def parse_args(argv):
     p.add_argument("--memory-scales", default=None, help="two scales, low,high (default 1,50; 1,5 with --quick)")
     p.add_argument("--skip-rate-limited", action="store_true", help="skip the ~20-minute rate-limited run (and peers)")
     p.add_argument("--skip-unthrottled", action="store_true")
+    p.add_argument("--skip-windows", action="store_true", help="skip the ~12-minute window-length runs")
+    p.add_argument("--windows-scale", type=float, default=None, help="scale of the window-length runs (default 1)")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-current-tables", action="store_true")
     p.add_argument("--current-scale", type=float, default=None, help="default 20 (2 with --quick)")
@@ -679,6 +751,8 @@ def parse_args(argv):
     a = p.parse_args(argv)
     if a.scale is None:
         a.scale = 2.0 if a.quick else float(env_scale) if env_scale else 20.0
+    if a.windows_scale is None:
+        a.windows_scale = 0.5 if a.quick else 1.0
     if a.unthrottled_scale is None:
         a.unthrottled_scale = 1.0 if a.quick else 10.0
     if a.candidates_scale is None:
@@ -720,7 +794,9 @@ def main(argv=None) -> int:
         "current_rounds": a.current_rounds,
         "current_mutation": a.current_mutation,
         "aligned_start": a.align,
-        "skipped": [n for n, s in [("rate_limited", a.skip_rate_limited), ("unthrottled", a.skip_unthrottled),
+        "windows_scale": a.windows_scale,
+        "skipped": [n for n, s in [("rate_limited", a.skip_rate_limited), ("windows", a.skip_windows),
+                                   ("unthrottled", a.skip_unthrottled),
                                    ("memory", a.skip_memory),
                                    ("current_tables", a.skip_current_tables)] if s],
         "extractor_config": "defaults (no --config): every non-sensitive stream, per_page 500",
@@ -737,6 +813,10 @@ def main(argv=None) -> int:
                 rl = rate_limited_section(a, bins, work)
                 res["sections"]["rate_limited"] = rl
                 res["sections"]["peers"] = peers_section(rl, a)
+            if not a.skip_windows:
+                print(f"bench: window lengths (scale {a.windows_scale:g}, {len(WINDOW_CASES)} full syncs at "
+                      "3 requests/s)…", file=sys.stderr, flush=True)
+                res["sections"]["windows"] = windows_section(a, bins, work)
             if not a.skip_unthrottled:
                 print("bench: unthrottled full sync and candidates-only sync…", file=sys.stderr, flush=True)
                 res["sections"]["unthrottled"] = {

@@ -113,7 +113,9 @@ pub struct ConfigFile {
     /// names them. Default: false.
     pub include_sensitive: Option<bool>,
     /// How many streams (or slices of a stream) are read at the same time. All of them share
-    /// one rate budget. Default: 4.
+    /// one rate budget; each reads its pages one after the other, so this many are needed to
+    /// keep the budget spent when the API is slow (3 requests/s at 1.5 s a page needs 5).
+    /// Default: 6.
     pub concurrency: Option<usize>,
     /// Cut a large backfill window (a first run, or a long gap) into at most this many
     /// `updated_at` slices read concurrently; each finished slice is committed, so an
@@ -127,7 +129,7 @@ pub struct ConfigFile {
     /// Upper bound on requests in flight at once across all streams (hides API latency).
     /// Default: 8.
     pub max_in_flight: Option<usize>,
-    /// Use at most this many requests per 30-second rate-limit window, even if Greenhouse
+    /// Use at most this many requests per rate-limit window, even if Greenhouse
     /// allows more (leave room for other integrations on the same credential). Default: the
     /// limit Greenhouse reports in `X-RateLimit-Limit`.
     pub max_requests_per_window: Option<u32>,
@@ -567,7 +569,7 @@ impl ConfigFile {
                 registry,
             )?);
         }
-        let concurrency = self.concurrency.unwrap_or(4);
+        let concurrency = self.concurrency.unwrap_or(6);
         if concurrency == 0 || concurrency > 64 {
             return Err(Error::config("concurrency must be between 1 and 64"));
         }

@@ -29,21 +29,18 @@
 //! own requests against the limit.
 //! Each wait for a window is logged once (`rate_window_wait`).
 //!
-//! Which in-flight requests the server has counted: each request carries the sequence number of
-//! its start ([`Ticket`]). A response's `Remaining` counts every request that reached the server
-//! before it; requests of ours started *earlier* and still in flight (a bigger page, a slower
-//! answer) were sent first and so were counted already, while those started *later* may not have
-//! been. Subtracting only the later ones spends the whole window; subtracting every in-flight
-//! request would leave a few requests of each window unused.
-//!
-//! Requests started together do not always arrive in the order they started, so that estimate
-//! can fall short by a request or two, and a window never grows once counted down: the loss
-//! would recur in every window (one request in fifteen with 5 s windows). So inside a window
-//! whose start the budget knows, an answer only lowers the budget's own count when it shows
-//! more requests counted than all of ours (`Remaining` below what our own count leaves): then
-//! someone else is using the credential, and the estimate above applies.
+//! Which of our requests a response's `Remaining` had counted: the server counts a request when
+//! it arrives, and requests do not arrive (or get answered) in the order they started. Any of
+//! ours that was out at the same time as the answered one may have reached the server after
+//! it: those in flight when it started, and those started since. `Remaining` less that many is
+//! what is surely left, and the budget takes that when it learns of a window from the server.
+//! Inside a window whose start the budget predicted itself, its own count of what it started is
+//! exact, and an answer only lowers it when it shows more requests counted than all of ours
+//! (`Remaining` below what our own count leaves): then someone else is using the credential,
+//! and the sure estimate applies. (Taking the sure estimate every time would lose a request or
+//! two to reordering in every window, as a window's count never grows back.)
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -128,8 +125,9 @@ struct State {
     window_end: Option<f64>,
     /// What `window_end` rests on.
     end_from: EndFrom,
-    /// Requests started and not yet answered, by start sequence number.
-    in_flight: BTreeSet<u64>,
+    /// Requests started and not yet answered, by start sequence number, with how many other
+    /// requests were in flight when each started.
+    in_flight: BTreeMap<u64, u32>,
     /// The latest-started answered request and the `Remaining` it reported: a later-started
     /// request reporting more means a new window began in between (a refill).
     last_seen: Option<(u64, u32)>,
@@ -190,7 +188,7 @@ pub struct RateBudget {
 /// What the budget knows about the current rate-limit window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
-    /// Requests per 30-second window (the server's, capped by configuration).
+    /// Requests per window (the server's, capped by configuration).
     pub limit: u32,
     /// Requests that may still start in the current window.
     pub remaining: u32,
@@ -214,7 +212,7 @@ impl RateBudget {
                 remaining: 0,
                 window_end: None,
                 end_from: EndFrom::Guess,
-                in_flight: BTreeSet::new(),
+                in_flight: BTreeMap::new(),
                 last_seen: None,
                 rolled_at: 0,
                 next_seq: 0,
@@ -318,7 +316,8 @@ impl RateBudget {
     fn start(s: &mut State) -> u64 {
         let seq = s.next_seq;
         s.next_seq += 1;
-        s.in_flight.insert(seq);
+        let out = s.in_flight.len() as u32;
+        s.in_flight.insert(seq, out);
         seq
     }
 
@@ -408,9 +407,12 @@ impl RateBudget {
             })
             .filter(|at| *at <= now + MAX_RESET_AHEAD);
         let mut s = self.state.lock().expect("budget lock");
-        s.in_flight.remove(&ticket.seq);
-        // Requests started after this one may have reached the server after it: not counted.
-        let not_counted = s.in_flight.range(ticket.seq + 1..).count() as u32;
+        let out_at_start = s.in_flight.remove(&ticket.seq).unwrap_or(0);
+        // Ours that may have reached the server after this one: those out when it started and
+        // every one started since.
+        let started_since = s.next_seq.saturating_sub(ticket.seq + 1);
+        let not_counted =
+            u32::try_from(u64::from(out_at_start) + started_since).unwrap_or(u32::MAX);
         let was_probing = s.probing;
         s.probing = false;
         // A limit without Remaining: count for ourselves from the limit. Remaining without a
@@ -927,6 +929,37 @@ mod tests {
             b.observe(tickets[*k], &headers(15, 13 - i as u32, reset));
         }
         assert_eq!(b.state.lock().unwrap().remaining, 6, "15 - 1 - 8");
+    }
+
+    /// A window the server reports before the budget predicted it: an answer that overtook
+    /// requests started before it never makes the budget spend more than is left.
+    #[tokio::test]
+    async fn a_window_learnt_from_an_overtaking_answer_is_not_overspent() {
+        let b = RateBudget::new(None);
+        let (r1, r2) = (b.now() + 2.0, b.now() + 7.0);
+        let t = b.acquire().await;
+        b.observe(t, &headers(15, 14, r1));
+        let tickets: Vec<Ticket> = (0..5)
+            .map(|_| match b.decide() {
+                Decision::Go(seq) => Ticket {
+                    seq,
+                    waited: Duration::ZERO,
+                },
+                _ => panic!("the window has room"),
+            })
+            .collect();
+        // All five reach the server in its next window, the first one last; the third's answer
+        // (13 left: only the second and itself counted) comes back first.
+        b.observe(tickets[2], &headers(15, 13, r2));
+        let left = b.state.lock().unwrap().remaining;
+        assert!(
+            left <= 10,
+            "15 - 5 are left at most, the budget would spend {left}"
+        );
+        for (k, r) in [(1, 14), (3, 12), (4, 11), (0, 10)] {
+            b.observe(tickets[k], &headers(15, r, r2));
+        }
+        assert!(b.state.lock().unwrap().remaining <= 10);
     }
 
     /// Without a reset header, a `Remaining` that refills shows a new window began early.

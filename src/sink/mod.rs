@@ -62,8 +62,9 @@ pub const MIN_UPLOAD_BUFFER_BYTES: usize = 5 << 20;
 
 /// The encoder flushes a row group early once its in-progress estimate passes this, whatever
 /// `row_group_rows` says: wide records (long notes, big custom-field blobs) must not grow one
-/// row group without bound.
-pub const MAX_IN_PROGRESS_BYTES: usize = 16 << 20;
+/// row group without bound. 8 MiB of encoded columns is still a large row group for readers
+/// (hundreds of thousands of narrow rows), and it is held once per stream read concurrently.
+pub const MAX_IN_PROGRESS_BYTES: usize = 8 << 20;
 
 /// How files are cut and uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
