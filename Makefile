@@ -40,8 +40,9 @@ fmt:
 demo:
 	bash scripts/demo.sh
 
-## Benchmark against the simulator (README "Performance"): ~30 min; BENCH_ARGS=--quick for a
-## few-minute trial, BENCH_ARGS=--skip-rate-limited to leave out the long rate-limited run.
+## Benchmark against the simulator (README "Performance"): ~45 min; BENCH_ARGS=--quick for a
+## few-minute trial, BENCH_ARGS=--skip-rate-limited to leave out the long rate-limited run,
+## BENCH_ARGS=--skip-windows the window-length runs.
 bench:
 	$(CARGO) build --workspace --release --bins
 	python3 scripts/bench.py $(BENCH_ARGS)

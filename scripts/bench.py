@@ -736,8 +736,8 @@ def parse_args(argv):
     p.add_argument("--memory-scales", default=None, help="two scales, low,high (default 1,50; 1,5 with --quick)")
     p.add_argument("--skip-rate-limited", action="store_true", help="skip the ~20-minute rate-limited run (and peers)")
     p.add_argument("--skip-unthrottled", action="store_true")
-    p.add_argument("--skip-windows", action="store_true", help="skip the ~12-minute window-length runs")
-    p.add_argument("--windows-scale", type=float, default=None, help="scale of the window-length runs (default 1)")
+    p.add_argument("--skip-windows", action="store_true", help="skip the ~15-minute window-length runs")
+    p.add_argument("--windows-scale", type=float, default=None, help="scale of the window-length runs (default 2; 0.5 with --quick)")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-current-tables", action="store_true")
     p.add_argument("--current-scale", type=float, default=None, help="default 20 (2 with --quick)")
@@ -752,7 +752,7 @@ def parse_args(argv):
     if a.scale is None:
         a.scale = 2.0 if a.quick else float(env_scale) if env_scale else 20.0
     if a.windows_scale is None:
-        a.windows_scale = 0.5 if a.quick else 1.0
+        a.windows_scale = 0.5 if a.quick else 2.0
     if a.unthrottled_scale is None:
         a.unthrottled_scale = 1.0 if a.quick else 10.0
     if a.candidates_scale is None:
