@@ -492,6 +492,10 @@ impl RateBudget {
                         };
                         s.window_end = Some(now + w);
                         s.end_from = from;
+                    } else if s.end_from == EndFrom::Learnt && ticket.seq < s.rolled_at {
+                        // Started before the budget moved on to the window it predicted: without
+                        // a reset to tell, its `Remaining` (0, often: the window it was counted
+                        // in was spent) describes the earlier window, not this one.
                     } else {
                         // No reset reported: assume the window began now (the safe side: ours
                         // ends no earlier than the server's), or keep the one learnt so far.
@@ -960,6 +964,51 @@ mod tests {
             b.observe(tickets[k], &headers(15, r, r2));
         }
         assert!(b.state.lock().unwrap().remaining <= 10);
+    }
+
+    /// Without a reset header, an answer from the window before, arriving after the budget moved
+    /// on to the next one it predicted, does not empty the new window.
+    #[tokio::test]
+    async fn a_late_answer_from_the_last_window_leaves_the_new_one_alone() {
+        let b = budget_at(5.0, 1.0);
+        let mut server = Server::new(5.0, 15, false);
+        drive(&b, &mut server, 60, 0.01, None);
+        assert_eq!(b.learnt_window(), Some(5.0));
+        // Spend the rest of the window, keeping the last request's answer back.
+        let mut last: Option<(u64, HeaderMap)> = None;
+        loop {
+            match b.decide() {
+                Decision::Go(seq) => {
+                    let (h, rejected) = server.answer(b.now());
+                    assert!(rejected.is_none(), "the learnt window is not overspent");
+                    if let Some((prev, ph)) = last.replace((seq, h)) {
+                        let ticket = Ticket {
+                            seq: prev,
+                            waited: Duration::ZERO,
+                        };
+                        b.observe(ticket, &ph);
+                    }
+                }
+                Decision::SleepUntil(t) if last.is_some() => {
+                    b.pretend_elapsed(t - b.now() + 0.001);
+                    break;
+                }
+                Decision::SleepUntil(t) => b.pretend_elapsed(t - b.now() + 0.001),
+                Decision::WaitForProbe => panic!("no probe once the window is learnt"),
+            }
+        }
+        // The budget moves on to the next window and starts a request in it …
+        assert!(matches!(b.decide(), Decision::Go(_)));
+        // … and only then the old window's last answer (nothing left, it says) comes back.
+        let (seq, h) = last.unwrap();
+        b.observe(
+            Ticket {
+                seq,
+                waited: Duration::ZERO,
+            },
+            &h,
+        );
+        assert_eq!(b.state.lock().unwrap().remaining, 14);
     }
 
     /// Without a reset header, a `Remaining` that refills shows a new window began early.
