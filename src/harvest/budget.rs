@@ -85,6 +85,14 @@ struct Learner {
 }
 
 impl Learner {
+    /// The window length to predict with, and what such a prediction rests on.
+    fn assumed(&self) -> (f64, EndFrom) {
+        match self.window {
+            Some(w) => (w, EndFrom::Learnt),
+            None => (WINDOW, EndFrom::Guess),
+        }
+    }
+
     /// The server stated `end` as the end of the window it counted a request in.
     fn stated(&mut self, end: f64) {
         match self.last_end {
@@ -345,11 +353,8 @@ impl RateBudget {
                     s.end_from = EndFrom::Learnt;
                     s.learner.passed = n as u32;
                 }
-                (learnt, _) => {
-                    let (w, from) = match learnt {
-                        Some(w) => (w, EndFrom::Learnt),
-                        None => (WINDOW, EndFrom::Guess),
-                    };
+                _ => {
+                    let (w, from) = s.learner.assumed();
                     let n = ((now - end) / w).floor() + 1.0;
                     s.window_end = Some(end + n * w);
                     s.end_from = from;
@@ -486,10 +491,7 @@ impl RateBudget {
                         // more than the refill test can tell apart, and a predicted window
                         // needs no such hint.)
                         s.remaining = usable;
-                        let (w, from) = match s.learner.window {
-                            Some(w) => (w, EndFrom::Learnt),
-                            None => (WINDOW, EndFrom::Guess),
-                        };
+                        let (w, from) = s.learner.assumed();
                         s.window_end = Some(now + w);
                         s.end_from = from;
                     } else if s.end_from == EndFrom::Learnt && ticket.seq < s.rolled_at {
@@ -500,10 +502,7 @@ impl RateBudget {
                         // No reset reported: assume the window began now (the safe side: ours
                         // ends no earlier than the server's), or keep the one learnt so far.
                         if end.is_none() {
-                            let (w, from) = match s.learner.window {
-                                Some(w) => (w, EndFrom::Learnt),
-                                None => (WINDOW, EndFrom::Guess),
-                            };
+                            let (w, from) = s.learner.assumed();
                             s.window_end = Some(now + w);
                             s.end_from = from;
                         }
@@ -833,6 +832,19 @@ mod tests {
         run
     }
 
+    /// Starts `n` requests the budget lets through at once (the window must have room).
+    fn start(b: &RateBudget, n: usize) -> Vec<Ticket> {
+        (0..n)
+            .map(|_| match b.decide() {
+                Decision::Go(seq) => Ticket {
+                    seq,
+                    waited: Duration::ZERO,
+                },
+                _ => panic!("the window has room"),
+            })
+            .collect()
+    }
+
     /// Starts the budget's clock `into` seconds into one of `window`'s windows.
     fn budget_at(window: f64, into: f64) -> RateBudget {
         let b = RateBudget::new(None);
@@ -917,15 +929,7 @@ mod tests {
         let reset = b.now() + 4.0;
         let t = b.acquire().await;
         b.observe(t, &headers(15, 14, reset));
-        let tickets: Vec<Ticket> = (0..8)
-            .map(|_| match b.decide() {
-                Decision::Go(seq) => Ticket {
-                    seq,
-                    waited: Duration::ZERO,
-                },
-                _ => panic!("the window has room"),
-            })
-            .collect();
+        let tickets: Vec<Ticket> = start(&b, 8);
         // The server counted the second before the first, and so on; answers come back in the
         // order they were counted.
         let arrival = [1, 0, 3, 2, 5, 4, 7, 6];
@@ -943,15 +947,7 @@ mod tests {
         let (r1, r2) = (b.now() + 2.0, b.now() + 7.0);
         let t = b.acquire().await;
         b.observe(t, &headers(15, 14, r1));
-        let tickets: Vec<Ticket> = (0..5)
-            .map(|_| match b.decide() {
-                Decision::Go(seq) => Ticket {
-                    seq,
-                    waited: Duration::ZERO,
-                },
-                _ => panic!("the window has room"),
-            })
-            .collect();
+        let tickets: Vec<Ticket> = start(&b, 5);
         // All five reach the server in its next window, the first one last; the third's answer
         // (13 left: only the second and itself counted) comes back first.
         b.observe(tickets[2], &headers(15, 13, r2));
