@@ -279,6 +279,16 @@ pub fn current_table_merged(
     );
 }
 
+pub const CUSTOM_FIELD_MISFITS: &str = "custom_field_misfits";
+pub fn custom_field_misfits(stream: &str, values: u64) {
+    tracing::warn!(
+        event = CUSTOM_FIELD_MISFITS,
+        stream,
+        values,
+        "Custom-field values that do not fit their typed cf_* column are null there and kept in the current table's _extra"
+    );
+}
+
 pub const CURRENT_TABLE_VACUUM_FAILED: &str = "current_table_vacuum_failed";
 pub fn current_table_vacuum_failed(stream: &str, error: &dyn Display) {
     tracing::warn!(

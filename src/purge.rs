@@ -237,7 +237,9 @@ pub async fn run(
             // The current tables dropped the erased rows when their tombstones were merged;
             // the files that still hold them go now, not after the retention.
             let tables = crate::current::Tables::default();
-            for name in plan.streams.keys() {
+            // The long-format custom-field table holds the erased records' values too.
+            let values = crate::registry::CUSTOM_FIELD_VALUES.to_string();
+            for name in plan.streams.keys().chain(std::iter::once(&values)) {
                 tables
                     .vacuum(dest, name, Duration::ZERO, true)
                     .await

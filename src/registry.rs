@@ -49,6 +49,19 @@ struct StreamFile {
     partitions: Vec<BTreeMap<String, String>>,
     fields: Vec<TypeDecl>,
     deletes: DeletesDecl,
+    #[serde(default)]
+    custom_fields: Option<CustomFieldsDecl>,
+}
+
+/// `custom_fields = { field = "custom_fields", object_type = "candidate", definitions =
+/// "custom_fields" }`: the record's map of custom-field values (a `json` field keyed by
+/// `name_key`), the `field_type` its definitions carry, and the stream that lists them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomFieldsDecl {
+    field: String,
+    object_type: String,
+    definitions: String,
 }
 
 /// `deletes = { mode = "hard" | "soft" | "never", … }`: required, like the cursor — how rows of
@@ -277,7 +290,28 @@ pub struct Stream {
     pub partitions: Vec<BTreeMap<String, String>>,
     pub fields: Vec<Field>,
     pub deletes: Deletes,
+    /// Where the records keep custom-field values, for the typed `cf_*` columns of the
+    /// current-state table.
+    pub custom_fields: Option<CustomFields>,
 }
+
+/// A stream's custom-field values: the `json` field holding the map (`name_key` →
+/// `{name, type, value}`), the object type (the definitions' `field_type`) and the stream whose
+/// rows define the fields (with string fields `name_key`, `field_type` and `value_type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomFields {
+    pub field: String,
+    pub object_type: String,
+    pub definitions: String,
+}
+
+/// The fields a custom-field definitions stream must declare (strings): what the engine reads
+/// to type a value stream's `cf_*` columns.
+pub const DEFINITION_FIELDS: [&str; 3] = ["name_key", "field_type", "value_type"];
+
+/// The current-state table of every stream's custom-field values in long format (its name is
+/// reserved: no stream may take it).
+pub const CUSTOM_FIELD_VALUES: &str = "custom_field_values";
 
 impl Stream {
     pub fn field(&self, name: &str) -> Option<&Field> {
@@ -376,6 +410,30 @@ impl Registry {
                             c.parent
                         ),
                     });
+                }
+            }
+        }
+        for s in &streams {
+            let Some(cf) = &s.custom_fields else { continue };
+            let err = |message: String| RegistryError {
+                file: files[&s.name].clone(),
+                message,
+            };
+            let Some(defs) = streams.iter().find(|d| d.name == cf.definitions) else {
+                return Err(err(format!(
+                    "custom_fields.definitions: {:?} is not a declared stream",
+                    cf.definitions
+                )));
+            };
+            for name in DEFINITION_FIELDS {
+                if !defs
+                    .field(name)
+                    .is_some_and(|f| matches!(f.ty, FieldType::String { .. }) && !f.nullable)
+                {
+                    return Err(err(format!(
+                        "custom_fields.definitions: stream {:?} must declare {name:?} as a non-null string",
+                        cf.definitions
+                    )));
                 }
             }
         }
@@ -582,6 +640,37 @@ fn validate(raw: StreamFile) -> Result<Stream, String> {
         }
     }
     let deletes = deletes_from_decl(raw.deletes, &raw.name, &fields)?;
+    if raw.name == CUSTOM_FIELD_VALUES {
+        return Err(format!(
+            "the stream name {CUSTOM_FIELD_VALUES:?} is reserved for the long-format current table of custom-field values"
+        ));
+    }
+    let custom_fields = match raw.custom_fields {
+        None => None,
+        Some(d) => {
+            match fields.iter().find(|f| f.name == d.field) {
+                None => return Err(format!("custom_fields.field {:?} is not declared", d.field)),
+                Some(f) if f.ty != FieldType::Json => {
+                    return Err(format!(
+                        "custom_fields.field {:?} must be a json field (a map keyed by name_key)",
+                        d.field
+                    ));
+                }
+                Some(_) => {}
+            }
+            if !ident(&d.object_type) || !ident(&d.definitions) {
+                return Err(
+                    "custom_fields.object_type and custom_fields.definitions must be snake_case"
+                        .into(),
+                );
+            }
+            Some(CustomFields {
+                field: d.field,
+                object_type: d.object_type,
+                definitions: d.definitions,
+            })
+        }
+    };
     Ok(Stream {
         name: raw.name,
         resource: raw.resource,
@@ -595,6 +684,7 @@ fn validate(raw: StreamFile) -> Result<Stream, String> {
         partitions: raw.partitions,
         fields,
         deletes,
+        custom_fields,
     })
 }
 

@@ -112,6 +112,15 @@ impl Changes {
         }
     }
 
+    /// Moves the changes to a wider schema (new columns: the held rows read them as null).
+    pub fn widen(&mut self, schema: &SchemaRef) -> Result<(), MergeError> {
+        for b in &mut self.batches {
+            *b = conform(b, schema, &self.stream)?;
+        }
+        self.schema = schema.clone();
+        Ok(())
+    }
+
     /// Adds one batch of a raw file (the stream's raw schema, `id` first among the keys).
     pub fn add_raw(&mut self, batch: &RecordBatch) -> Result<(), MergeError> {
         let ids = int64(batch, "id");

@@ -13,25 +13,34 @@
 //!   rounds of at most [`ROUND_ROWS`] rows, so memory stays bounded on a backfill.
 //! - A full-refresh stream's complete read replaces its table's contents.
 //! - The table's columns are the raw schema's (after column policies) without the tombstone
-//!   columns: the declared fields, `_extra`, `_extracted_at`, `_run_id`.
+//!   columns: the declared fields, `_extra`, `_extracted_at`, `_run_id`; then, for a stream
+//!   declaring `custom_fields`, one typed `cf_*` column group per custom field of its object
+//!   type ([`custom`]), and the long-format table `custom_field_values` follows every change
+//!   ([`values`]).
 //!
 //! Submodules: [`layout`] (which files a change touches), [`merge`] (the rows), [`table`] (the
-//! Delta table through delta-rs).
+//! Delta table through delta-rs), [`custom`] and [`values`] (custom-field columns and rows).
 
+pub mod custom;
 pub mod layout;
 pub mod merge;
 pub mod rebuild;
 pub mod table;
+pub mod values;
 
 use std::sync::Arc;
 
+use arrow_array::Array;
 use arrow_schema::{Field, Schema, SchemaRef};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
-use crate::convert::{DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, MERGED_INTO_COLUMN};
-use crate::registry::Stream;
+use crate::convert::{
+    DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, EXTRA_COLUMN, MERGED_INTO_COLUMN,
+};
+use crate::registry::{CUSTOM_FIELD_VALUES, CustomFields, DEFINITION_FIELDS, Stream};
 use crate::storage::Destination;
+use custom::Plan;
 use merge::Changes;
 use table::{Table, TableError};
 
@@ -96,6 +105,11 @@ fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
 pub struct Tables {
     open: std::sync::Mutex<std::collections::HashMap<String, Slot>>,
     merging: tokio::sync::Semaphore,
+    /// Custom-field definitions per definitions stream, read once per run from its current
+    /// table (and again after that table's own merge).
+    definitions: std::sync::Mutex<std::collections::HashMap<String, Arc<Vec<Definition>>>>,
+    /// The long-format table committed in this run (so it is vacuumed).
+    values_committed: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Tables {
@@ -103,9 +117,22 @@ impl Default for Tables {
         Tables {
             open: Default::default(),
             merging: tokio::sync::Semaphore::new(MERGES_AT_ONCE),
+            definitions: Default::default(),
+            values_committed: Default::default(),
         }
     }
 }
+
+/// One custom-field definition: `name_key`, `field_type` (the object type), `value_type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub key: String,
+    pub object_type: String,
+    pub value_type: String,
+}
+
+/// A stream's custom fields as one merge uses them: the declaration and the definitions.
+type Custom<'a> = Option<(&'a CustomFields, Arc<Vec<Definition>>)>;
 
 type Slot = Arc<tokio::sync::Mutex<Option<Table>>>;
 
@@ -172,22 +199,140 @@ impl Tables {
         generation: u64,
     ) -> Result<Applied, TableError> {
         let schema = table_schema(raw_schema);
+        let custom = self.custom(dest, stream, &schema).await?;
         let out = self
             .with(dest, &stream.name, Some(&schema), async |table| {
-                apply_to(
+                let (mut out, plan) = apply_to(
                     table,
                     dest,
                     stream,
                     &schema,
+                    custom.clone(),
                     keys,
                     full_refresh,
                     run_id,
                     generation,
                 )
-                .await
+                .await?;
+                if let Some((cf, _)) = &custom {
+                    let long = self
+                        .sync_values(dest, table, &cf.object_type, &plan, run_id, generation)
+                        .await?;
+                    out.values_files_added += long.files_added;
+                    out.bytes_written += long.bytes_written;
+                }
+                Ok(out)
             })
             .await?;
+        // This stream may define other streams' custom fields: read them afresh next time.
+        self.definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&stream.name);
         Ok(out.unwrap_or_default())
+    }
+
+    /// The custom fields of `stream` when it declares them and its raw files hold the map
+    /// (a column policy may drop it), with the definitions known so far.
+    async fn custom<'s>(
+        &self,
+        dest: &Destination,
+        stream: &'s Stream,
+        schema: &SchemaRef,
+    ) -> Result<Custom<'s>, TableError> {
+        let Some(cf) = &stream.custom_fields else {
+            return Ok(None);
+        };
+        if schema.field_with_name(&cf.field).is_err() {
+            return Ok(None);
+        }
+        Ok(Some((cf, self.definitions(dest, &cf.definitions).await?)))
+    }
+
+    /// The definitions in the current table of `source` (none before it has one).
+    async fn definitions(
+        &self,
+        dest: &Destination,
+        source: &str,
+    ) -> Result<Arc<Vec<Definition>>, TableError> {
+        if let Some(d) = self
+            .definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(source)
+        {
+            return Ok(d.clone());
+        }
+        let mut defs = Vec::new();
+        if let Some(table) = Table::existing(dest, source).await? {
+            for f in table.files()? {
+                for batch in table.read(&f.path).await? {
+                    let col = |name: &str| {
+                        batch
+                            .column_by_name(name)
+                            .and_then(|c| c.as_any().downcast_ref::<arrow_array::StringArray>())
+                            .cloned()
+                    };
+                    let [Some(key), Some(object), Some(value)] = DEFINITION_FIELDS.map(col) else {
+                        continue;
+                    };
+                    for row in 0..batch.num_rows() {
+                        if key.is_null(row) || object.is_null(row) || value.is_null(row) {
+                            continue;
+                        }
+                        defs.push(Definition {
+                            key: key.value(row).to_string(),
+                            object_type: object.value(row).to_string(),
+                            value_type: value.value(row).to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        // Deterministic column order whatever the files' order.
+        defs.sort_by(|a, b| a.key.cmp(&b.key));
+        let defs = Arc::new(defs);
+        self.definitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source.to_string(), defs.clone());
+        Ok(defs)
+    }
+
+    /// Brings the long-format table's rows of `object_type` in line with `wide` (see
+    /// [`values`]). Its slot is only ever locked while a stream's slot is held, never the
+    /// other way round, so the two locks cannot deadlock.
+    async fn sync_values(
+        &self,
+        dest: &Destination,
+        wide: &Table,
+        object_type: &str,
+        plan: &Plan,
+        run_id: &str,
+        generation: u64,
+    ) -> Result<Applied, TableError> {
+        let slot = self.slot(CUSTOM_FIELD_VALUES);
+        let mut guard = slot.lock().await;
+        let mut long = match guard.take() {
+            Some(mut t) => {
+                t.refresh().await?;
+                t
+            }
+            None => Table::open(dest, CUSTOM_FIELD_VALUES, &custom::long_schema()).await?,
+        };
+        let out = values::sync(wide, &mut long, object_type, plan, run_id, generation).await?;
+        *guard = Some(long);
+        if out.commits > 0 {
+            self.values_committed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(out)
+    }
+
+    /// Whether this run committed to the long-format table (the caller then vacuums it).
+    pub fn values_committed(&self) -> bool {
+        self.values_committed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Removes from `stream`'s table every id a complete listing of the live ids (`live`,
@@ -204,9 +349,21 @@ impl Tables {
         run_id: &str,
         generation: u64,
     ) -> Result<Applied, TableError> {
+        let schema = table_schema(raw_schema);
+        let custom = self.custom(dest, stream, &schema).await?;
         let out = self
             .with(dest, &stream.name, None, async |table| {
-                prune_table(table, stream, raw_schema, live, run_id, generation).await
+                let plan = match &custom {
+                    Some(_) => Plan::from_schema(&table.column_metadata()?),
+                    None => Plan::default(),
+                };
+                let full = plan.schema(&schema);
+                let out = prune_table(table, stream, &full, live, run_id, generation).await?;
+                if let Some((cf, _)) = &custom {
+                    self.sync_values(dest, table, &cf.object_type, &plan, run_id, generation)
+                        .await?;
+                }
+                Ok(out)
             })
             .await?;
         Ok(out.unwrap_or_default())
@@ -230,20 +387,32 @@ impl Tables {
     }
 }
 
-/// [`Tables::apply`] on an open table.
+/// [`Tables::apply`] on an open table; also returns the table's custom-field columns.
 #[allow(clippy::too_many_arguments)]
 async fn apply_to(
     table: &mut Table,
     dest: &Destination,
     stream: &Stream,
-    schema: &SchemaRef,
+    base: &SchemaRef,
+    custom: Custom<'_>,
     keys: &[Path],
     full_refresh: bool,
     run_id: &str,
     generation: u64,
-) -> Result<Applied, TableError> {
-    let schema = schema.clone();
+) -> Result<(Applied, Plan), TableError> {
     let mut out = Applied::default();
+    // The custom-field columns: the table's own, then every definition of the object type.
+    let taken: std::collections::BTreeSet<String> =
+        base.fields().iter().map(|f| f.name().clone()).collect();
+    let mut plan = Plan::default();
+    if let Some((cf, defs)) = &custom {
+        plan = Plan::from_schema(&table.column_metadata()?);
+        for d in defs.iter().filter(|d| d.object_type == cf.object_type) {
+            plan.add(&d.key, &d.value_type, &taken);
+        }
+    }
+    let mut schema = plan.schema(base);
+    table.evolve_to(&schema).await?;
     let mut changes = Changes::new(&stream.name, schema.clone());
     // A full refresh replaces every file that was there before this unit.
     let mut replace: Option<Vec<String>> = match full_refresh {
@@ -252,6 +421,26 @@ async fn apply_to(
     };
     for key in keys {
         for batch in read_raw(dest, key, table).await? {
+            let batch = match &custom {
+                Some((cf, _)) => {
+                    // A field no definition named yet (created since the definitions were
+                    // read) gets its columns from the type its values carry.
+                    let mut grew = false;
+                    for (k, t) in custom::unseen(&batch, &cf.field, &plan) {
+                        grew |= plan.add(&k, &t, &taken);
+                    }
+                    if grew {
+                        schema = plan.schema(base);
+                        table.evolve_to(&schema).await?;
+                        changes.widen(&schema).map_err(|e| table_err(table, e))?;
+                    }
+                    let (wide, misfits) = custom::widen(&batch, &cf.field, &plan, EXTRA_COLUMN)
+                        .map_err(|e| table_err(table, e))?;
+                    out.custom_field_misfits += misfits;
+                    wide
+                }
+                None => batch,
+            };
             changes.add_raw(&batch).map_err(|e| table_err(table, e))?;
             if changes.rows() >= ROUND_ROWS && replace.is_none() {
                 round(table, &changes, run_id, generation, &mut out).await?;
@@ -267,7 +456,7 @@ async fn apply_to(
     if out.commits > 0 {
         compact(table, &schema, run_id, generation, &mut out).await?;
     }
-    Ok(out)
+    Ok((out, plan))
 }
 
 /// Files below this many rows are small: deletes shrank them, or the table is young.
@@ -341,7 +530,7 @@ async fn compact(
 async fn prune_table(
     table: &mut Table,
     stream: &Stream,
-    raw_schema: &SchemaRef,
+    schema: &SchemaRef,
     live: &[i64],
     run_id: &str,
     generation: u64,
@@ -375,13 +564,13 @@ async fn prune_table(
     if gone.is_empty() {
         return Ok(out);
     }
-    let mut changes = Changes::new(&stream.name, table_schema(raw_schema));
+    let mut changes = Changes::new(&stream.name, schema.clone());
     changes.delete_ids(gone);
     round(table, &changes, run_id, generation, &mut out).await?;
     Ok(out)
 }
 
-fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError {
+pub(crate) fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError {
     TableError {
         location: table.location.clone(),
         detail: e.to_string(),

@@ -60,6 +60,8 @@ pub struct Table {
     table: DeltaTable,
     /// The schema [`Table::open`] evolved the table to.
     opened_for: Option<SchemaRef>,
+    /// The wider schema [`Table::evolve_to`] last evolved the table to (custom-field columns).
+    evolved_to: Option<SchemaRef>,
 }
 
 impl Table {
@@ -129,6 +131,41 @@ impl Table {
         Ok(())
     }
 
+    /// Evolves an open table to `schema` (see [`Table::open`]) unless it was opened for it.
+    pub async fn evolve_to(&mut self, schema: &SchemaRef) -> Result<(), TableError> {
+        if self.evolved_to.as_ref() == Some(schema) {
+            return Ok(());
+        }
+        let stream = self.stream_name().to_string();
+        self.evolve(&stream, schema).await?;
+        self.evolved_to = Some(schema.clone());
+        Ok(())
+    }
+
+    /// The table's columns as Arrow fields carrying only their names and field metadata (the
+    /// types stay with Delta): what [`super::custom::Plan::from_schema`] reads.
+    pub fn column_metadata(&self) -> Result<arrow_schema::Schema, TableError> {
+        use deltalake::kernel::MetadataValue;
+        let snapshot = self.table.snapshot().map_err(|e| self.err(e))?;
+        let fields: Vec<arrow_schema::Field> = snapshot
+            .schema()
+            .fields()
+            .map(|f| {
+                let meta: HashMap<String, String> = f
+                    .metadata()
+                    .iter()
+                    .filter_map(|(k, v)| match v {
+                        MetadataValue::String(s) => Some((k.clone(), s.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                arrow_schema::Field::new(f.name(), arrow_schema::DataType::Null, true)
+                    .with_metadata(meta)
+            })
+            .collect();
+        Ok(arrow_schema::Schema::new(fields))
+    }
+
     /// Opens the table of `stream` if there is one.
     pub async fn existing(dest: &Destination, stream: &str) -> Result<Option<Table>, TableError> {
         let (t, exists) = Self::connect(dest, stream).await?;
@@ -171,6 +208,7 @@ impl Table {
                 log_store,
                 table,
                 opened_for: None,
+                evolved_to: None,
             },
             exists,
         ))
@@ -251,6 +289,19 @@ impl Table {
         max_id: i64,
     ) -> Result<Add, TableError> {
         let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
+        self.write_file(batch, path, "id", min_id, max_id).await
+    }
+
+    /// Writes `batch` as the data file `path` (which must not exist), its `add` action carrying
+    /// the min/max of `key` (a column of `batch`, sorted by it).
+    pub async fn write_file(
+        &self,
+        batch: &RecordBatch,
+        path: String,
+        key: &str,
+        min_id: i64,
+        max_id: i64,
+    ) -> Result<Add, TableError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(super::ROW_GROUP_ROWS))
@@ -277,12 +328,15 @@ impl Table {
             )
             .await
             .map_err(|e| self.err(format!("cannot write {path}: {e}")))?;
-        let stats = serde_json::json!({
-            "numRecords": batch.num_rows(),
-            "minValues": { "id": min_id },
-            "maxValues": { "id": max_id },
-            "nullCount": { "id": 0 },
-        });
+        let stats = match batch.num_rows() {
+            0 => serde_json::json!({ "numRecords": 0 }),
+            rows => serde_json::json!({
+                "numRecords": rows,
+                "minValues": { key: min_id },
+                "maxValues": { key: max_id },
+                "nullCount": { key: 0 },
+            }),
+        };
         Ok(Add {
             path,
             partition_values: HashMap::new(),

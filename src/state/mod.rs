@@ -429,6 +429,13 @@ pub struct ManifestCurrent {
     pub rows_read: u64,
     /// Time spent merging and committing, in milliseconds.
     pub merge_ms: u64,
+    /// Custom-field values that did not fit their typed `cf_*` column (null there, kept in
+    /// the row's `_extra`).
+    #[serde(default)]
+    pub custom_field_misfits: u64,
+    /// Data files added to the long-format `custom_field_values` table.
+    #[serde(default)]
+    pub values_files_added: u64,
 }
 
 impl ManifestCurrent {
@@ -443,6 +450,8 @@ impl ManifestCurrent {
         self.rows_read += o.rows_read;
         self.bytes_written += o.bytes_written;
         self.merge_ms += o.merge_ms;
+        self.custom_field_misfits += o.custom_field_misfits;
+        self.values_files_added += o.values_files_added;
     }
 }
 

@@ -599,6 +599,27 @@ for d in sys.argv[1:]:
         .collect()
 }
 
+/// Runs DuckDB queries with the `delta` extension loaded (the `.venv-delta` DuckDB), each
+/// query's rows as JSON objects (decimals, dates and timestamps as their text).
+pub fn duckdb_delta_query(queries: &[String]) -> Vec<Vec<Value>> {
+    let script = r#"
+import json, os, sys, duckdb, duckdb_extension_delta
+ext = os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
+                   "extensions", "v" + duckdb.__version__, "delta.duckdb_extension")
+con = duckdb.connect()
+con.execute(f"LOAD '{ext}'")
+for q in sys.argv[1:]:
+    cur = con.execute(q)
+    cols = [d[0] for d in cur.description]
+    print(json.dumps([dict(zip(cols, row)) for row in cur.fetchall()], default=str))
+"#;
+    let args: Vec<&str> = queries.iter().map(String::as_str).collect();
+    run_python(&python_with_delta(), script, &args)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Runs a DuckDB query through Python and returns the rows as JSON values.
 pub fn duckdb_query(sql: &str) -> Vec<Value> {
     let script = r#"

@@ -8,7 +8,9 @@
 //! definitions own `/v3/custom_field_options` rows whose names come from `option_name`, so a
 //! row's select value always names an existing option.
 
-use super::json::{JsonOut, days_from_civil};
+use super::data::Db;
+use super::json::{JsonOut, Millis, days_from_civil};
+use super::model::R;
 use super::rng::Rng;
 use super::text;
 
@@ -239,8 +241,29 @@ pub fn option_name(def: usize, pos: usize) -> String {
     }
 }
 
-/// Writes the `custom_fields` map (or null, occasionally) for a row owned by `field_type`.
-pub fn write_map(w: &mut JsonOut, key: &str, field_type: &str, r: &mut Rng, user_ids: &[i64]) {
+/// Custom fields a mutation added (rows of `/v3/custom_fields` past `DEFS`: candidate
+/// short-text fields named `added_field_<idx>`) that a row last updated at `updated` carries:
+/// the live ones created before that update (a row not touched since keeps its JSON).
+pub fn added(db: &Db, field_type: &str, updated: Millis) -> Vec<u32> {
+    if field_type != "candidate" {
+        return Vec::new();
+    }
+    let t = db.t(R::CustomFields);
+    (DEFS.len() as u32..t.len())
+        .filter(|&i| t.alive[i as usize] && t.created[i as usize] <= updated)
+        .collect()
+}
+
+/// Writes the `custom_fields` map (or null, occasionally) for a row owned by `field_type`,
+/// with the mutation-added fields `added` (see [`added`]) after the fixed ones.
+pub fn write_map(
+    w: &mut JsonOut,
+    key: &str,
+    field_type: &str,
+    r: &mut Rng,
+    user_ids: &[i64],
+    added: &[u32],
+) {
     if r.below(30) == 0 {
         w.null(key);
         return;
@@ -258,6 +281,13 @@ pub fn write_map(w: &mut JsonOut, key: &str, field_type: &str, r: &mut Rng, user
                     return;
                 }
                 write_value(w, i, d, r, user_ids);
+            });
+        }
+        for &i in added {
+            w.obj(&format!("added_field_{i}"), |w| {
+                w.str("name", &format!("Added Field {i}"));
+                w.str("type", "short_text");
+                w.str("value", &text::sentence(r, 3));
             });
         }
     });

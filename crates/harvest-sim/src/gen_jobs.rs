@@ -414,7 +414,7 @@ pub fn jobs(x: &mut Ctx, w: &mut JsonOut) {
         w.ints("office_ids", &o);
     }
     let sponsor = [x.ref_id(R::Users)];
-    cf::write_map(w, "custom_fields", "job", &mut x.c, &sponsor);
+    cf::write_map(w, "custom_fields", "job", &mut x.c, &sponsor, &[]);
 }
 
 pub fn offers(x: &mut Ctx, w: &mut JsonOut) {
@@ -445,7 +445,7 @@ pub fn offers(x: &mut Ctx, w: &mut JsonOut) {
         matches!(status, "Accepted" | "Rejected")
             .then(|| x.updated().div_euclid(86_400_000) * 86_400_000 + 43_200_000),
     );
-    cf::write_map(w, "custom_fields", "offer", &mut x.c, &[]);
+    cf::write_map(w, "custom_fields", "offer", &mut x.c, &[], &[]);
 }
 
 pub fn openings(x: &mut Ctx, w: &mut JsonOut) {
@@ -477,7 +477,7 @@ pub fn openings(x: &mut Ctx, w: &mut JsonOut) {
         x.s.chance(0.5).then(|| x.day_near(30, 120)),
     );
     w.bool("open", open);
-    cf::write_map(w, "custom_fields", "opening", &mut x.c, &[]);
+    cf::write_map(w, "custom_fields", "opening", &mut x.c, &[], &[]);
 }
 
 pub fn pay_input_ranges(x: &mut Ctx, w: &mut JsonOut) {

@@ -152,7 +152,8 @@ pub fn candidates(x: &mut Ctx, w: &mut JsonOut) {
     if anon {
         cf::write_map_blank(w, "custom_fields", "candidate");
     } else {
-        cf::write_map(w, "custom_fields", "candidate", &mut x.c, &[]);
+        let added = cf::added(x.db, "candidate", x.updated());
+        cf::write_map(w, "custom_fields", "candidate", &mut x.c, &[], &added);
     }
 }
 
@@ -251,7 +252,7 @@ pub fn applications(x: &mut Ctx, w: &mut JsonOut) {
         vec![]
     };
     w.ints("prospective_job_ids", &pj);
-    cf::write_map(w, "custom_fields", "application", &mut x.c, &[]);
+    cf::write_map(w, "custom_fields", "application", &mut x.c, &[], &[]);
 }
 
 pub fn application_stages(x: &mut Ctx, w: &mut JsonOut) {
@@ -587,6 +588,7 @@ pub fn rejection_details(x: &mut Ctx, w: &mut JsonOut) {
         "rejection_question",
         &mut x.c,
         &[],
+        &[],
     );
 }
 
@@ -690,7 +692,7 @@ pub fn users(x: &mut Ctx, w: &mut JsonOut) {
             )],
         );
     }
-    cf::write_map(w, "custom_fields", "user_attribute", &mut x.c, &[]);
+    cf::write_map(w, "custom_fields", "user_attribute", &mut x.c, &[], &[]);
 }
 
 fn dedup<T: Ord>(mut v: Vec<T>) -> Vec<T> {

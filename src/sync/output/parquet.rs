@@ -171,6 +171,9 @@ impl<'a> ParquetOutput<'a> {
                 .insert(stream.name.clone());
         }
         self.count_current(&stream.name, &applied, started.elapsed());
+        if applied.custom_field_misfits > 0 {
+            events::custom_field_misfits(&stream.name, applied.custom_field_misfits);
+        }
         events::current_table_merged(
             &stream.name,
             applied.upserted,
@@ -545,6 +548,15 @@ impl Output for ParquetOutput<'_> {
                 if let Err(e) = self.tables.vacuum(self.dest, name, retention, false).await {
                     events::current_table_vacuum_failed(name, &e);
                 }
+            }
+            let values = crate::registry::CUSTOM_FIELD_VALUES;
+            if self.tables.values_committed()
+                && let Err(e) = self
+                    .tables
+                    .vacuum(self.dest, values, retention, false)
+                    .await
+            {
+                events::current_table_vacuum_failed(values, &e);
             }
         }
         let manifest = manifest_of(report, self.opts, &self.committed(), &current);

@@ -1,0 +1,104 @@
+//! `current/custom_field_values`: every stream's custom-field values in long format (object
+//! type, record id, `name_key`, value type, typed value columns), one Delta table for all.
+//!
+//! Contract:
+//! - The long table is derived from the streams' current tables file by file: the data file
+//!   `cfv-<object type>-<file>` holds the long rows of the wide table's data file `<file>`.
+//!   [`sync`] makes the long files of an object type match the wide table's active files
+//!   exactly (the long files of removed wide files go, those of new ones are written) in one
+//!   commit, after every change to the wide table. Its cost follows the wide table's changes,
+//!   and it is idempotent: a run killed between the two commits is mended by the next sync
+//!   of the stream, which finds the difference and closes it.
+//! - Rows: one per record and field whose value is not null (see [`super::custom`]), sorted by
+//!   (record id, `name_key`) within a file.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::custom::{self, Plan};
+use super::table::{Table, TableError};
+use super::{Applied, table_err};
+
+/// The long file of a wide data file (`/` of a nested path written by another writer kept
+/// out of the name).
+fn long_name(object_type: &str, wide: &str) -> String {
+    format!("cfv-{object_type}-{}", wide.replace('/', "_"))
+}
+
+/// Brings the long files of `object_type` in `long` in line with `wide`'s active files.
+pub async fn sync(
+    wide: &Table,
+    long: &mut Table,
+    object_type: &str,
+    plan: &Plan,
+    run_id: &str,
+    generation: u64,
+) -> Result<Applied, TableError> {
+    let mut out = Applied::default();
+    let wanted: BTreeMap<String, String> = wide
+        .files()?
+        .into_iter()
+        .map(|f| (long_name(object_type, &f.path), f.path))
+        .collect();
+    let prefix = format!("cfv-{object_type}-");
+    let have: BTreeSet<String> = long
+        .files()?
+        .into_iter()
+        .map(|f| f.path)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    let removes: Vec<_> = have
+        .iter()
+        .filter(|p| !wanted.contains_key(*p))
+        .map(|p| long.remove(p))
+        .collect();
+    let mut adds = Vec::new();
+    for (name, path) in wanted.iter().filter(|(n, _)| !have.contains(*n)) {
+        let batches = wide.read(path).await?;
+        let mut parts = Vec::with_capacity(batches.len());
+        for b in &batches {
+            parts.push(custom::long_rows(b, plan, object_type).map_err(|e| table_err(long, e))?);
+        }
+        let batch = arrow_select::concat::concat_batches(&custom::long_schema(), &parts)
+            .map_err(|e| table_err(long, e))?;
+        let ids = batch
+            .column_by_name("record_id")
+            .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>());
+        let (min, max) = ids
+            .map(|c| {
+                let v: Vec<i64> = c.iter().flatten().collect();
+                (
+                    v.iter().copied().min().unwrap_or(0),
+                    v.iter().copied().max().unwrap_or(0),
+                )
+            })
+            .unwrap_or((0, 0));
+        out.rows_read += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        let add = long
+            .write_file(&batch, name.clone(), "record_id", min, max)
+            .await?;
+        out.bytes_written += add.size as u64;
+        adds.push(add);
+    }
+    if removes.is_empty() && adds.is_empty() {
+        return Ok(out);
+    }
+    out.files_removed += removes.len() as u64;
+    out.files_added += adds.len() as u64;
+    long.commit(removes, adds, run_id, generation).await?;
+    out.commits += 1;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_flat_and_keyed_by_object_type() {
+        assert_eq!(long_name("job", "part-1.parquet"), "cfv-job-part-1.parquet");
+        assert_eq!(
+            long_name("job", "x=1/part-2.parquet"),
+            "cfv-job-x=1_part-2.parquet"
+        );
+    }
+}
