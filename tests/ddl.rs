@@ -350,6 +350,7 @@ fn golden_layout(url: &str) -> Layout {
             name: name.into(),
             schema: greenhouse_extract::privacy::raw_schema(&BTreeMap::new(), stream),
             key: stream.primary_key.clone(),
+            latest_read_only: !stream.is_incremental(),
             first_date: first_date.into(),
         }
     };
@@ -489,6 +490,10 @@ fn the_view_leaves_out_what_a_stream_does_not_have() {
     assert!(view("widgets").contains("\"updated_at\" DESC"));
     assert!(!view("gadgets").contains("updated_at"));
     assert!(view("gadgets").contains("NOT COALESCE(\"_deleted\", FALSE)"));
+    // A full-refresh stream's current state is its latest read; an incremental one's, all.
+    let latest = "WHERE \"_extracted_at\" = (SELECT MAX(\"_extracted_at\") FROM";
+    assert!(view("gadgets").contains(latest), "{}", view("gadgets"));
+    assert!(!view("widgets").contains(latest));
     // No tombstone column leaks into the view.
     assert!(!view("widgets").contains("\"_deleted_at\""));
     // The raw history without a current table says how to build it.

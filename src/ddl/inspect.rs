@@ -93,6 +93,7 @@ pub async fn inspect(
             name: stream.name.clone(),
             schema: crate::privacy::raw_schema(policies, stream),
             key: stream.primary_key.clone(),
+            latest_read_only: !stream.is_incremental(),
             first_date,
         });
     }

@@ -14,8 +14,9 @@
 //! - The de-duplicating view keeps, per primary key, the row of the latest `_extracted_at`,
 //!   then a tombstone before a record of the same run, then the greatest `updated_at` (when the
 //!   stream has one), and only keys whose winning row is no tombstone; a file written before
-//!   tombstones existed has no `_deleted` and reads as a record. Its columns are the current
-//!   table's (the declared fields, `_extra`, `_extracted_at`, `_run_id`).
+//!   tombstones existed has no `_deleted` and reads as a record. A full-refresh stream's view
+//!   ranks only the latest read's rows (its current table is that read). Its columns are the
+//!   current table's (the declared fields, `_extra`, `_extracted_at`, `_run_id`).
 //! - Nothing is written, and nothing but listings and the tables' logs is read.
 //!
 //! Names: `<schema>.<name>` is the current table, `<schema>.<name>_raw` the raw history and
@@ -172,6 +173,9 @@ pub struct RawTable {
     pub schema: SchemaRef,
     /// The primary key's columns.
     pub key: Vec<String>,
+    /// Whether every read is complete (a full-refresh stream): then the current state is the
+    /// latest read alone, and a record missing from it is gone even without a tombstone.
+    pub latest_read_only: bool,
     /// The earliest `extracted_date` partition (`YYYY-MM-DD`), where Athena's partition
     /// projection starts.
     pub first_date: String,

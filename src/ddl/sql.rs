@@ -482,13 +482,18 @@ impl<'a> Writer<'a> {
         if has(UPDATED_AT) {
             order.push(format!("{} DESC", self.qcol(UPDATED_AT)));
         }
+        let extracted = self.qcol(EXTRACTED_AT_COLUMN);
+        let latest_read = match r.latest_read_only {
+            true => format!("\n  WHERE {extracted} = (SELECT MAX({extracted}) FROM {raw})"),
+            false => String::new(),
+        };
         let rank = self.qcol(RANK);
         let mut keep = format!("{rank} = 1");
         if has(DELETED_COLUMN) {
             keep.push_str(&format!(" AND NOT {deleted}"));
         }
         format!(
-            "CREATE OR REPLACE VIEW {view} AS\nSELECT\n{}\nFROM (\n  SELECT *, ROW_NUMBER() OVER (\n    PARTITION BY {} ORDER BY {}) AS {rank}\n  FROM {raw}\n) AS ranked\nWHERE {keep};\n",
+            "CREATE OR REPLACE VIEW {view} AS\nSELECT\n{}\nFROM (\n  SELECT *, ROW_NUMBER() OVER (\n    PARTITION BY {} ORDER BY {}) AS {rank}\n  FROM {raw}{latest_read}\n) AS ranked\nWHERE {keep};\n",
             wrap(&columns, 100),
             key.join(", "),
             order.join(", ")

@@ -37,6 +37,7 @@ FROM (
   SELECT *, ROW_NUMBER() OVER (
     PARTITION BY `id` ORDER BY `_extracted_at` DESC, COALESCE(`_deleted`, FALSE) DESC) AS `_rn`
   FROM `greenhouse`.`gadgets_raw`
+  WHERE `_extracted_at` = (SELECT MAX(`_extracted_at`) FROM `greenhouse`.`gadgets_raw`)
 ) AS ranked
 WHERE `_rn` = 1 AND NOT COALESCE(`_deleted`, FALSE);
 
