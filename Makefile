@@ -70,9 +70,10 @@ readme:
 
 ## Test tools: a real S3-compatible server (s3s-fs, pinned: 0.15+ needs rustc 1.96), an
 ## independent Parquet reader (DuckDB) in a local virtualenv, and the real protocol clients:
-## a Singer target (target-jsonl) and the Airbyte protocol models, the SQL parser sqlglot; Meltano (~50 s to install on
+## a Singer target (target-jsonl) and the Airbyte protocol models; Meltano (~50 s to install on
 ## 2 cores; `meltano install` in its test fetches target-jsonl from PyPI, ~15 s) and Airflow
-## (~65 s; no constraints file: its URL is on GitHub, which CI cannot reach).
+## (~65 s; no constraints file: its URL is on GitHub, which CI cannot reach); the SQL parser
+## sqlglot (pure Python, a few seconds), which checks every dialect `ddl` prints.
 tools: $(S3S_FS) $(VENV)/bin/python $(VENV_SINGER)/bin/target-jsonl $(VENV_AIRBYTE)/installed \
 	$(VENV_MELTANO)/bin/meltano $(VENV_AIRFLOW)/bin/airflow $(VENV_LINEAGE)/installed \
 	$(VENV_DELTA)/installed $(VENV_SQLGLOT)/installed

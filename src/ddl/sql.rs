@@ -281,9 +281,10 @@ impl<'a> Writer<'a> {
 
     fn header(&self, layout: &Layout) -> String {
         let what = format!(
-            "-- greenhouse-extract ddl --dialect {}: {} current-state table(s), {} raw histor{} at {}\n",
+            "-- greenhouse-extract ddl --dialect {}: {} current-state table{}, {} raw histor{} at {}\n",
             self.d.name(),
             layout.current.len(),
+            if layout.current.len() == 1 { "" } else { "s" },
             layout.raw.len(),
             if layout.raw.len() == 1 { "y" } else { "ies" },
             self.base
@@ -404,7 +405,7 @@ impl<'a> Writer<'a> {
         let part = self.col(PARTITION_COLUMN);
         Ok(match self.d {
             Dialect::Duckdb => format!(
-                "CREATE OR REPLACE VIEW {name} AS\nSELECT * FROM read_parquet({}, hive_partitioning = true, union_by_name = true,\n  hive_types = {{'{PARTITION_COLUMN}': DATE}});\n",
+                "CREATE OR REPLACE VIEW {name} AS\nSELECT * FROM read_parquet({},\n  hive_partitioning = true, union_by_name = true, hive_types = {{'{PARTITION_COLUMN}': DATE}});\n",
                 self.lit(&format!("{dir}/{PARTITION_COLUMN}=*/*.parquet"))
             ),
             Dialect::Athena => format!(

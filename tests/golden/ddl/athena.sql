@@ -1,4 +1,4 @@
--- greenhouse-extract ddl --dialect athena: 2 current-state table(s), 2 raw histories at s3://my-bucket/greenhouse
+-- greenhouse-extract ddl --dialect athena: 2 current-state tables, 2 raw histories at s3://my-bucket/greenhouse
 -- Athena engine version 3: current tables are Delta Lake tables read in place; the raw
 -- history finds new extracted_date partitions by partition projection.
 

@@ -1,4 +1,4 @@
--- greenhouse-extract ddl --dialect bigquery: 2 current-state table(s), 2 raw histories at gs://my-bucket/greenhouse
+-- greenhouse-extract ddl --dialect bigquery: 2 current-state tables, 2 raw histories at gs://my-bucket/greenhouse
 -- BigQuery: BigLake tables through the connection us.greenhouse (--connection), whose service account
 -- reads the bucket.
 

@@ -1,4 +1,4 @@
--- greenhouse-extract ddl --dialect duckdb: 2 current-state table(s), 2 raw histories at s3://my-bucket/greenhouse
+-- greenhouse-extract ddl --dialect duckdb: 2 current-state tables, 2 raw histories at s3://my-bucket/greenhouse
 -- Needs DuckDB's delta extension (INSTALL delta; LOAD delta;), and for a bucket
 -- httpfs or azure with a secret (CREATE SECRET). Views: they read the files at every query.
 
@@ -12,8 +12,8 @@ SELECT * FROM delta_scan('s3://my-bucket/greenhouse/current/custom_field_values'
 -- No current-state table at s3://my-bucket/greenhouse/current/gadgets yet (tables = "raw", or written before them): `greenhouse-extract rebuild --streams gadgets` builds it.
 
 CREATE OR REPLACE VIEW "greenhouse"."gadgets_raw" AS
-SELECT * FROM read_parquet('s3://my-bucket/greenhouse/gadgets/extracted_date=*/*.parquet', hive_partitioning = true, union_by_name = true,
-  hive_types = {'extracted_date': DATE});
+SELECT * FROM read_parquet('s3://my-bucket/greenhouse/gadgets/extracted_date=*/*.parquet',
+  hive_partitioning = true, union_by_name = true, hive_types = {'extracted_date': DATE});
 
 CREATE OR REPLACE VIEW "greenhouse"."gadgets_raw_latest" AS
 SELECT
@@ -31,8 +31,8 @@ CREATE OR REPLACE VIEW "greenhouse"."widgets" AS
 SELECT * FROM delta_scan('s3://my-bucket/greenhouse/current/widgets');
 
 CREATE OR REPLACE VIEW "greenhouse"."widgets_raw" AS
-SELECT * FROM read_parquet('s3://my-bucket/greenhouse/widgets/extracted_date=*/*.parquet', hive_partitioning = true, union_by_name = true,
-  hive_types = {'extracted_date': DATE});
+SELECT * FROM read_parquet('s3://my-bucket/greenhouse/widgets/extracted_date=*/*.parquet',
+  hive_partitioning = true, union_by_name = true, hive_types = {'extracted_date': DATE});
 
 CREATE OR REPLACE VIEW "greenhouse"."widgets_raw_latest" AS
 SELECT

@@ -1,4 +1,4 @@
--- greenhouse-extract ddl --dialect snowflake: 2 current-state table(s), 2 raw histories at s3://my-bucket/greenhouse
+-- greenhouse-extract ddl --dialect snowflake: 2 current-state tables, 2 raw histories at s3://my-bucket/greenhouse
 -- Snowflake: a stage over the destination through the storage integration greenhouse_integration (--connection).
 -- External tables see new files at REFRESH: run the ALTER EXTERNAL TABLE … REFRESH statements
 -- again after each sync (or set up AUTO_REFRESH notifications).

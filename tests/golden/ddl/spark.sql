@@ -1,4 +1,4 @@
--- greenhouse-extract ddl --dialect spark: 2 current-state table(s), 2 raw histories at s3a://my-bucket/greenhouse
+-- greenhouse-extract ddl --dialect spark: 2 current-state tables, 2 raw histories at s3a://my-bucket/greenhouse
 -- Spark SQL with Delta Lake (delta-spark, Databricks). Run MSCK REPAIR TABLE again after each
 -- sync so that the raw tables see new extracted_date partitions.
 

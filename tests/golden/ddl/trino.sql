@@ -1,4 +1,4 @@
--- greenhouse-extract ddl --dialect trino: 2 current-state table(s), 2 raw histories at s3://my-bucket/greenhouse
+-- greenhouse-extract ddl --dialect trino: 2 current-state tables, 2 raw histories at s3://my-bucket/greenhouse
 -- Trino: catalog delta is the Delta Lake connector (delta.register-table-procedure.enabled=true),
 -- catalog hive the Hive connector. Run the sync_partition_metadata calls again after each sync.
 
