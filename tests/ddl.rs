@@ -10,6 +10,8 @@
 //!   with `UPDATE_GOLDEN=1 cargo test --test ddl golden` and review the diff.
 //! - Usage errors and an empty destination exit with the configuration code; a raw history
 //!   without a current table is described, with the way to build the table.
+//! - A bucket (the S3 test server) is described with its own URLs, as each engine spells the
+//!   scheme, with the column policies applied to the raw tables and no credential printed.
 
 mod harness;
 mod support;
@@ -620,4 +622,78 @@ async fn errors_say_what_to_do_and_a_raw_history_alone_is_described() {
         "a b",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+// ---- a bucket ------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_destination_is_described_with_its_own_urls_and_policies() {
+    let sim = Sim::start(&["--scale", "0.1", "--rate-limit", "0", "--seed", "61"]);
+    let s3 = S3Server::start("lake");
+    let mut env = sim_env(&sim.base_url);
+    env.extend(s3.env());
+    let dir = tempfile::tempdir().unwrap();
+    // A column policy changes the raw files' columns, and so the raw tables'.
+    let config = write_config(
+        dir.path(),
+        r#"{"exclude_columns": {"departments": ["external_id"]}}"#,
+    );
+    let dest = "s3://lake/gh";
+    let out = extract(
+        &[
+            "sync",
+            "--config",
+            &config,
+            "--destination",
+            dest,
+            "--streams",
+            "departments,close_reasons",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ddl = |d: &str| {
+        let out = extract(
+            &[
+                "ddl",
+                "--config",
+                &config,
+                "--dialect",
+                d,
+                "--destination",
+                dest,
+            ],
+            &env,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        // The store's credentials are never printed.
+        assert!(!text(&out).contains(S3_SECRET_KEY), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let athena = ddl("athena");
+    assert!(
+        athena.contains("LOCATION 's3://lake/gh/current/departments/'"),
+        "{athena}"
+    );
+    assert!(
+        athena.contains("LOCATION 's3://lake/gh/close_reasons/'"),
+        "{athena}"
+    );
+    let raw = &athena[athena.find("`departments_raw`").unwrap()..];
+    let raw = &raw[..raw.find(';').unwrap()];
+    assert!(raw.contains("`name` string"), "{raw}");
+    assert!(
+        !raw.contains("external_id"),
+        "an excluded column is declared: {raw}"
+    );
+    let spark = ddl("spark");
+    assert!(
+        spark.contains("LOCATION 's3a://lake/gh/current/departments'"),
+        "{spark}"
+    );
+    let duckdb = ddl("duckdb");
+    assert!(
+        duckdb.contains("delta_scan('s3://lake/gh/current/close_reasons')"),
+        "{duckdb}"
+    );
 }
