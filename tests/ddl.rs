@@ -129,17 +129,11 @@ for case in json.load(sys.stdin):
                       "problems": problems}))
 "#;
 
-fn sqlglot_name(d: Dialect) -> &'static str {
-    d.name()
-}
-
-/// Runs [`SQLGLOT_CHECK`] on every case and fails with each problem it found.
+/// Runs [`SQLGLOT_CHECK`] on every case (sqlglot's dialect names are `ddl`'s) and fails with each problem it found.
 fn assert_parses(cases: &[(String, Dialect, String)]) {
     let input: Vec<Value> = cases
         .iter()
-        .map(|(label, d, sql)| {
-            serde_json::json!({"label": label, "dialect": sqlglot_name(*d), "sql": sql})
-        })
+        .map(|(label, d, sql)| serde_json::json!({"label": label, "dialect": d.name(), "sql": sql}))
         .collect();
     let out = python(
         ".venv-sqlglot",
