@@ -191,6 +191,22 @@ for arg in sys.argv[1:]:
     print(json.dumps(out))
 "#;
 
+/// The rows of the Delta table at `dir`: its active files as the `deltalake` package lists
+/// them, counted from their Parquet footers (a table need not have an `id`).
+fn delta_row_count(dir: &Path) -> u64 {
+    let (_, files) = delta_table_files(dir);
+    files
+        .iter()
+        .map(|f| {
+            let bytes = bytes::Bytes::from(std::fs::read(f).unwrap());
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap();
+            reader.metadata().file_metadata().num_rows() as u64
+        })
+        .sum()
+}
+
 // ---- a real destination --------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
@@ -252,7 +268,7 @@ async fn duckdb_runs_the_output_and_every_dialect_parses_it() {
         let name = r["table"].as_str().unwrap().to_string();
         let rows = r["rows"].as_u64().unwrap();
         // The deltalake package reads the same log independently of DuckDB.
-        let truth = delta_table_rows(&dest.join("current").join(&name)).len() as u64;
+        let truth = delta_row_count(&dest.join("current").join(&name));
         assert_eq!(
             (rows, r["delta_rows"].as_u64().unwrap()),
             (truth, truth),
