@@ -522,6 +522,10 @@ fn the_view_leaves_out_what_a_stream_does_not_have() {
     assert!(bq.contains("WITH CONNECTION `eu.lake`"), "{bq}");
     assert!(bq.contains("'gs://other/root/current/widgets'"), "{bq}");
     assert!(!bq.contains("s3://b/p"), "{bq}");
+    for d in [Dialect::Trino, Dialect::Athena] {
+        let e = ddl::render(&layout, d, &o).unwrap_err();
+        assert!(e.to_string().contains("one schema name"), "{e}");
+    }
     for bad in [
         Options {
             schema: "my schema".into(),

@@ -183,5 +183,13 @@ pub struct RawTable {
 
 /// The statements for `layout` in `dialect`.
 pub fn render(layout: &Layout, dialect: Dialect, options: &Options) -> Result<String, Error> {
+    // Trino's catalogs are fixed (one per connector), and Athena's DDL names no catalog.
+    if matches!(dialect, Dialect::Trino | Dialect::Athena) && options.schema.contains('.') {
+        return Err(Error::config(format!(
+            "--schema {}: {} takes one schema name (no catalog or project)",
+            options.schema,
+            dialect.label()
+        )));
+    }
     sql::Writer::new(dialect, options, &layout.url).render(layout)
 }
