@@ -16,6 +16,8 @@ VENV_LINEAGE := .venv-lineage
 # The Delta Lake readers of the current-state tables (tests/current_tables.rs): delta-rs's Python
 # package and DuckDB with its delta extension (which must match DuckDB's version exactly).
 VENV_DELTA := .venv-delta
+# The SQL parser that checks every dialect `greenhouse-extract ddl` prints (tests/ddl.rs).
+VENV_SQLGLOT := .venv-sqlglot
 
 .PHONY: all build test lint fmt demo bench soak catalog readme tools clean-demo
 
@@ -70,10 +72,11 @@ readme:
 ## independent Parquet reader (DuckDB) in a local virtualenv, and the real protocol clients:
 ## a Singer target (target-jsonl) and the Airbyte protocol models; Meltano (~50 s to install on
 ## 2 cores; `meltano install` in its test fetches target-jsonl from PyPI, ~15 s) and Airflow
-## (~65 s; no constraints file: its URL is on GitHub, which CI cannot reach).
+## (~65 s; no constraints file: its URL is on GitHub, which CI cannot reach); the SQL parser
+## sqlglot (pure Python, a few seconds), which checks every dialect `ddl` prints.
 tools: $(S3S_FS) $(VENV)/bin/python $(VENV_SINGER)/bin/target-jsonl $(VENV_AIRBYTE)/installed \
 	$(VENV_MELTANO)/bin/meltano $(VENV_AIRFLOW)/bin/airflow $(VENV_LINEAGE)/installed \
-	$(VENV_DELTA)/installed
+	$(VENV_DELTA)/installed $(VENV_SQLGLOT)/installed
 
 $(S3S_FS):
 	$(CARGO) install s3s-fs@0.14.1 --locked --features binary --root .tools
@@ -86,6 +89,11 @@ $(VENV_DELTA)/installed:
 	python3 -m venv $(VENV_DELTA)
 	$(VENV_DELTA)/bin/pip install --quiet --disable-pip-version-check duckdb==1.5.5 \
 		duckdb-extension-delta==1.5.5 deltalake==1.6.6 pyarrow==22.0.0
+	touch $@
+
+$(VENV_SQLGLOT)/installed:
+	python3 -m venv $(VENV_SQLGLOT)
+	$(VENV_SQLGLOT)/bin/pip install --quiet --disable-pip-version-check sqlglot==30.30.0
 	touch $@
 
 $(VENV_LINEAGE)/installed:

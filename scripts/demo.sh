@@ -79,6 +79,10 @@ The current state of every stream is also a Delta Lake table under $abs/current/
   duckdb -c "INSTALL delta; LOAD delta; SELECT id, first_name, last_name FROM delta_scan('$abs/current/candidates') LIMIT 10"
 
   python3 -c "from deltalake import DeltaTable; print(DeltaTable('$abs/current/candidates').to_pyarrow_table().num_rows)"
+
+The statements that make a warehouse read all of it (tables, raw history, de-duplicating views):
+
+  $bin/greenhouse-extract ddl --dialect duckdb --destination $abs    # or athena, trino, snowflake, bigquery, spark
 MSG
 py=
 for candidate in .venv/bin/python python3; do

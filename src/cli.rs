@@ -134,6 +134,12 @@ pub enum Command {
         #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
         streams: Option<Vec<String>>,
     },
+    /// Print the statements that make a warehouse read the destination as it is now: each
+    /// current-state Delta table in the engine's Delta syntax, and each stream's raw history
+    /// as an external table (declared types, the `extracted_date` partition) with a
+    /// de-duplicating view. Reads listings and Delta logs only; needs no Greenhouse
+    /// credentials.
+    Ddl(DdlArgs),
     /// Receive Greenhouse web hooks: `serve` stores each signed event on the destination, where
     /// the next `sync` applies it (tombstones for deletes and merges).
     Webhooks {
@@ -145,6 +151,31 @@ pub enum Command {
         #[command(subcommand)]
         command: AirbyteCommand,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DdlArgs {
+    /// The warehouse whose SQL to print.
+    #[arg(long, value_enum)]
+    pub dialect: crate::ddl::Dialect,
+    /// Only these streams or tables (comma-separated names or globs; default: everything the
+    /// destination holds).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    pub streams: Option<Vec<String>>,
+    #[command(flatten)]
+    pub target: crate::statecmd::Target,
+    /// Schema (database; dataset, or `project.dataset`, in BigQuery) to create the tables and
+    /// views in.
+    #[arg(long, value_name = "NAME", default_value = crate::ddl::DEFAULT_SCHEMA)]
+    pub schema: String,
+    /// Snowflake: the storage integration of the stage (default `greenhouse_integration`);
+    /// BigQuery: the connection of the BigLake tables (default `us.greenhouse`).
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+    /// The destination's URL as the warehouse reaches it, used as given in every location
+    /// (default: the destination's own URL, spelt as each engine spells its scheme).
+    #[arg(long, value_name = "URL")]
+    pub location: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -498,6 +529,32 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 "{}",
                 crate::table::text_table(&["stream", "rows", "files"], &rows, &[1, 2])
             );
+            Ok(ExitCode::Success)
+        }
+        Command::Ddl(args) => {
+            let options = crate::ddl::Options {
+                schema: args.schema.clone(),
+                connection: args.connection.clone(),
+                location: args.location.clone(),
+            };
+            options.validate()?;
+            let file = ConfigFile::load_with_env(cli.config.as_deref())?;
+            let policies = file.column_policies(&registry)?;
+            let destination = args
+                .target
+                .destination
+                .clone()
+                .or_else(|| file.destination.clone())
+                .unwrap_or_else(|| crate::config::DEFAULT_DESTINATION.to_string());
+            let Some(dest) = crate::storage::open_existing(&destination)? else {
+                return Err(Error::config(format!(
+                    "{destination} does not exist: run `greenhouse-extract sync` first (or check --destination)"
+                )));
+            };
+            let layout =
+                crate::ddl::inspect::inspect(&dest, &registry, &policies, args.streams.as_deref())
+                    .await?;
+            print!("{}", crate::ddl::render(&layout, args.dialect, &options)?);
             Ok(ExitCode::Success)
         }
         Command::Webhooks {

@@ -299,6 +299,15 @@ pub fn current_table_vacuum_failed(stream: &str, error: &dyn Display) {
     );
 }
 
+pub const DDL_NO_CURRENT_TABLE: &str = "ddl_no_current_table";
+pub fn ddl_no_current_table(stream: &str) {
+    tracing::warn!(
+        event = DDL_NO_CURRENT_TABLE,
+        stream,
+        "The stream has raw files but no current-state table; `greenhouse-extract rebuild --streams <stream>` builds it"
+    );
+}
+
 pub const PURGE_FINISHED: &str = "purge_finished";
 pub fn purge_finished(purge_id: &str, resumed: bool, rows_removed: u64, files_rewritten: u64) {
     tracing::info!(

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod current;
+pub mod ddl;
 pub mod docs;
 pub mod dryrun;
 pub mod error;

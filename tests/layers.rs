@@ -12,7 +12,7 @@
 //!
 //! The intended layers, bottom → top (see each module's `//!` for why it sits where it does):
 //! secrets, error, table, events → logging, registry → config → storage, state, convert, harvest →
-//! sink, privacy, progress → sync, dryrun, check, catalog, docs → protocol → cli.
+//! sink, privacy, progress → sync, dryrun, check, catalog, docs, ddl → protocol → cli.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -220,6 +220,19 @@ impl Table {
         self.opened_for.as_ref() == Some(schema)
     }
 
+    /// The table's columns as its log declares them now (schema evolution, and columns added
+    /// by any writer, included).
+    pub fn arrow_schema(&self) -> Result<SchemaRef, TableError> {
+        use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
+        let snapshot = self.table.snapshot().map_err(|e| self.err(e))?;
+        let schema: arrow_schema::Schema = snapshot
+            .schema()
+            .as_ref()
+            .try_into_arrow()
+            .map_err(|e| self.err(format!("its schema has no Arrow equivalent: {e}")))?;
+        Ok(Arc::new(schema))
+    }
+
     /// Brings the table up to date with its log (an outside writer may have committed).
     pub async fn refresh(&mut self) -> Result<(), TableError> {
         self.table
