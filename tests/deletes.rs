@@ -95,21 +95,35 @@ async fn reconcile_and_cascades_leave_no_deleted_record_live() {
     assert!(compared > 10_000, "only {compared} rows compared");
     assert!(deleted_seen > 50, "only {deleted_seen} tombstones");
 
-    // The README's de-duplicating DuckDB query gives the same current state.
+    // The de-duplicating views `ddl --dialect duckdb` prints (the README's way to read the raw
+    // history) give the same current state.
+    let out = extract(
+        &[
+            "ddl",
+            "--dialect",
+            "duckdb",
+            "--destination",
+            dest_s,
+            "--streams",
+            "applications,candidates,scorecards",
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ddl = String::from_utf8(out.stdout).unwrap();
     for name in ["applications", "candidates", "scorecards"] {
         let rows = read_stream(&store, &ObjPath::from(""), name).await;
         let expected: Vec<i64> = current_rows(rows).into_keys().collect();
-        let sql = readme_duckdb_query().replace(
-            "greenhouse-data/applications/",
-            &format!("{}/{name}/", dest_s),
-        );
-        let mut got: Vec<i64> =
-            duckdb_query(&format!("SELECT id FROM ({})", sql.trim_end_matches(';')))
-                .iter()
-                .map(|r| r["id"].as_i64().unwrap())
-                .collect();
+        let result = duckdb_delta_query(&[
+            ddl.clone(),
+            format!("SELECT id FROM greenhouse.{name}_raw_latest"),
+        ]);
+        let mut got: Vec<i64> = result[1]
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
         got.sort();
-        assert_eq!(got, expected, "{name}: the README's query");
+        assert_eq!(got, expected, "{name}: the view `ddl` prints");
     }
 
     // Every listing cost ⌈live ids ÷ 500⌉ requests per partition (an empty one costs its one).
@@ -174,18 +188,6 @@ async fn reconcile_and_cascades_leave_no_deleted_record_live() {
         .filter(|f| !files_before.contains(f) && f.contains("deletes"))
         .collect();
     assert!(new_files.is_empty(), "{new_files:?}");
-}
-
-/// The DuckDB query under the README's `-- DuckDB` line (the current state of applications).
-fn readme_duckdb_query() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("-- DuckDB\n")
-        .expect("the README's DuckDB query")
-        + "-- DuckDB\n".len();
-    let end = start + readme[start..].find("```").unwrap();
-    readme[start..end].trim().to_string()
 }
 
 async fn read_files(store: &Arc<dyn ObjectStore>) -> Vec<String> {

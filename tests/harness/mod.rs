@@ -610,6 +610,9 @@ con = duckdb.connect()
 con.execute(f"LOAD '{ext}'")
 for q in sys.argv[1:]:
     cur = con.execute(q)
+    if cur.description is None:
+        print("[]")
+        continue
     cols = [d[0] for d in cur.description]
     print(json.dumps([dict(zip(cols, row)) for row in cur.fetchall()], default=str))
 "#;
