@@ -207,6 +207,9 @@ async fn run_streams(
     }) {
         return Err(Error::Auth(auth));
     }
+    for r in &mut reports {
+        r.custom_field_misfits = output.custom_field_misfits(&r.stream);
+    }
     let mut report = RunReport {
         run_id: opts.run_id.clone(),
         streams: reports,

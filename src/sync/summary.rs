@@ -53,6 +53,9 @@ pub struct StreamReport {
     pub extra_fields: u64,
     pub type_mismatches: u64,
     pub null_violations: u64,
+    /// Custom-field values that did not fit their typed column of the current table (kept in
+    /// its `_extra`).
+    pub custom_field_misfits: u64,
     /// Records not written because their primary key was unusable (filed under `_errors/`).
     pub quarantined: u64,
     /// Keys of the `_errors/` documents this stream's run left (quarantined records).
@@ -115,6 +118,7 @@ impl StreamReport {
             extra_fields: 0,
             type_mismatches: 0,
             null_violations: 0,
+            custom_field_misfits: 0,
             quarantined: 0,
             error_objects: Vec::new(),
             duration: Duration::ZERO,
@@ -189,6 +193,7 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
     let total_requests: u64 = reports.iter().map(|r| r.requests).sum();
     let extras: u64 = reports.iter().map(|r| r.extra_fields).sum();
     let mismatches: u64 = reports.iter().map(|r| r.type_mismatches).sum();
+    let misfits: u64 = reports.iter().map(|r| r.custom_field_misfits).sum();
     let tombstones: u64 = reports.iter().map(|r| r.deletes.tombstones()).sum();
     let reconciled: Vec<&StreamReport> = reports.iter().filter(|r| r.deletes.reconciled).collect();
     writeln!(
@@ -202,6 +207,13 @@ pub fn render(reports: &[StreamReport], run_id: &str, duration: Duration) -> Str
         writeln!(
             out,
             "Kept in _extra: {extras} unknown fields, {mismatches} values whose type disagreed with the declaration"
+        )
+        .unwrap();
+    }
+    if misfits > 0 {
+        writeln!(
+            out,
+            "Kept in the current tables' _extra: {misfits} custom-field values that did not fit their typed cf_* column"
         )
         .unwrap();
     }
@@ -292,6 +304,7 @@ pub fn to_json(
                 "extra_fields": r.extra_fields,
                 "type_mismatches": r.type_mismatches,
                 "null_violations": r.null_violations,
+                "custom_field_misfits": r.custom_field_misfits,
                 "quarantined": r.quarantined,
                 "error_objects": r.error_objects,
                 "deletes": deletes_json(&r.deletes),
@@ -332,4 +345,31 @@ pub fn deletes_json(d: &DeleteReport) -> serde_json::Value {
         "refreshed": d.refreshed,
         "error": d.error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_field_misfits_are_counted_in_text_and_json() {
+        let mut r = StreamReport::new(
+            "jobs",
+            Window {
+                from: None,
+                to: None,
+            },
+        );
+        r.status = StreamStatus::Committed;
+        let text = render(std::slice::from_ref(&r), "run-1", Duration::ZERO);
+        assert!(!text.contains("custom-field values"), "{text}");
+        r.custom_field_misfits = 3;
+        let text = render(std::slice::from_ref(&r), "run-1", Duration::ZERO);
+        assert!(
+            text.contains("3 custom-field values that did not fit their typed cf_* column"),
+            "{text}"
+        );
+        let json = to_json(std::slice::from_ref(&r), "run-1", Duration::ZERO, None, 0);
+        assert_eq!(json["streams"][0]["custom_field_misfits"], 3);
+    }
 }

@@ -170,6 +170,12 @@ pub trait Output: Send + Sync {
     fn stream_finished(&self, _stream: &Stream, _report: &StreamReport) {}
 
     /// After every stream ended: what the run leaves behind for loaders (the manifest key).
+    /// Custom-field values of `stream` this run's current-table merges could not type (see
+    /// [`crate::current::custom`]); outputs without current tables have none.
+    fn custom_field_misfits(&self, _stream: &str) -> u64 {
+        0
+    }
+
     async fn finish(&self, _report: &RunReport) -> Option<String> {
         None
     }

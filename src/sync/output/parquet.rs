@@ -535,6 +535,14 @@ impl Output for ParquetOutput<'_> {
         }
     }
 
+    fn custom_field_misfits(&self, stream: &str) -> u64 {
+        self.current_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(stream)
+            .map_or(0, |c| c.custom_field_misfits)
+    }
+
     async fn finish(&self, report: &RunReport) -> Option<String> {
         let current = self
             .current_stats
