@@ -1,16 +1,14 @@
-//! A borrowed JSON value for the conversion hot path.
+//! A borrowed JSON value, for the values that leave the typed path (see `page`): unknown keys
+//! and mismatches kept in `_extra`, nested JSON columns, and whole records on the rare page that
+//! quarantines one.
 //!
-//! Why not `serde_json::Value`: profiling a candidate page showed ~half the time in the allocator —
-//! every key and string copied into its own `String`, every object a `BTreeMap`. Here strings and
-//! keys without escapes borrow from the response body, objects are vectors of pairs in the
-//! order received, and numbers keep serde_json's three kinds. Parsing is still serde_json's.
+//! Why not `serde_json::Value`: every key and string would be copied into its own `String` and
+//! every object would be a `BTreeMap`. Here strings and keys without escapes borrow from the
+//! response body, objects are vectors of pairs in the order received (duplicate keys kept as
+//! sent), and numbers keep serde_json's three kinds. Parsing is still serde_json's.
 //!
-//! Objects keep duplicate keys as sent; lookups find the first.
-//!
-//! Top-level fields declared `json` (custom field maps: the bulkiest part of a record) are not
-//! parsed into a tree at all: [`PageSeed`] borrows their exact text as received ([`Json::Raw`]),
-//! which the JSON column stores as is. Parsing them into a tree and writing them back out cost
-//! about a fifth of a candidate page's conversion.
+//! [`PageSeed`] reads a whole page into records, keeping the exact text of the top-level fields
+//! declared `json` ([`Json::Raw`]), so that a quarantined record is written back as received.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -92,26 +90,6 @@ impl<'a> Json<'a> {
     }
 }
 
-/// Looks `key` up in `pairs`, trying position `hint` first: records of one stream usually list
-/// their keys in the same order, so with the caller carrying the hint forward each lookup is one
-/// comparison instead of a scan.
-#[inline]
-pub(crate) fn find<'o, 'a>(
-    pairs: &'o [(Cow<'a, str>, Json<'a>)],
-    key: &str,
-    hint: &mut usize,
-) -> Option<&'o Json<'a>> {
-    if let Some((k, v)) = pairs.get(*hint)
-        && k == key
-    {
-        *hint += 1;
-        return Some(v);
-    }
-    let i = pairs.iter().position(|(k, _)| k == key)?;
-    *hint = i + 1;
-    Some(&pairs[i].1)
-}
-
 /// One record of a list page: must be a JSON object.
 pub(crate) struct Record<'a>(pub(crate) Object<'a>);
 
@@ -147,7 +125,9 @@ impl<'de> Deserialize<'de> for Json<'de> {
     }
 }
 
-struct JsonVisitor;
+/// Builds a [`Json`] from any JSON value (also used by the page reader for values that leave the
+/// typed path).
+pub(crate) struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
     type Value = Json<'de>;
@@ -272,7 +252,7 @@ impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
 }
 
 /// An object key, borrowed when it has no escapes (serde's `Cow<str>` always copies).
-struct Key<'a>(Cow<'a, str>);
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -341,18 +321,5 @@ mod tests {
         assert_eq!(serde_json::to_string(&v).unwrap(), text);
         let as_value: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(v.to_value(), as_value);
-    }
-
-    #[test]
-    fn find_uses_and_advances_the_hint() {
-        let v: Json = serde_json::from_str(r#"{"a":1,"b":2,"c":3}"#).unwrap();
-        let Json::Object(pairs) = &v else { panic!() };
-        let mut hint = 0;
-        assert_eq!(find(pairs, "a", &mut hint), Some(&Json::U64(1)));
-        assert_eq!(hint, 1);
-        assert_eq!(find(pairs, "c", &mut hint), Some(&Json::U64(3)));
-        assert_eq!(hint, 3);
-        assert_eq!(find(pairs, "b", &mut hint), Some(&Json::U64(2)));
-        assert_eq!(find(pairs, "z", &mut hint), None);
     }
 }

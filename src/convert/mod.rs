@@ -58,6 +58,7 @@
 
 mod columns;
 mod json;
+mod page;
 mod repair;
 mod schema;
 mod time;
@@ -72,8 +73,8 @@ use arrow_schema::{ArrowError, SchemaRef};
 use chrono::{DateTime, Utc};
 
 use crate::registry::Stream;
-use columns::{Leftovers, Pairs};
 use json::{PageSeed, Record};
+use page::{Leftovers, Reader};
 use repair::Repairs;
 use serde::de::DeserializeSeed;
 
@@ -172,6 +173,8 @@ pub struct Converter {
     ref_columns: Vec<Option<usize>>,
     /// Top-level JSON-typed fields, kept as received text instead of parsed (see `json`).
     raw_fields: Vec<String>,
+    /// The previous page's row count: sizes the next page's builders.
+    rows_hint: usize,
     totals: ConvertTotals,
 }
 
@@ -202,6 +205,7 @@ impl Converter {
                 .filter(|f| matches!(f.ty, crate::registry::FieldType::Json))
                 .map(|f| f.name.clone())
                 .collect(),
+            rows_hint: 64,
             totals: ConvertTotals::default(),
         }
     }
@@ -263,26 +267,17 @@ impl Converter {
         text: &str,
         repairs: Option<Repairs>,
     ) -> Result<ConvertedPage, ConvertError> {
+        // One pass: values go from the text straight into the builders (see `page`).
+        let mut reader = Reader::new(&self.stream.fields, self.schema.fields(), self.rows_hint)?;
+        let mut left = Leftovers::new(self.rows_hint, repairs);
         let mut de = serde_json::Deserializer::from_str(text);
-        let records: Vec<Record> = PageSeed {
-            raw: &self.raw_fields,
-        }
-        .deserialize(&mut de)
-        .and_then(|r| de.end().map(|()| r))
-        .map_err(ConvertError::NotAnArrayOfObjects)?;
-        let n = records.len();
-        let mut left = Leftovers::new(n);
-        left.repairs = repairs;
-        let locs: Vec<usize> = (0..n).collect();
-        let objects: Vec<Option<&Pairs>> = records.iter().map(|r| Some(r.0.as_slice())).collect();
-        let children = left.gather_children(&self.stream.fields, &objects, &locs, "");
-        let mut columns: Vec<ArrayRef> = left.build_children(
-            &self.stream.fields,
-            self.schema.fields(),
-            &children,
-            &locs,
-            "",
-        )?;
+        reader
+            .read(&mut de, &mut left)
+            .and_then(|()| de.end())
+            .map_err(ConvertError::NotAnArrayOfObjects)?;
+        let n = left.rows();
+        self.rows_hint = n.max(16);
+        let mut columns: Vec<ArrayRef> = reader.finish()?;
 
         let extra: StringArray = left
             .extra
@@ -319,6 +314,13 @@ impl Converter {
                     )
                 })
                 .collect();
+            // Rare: the page is parsed again, into records, for the quarantined ones' text.
+            let mut de = serde_json::Deserializer::from_str(text);
+            let records: Vec<Record> = PageSeed {
+                raw: &self.raw_fields,
+            }
+            .deserialize(&mut de)
+            .map_err(ConvertError::NotAnArrayOfObjects)?;
             for (row, record) in records.iter().enumerate() {
                 if !keep.value(row) {
                     quarantined.push(record.to_json_text());

@@ -683,3 +683,66 @@ fn integer_keys_follow_the_converters_rule() {
         assert_eq!(super::integer_key(&v), want, "{v}");
     }
 }
+
+/// The reader guesses each key's column from the previous record's key order; records whose
+/// keys come in other orders (or repeat) must read exactly the same.
+#[test]
+fn key_order_does_not_matter_and_repeated_keys_are_kept() {
+    let texts = [
+        r#"{"id":1,"updated_at":"2024-01-15T10:30:00Z","name":"a","age":3,"source":{"id":7,"name":"s"}}"#,
+        r#"{"source":{"name":"s","id":7},"age":3,"name":"a","updated_at":"2024-01-15T10:30:00Z","id":2}"#,
+        r#"{"name":"a","id":3,"source":{"id":7,"name":"s"},"updated_at":"2024-01-15T10:30:00Z","age":3}"#,
+        r#"{"id":4,"updated_at":"2024-01-15T10:30:00Z","name":"a","name":"b","age":3,"source":{"id":7,"id":8,"name":"s"}}"#,
+    ];
+    let body = format!("[{}]", texts.join(","));
+    let mut c = converter();
+    // Twice through one converter: the second page starts from the first one's guesses.
+    for _ in 0..2 {
+        let page = c.convert_page(body.as_bytes()).unwrap();
+        assert_eq!(page.ids, [1, 2, 3, 4]);
+        let name = col(&page, "name").as_string::<i32>();
+        let age = col(&page, "age").as_primitive::<Int64Type>();
+        let source = col(&page, "source").as_struct();
+        let source_id = source.column(0).as_primitive::<Int64Type>();
+        let source_name = source.column(1).as_string::<i32>();
+        for row in 0..4 {
+            assert_eq!(name.value(row), "a", "row {row}");
+            assert_eq!(age.value(row), 3, "row {row}");
+            assert_eq!(source_id.value(row), 7, "row {row}");
+            assert_eq!(source_name.value(row), "s", "row {row}");
+        }
+        for row in 0..3 {
+            assert_eq!(extra(&page, row), None, "row {row}");
+        }
+        // A repeated key: the first value is typed, the later one kept under the same path.
+        assert_eq!(
+            extra(&page, 3).unwrap(),
+            json!({"name": "b", "source.id": 8})
+        );
+        assert_eq!(page.extra_fields, 2);
+        assert_eq!(page.type_mismatches + page.null_violations, 0);
+    }
+}
+
+/// A page that fails to parse halfway leaves nothing behind for the next page.
+#[test]
+fn a_failed_page_does_not_leak_into_the_next() {
+    let mut c = converter();
+    let bad =
+        r#"[{"id":1,"updated_at":"2024-01-15T10:30:00Z","tags":["a","b"]},{"id":2,"tags":["c""#;
+    assert!(matches!(
+        c.convert_page(bad.as_bytes()),
+        Err(ConvertError::NotAnArrayOfObjects(_))
+    ));
+    let page = c
+        .convert_page(
+            json!([with(base(3), "tags", json!(["z"]))])
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(page.rows, 1);
+    let tags = col(&page, "tags").as_list::<i32>();
+    assert_eq!(tags.value(0).as_string::<i32>().value(0), "z");
+    assert_eq!(tags.value(0).len(), 1);
+}
