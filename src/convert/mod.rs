@@ -78,6 +78,9 @@ use page::{Leftovers, Reader};
 use repair::Repairs;
 use serde::de::DeserializeSeed;
 
+/// An object key that borrows from the text when it has no escapes (serde's `Cow<str>` always
+/// copies): for other borrowing readers of Harvest's JSON.
+pub(crate) use json::Key as BorrowedKey;
 pub use schema::{
     DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, DESCRIPTION_METADATA_KEY, EXTRA_COLUMN,
     EXTRACTED_AT_COLUMN, MERGED_INTO_COLUMN, NULLABLE_METADATA_KEY, RUN_ID_COLUMN,

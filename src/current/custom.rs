@@ -21,7 +21,9 @@
 //!   `_extra` under the column's name, and counted; the raw JSON column is untouched.
 //! - [`long_rows`] turns a table's rows into the long-format rows of `custom_field_values`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -30,7 +32,11 @@ use arrow_array::builder::{
 };
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::convert::BorrowedKey;
 
 /// Column name prefix.
 pub const PREFIX: &str = "cf_";
@@ -264,45 +270,117 @@ impl Plan {
     }
 }
 
-/// The custom-field maps of a raw batch's `field` column (JSON text), one per row (`None`:
-/// null, or not a JSON object).
-fn maps(batch: &RecordBatch, field: &str) -> Vec<Option<serde_json::Map<String, Value>>> {
-    let Some(col) = batch
+/// One custom-field map entry, borrowed from the map's JSON text: only its `type` and `value`
+/// (each the exact text received); other keys (`name`, …) are skipped unparsed. An entry that
+/// is not a JSON object has neither.
+#[derive(Default, Clone, Copy)]
+struct RawEntry<'a> {
+    ty: Option<&'a RawValue>,
+    value: Option<&'a RawValue>,
+}
+
+/// A custom-field map's entries in the order received (a repeated key: every copy), borrowed
+/// from its JSON text. Why not `serde_json::Value`: it copies every key and string into a
+/// `BTreeMap`, which made the maps' parsing the largest cost of a candidates table's merge.
+struct RawMap<'a>(Vec<(Cow<'a, str>, RawEntry<'a>)>);
+
+impl<'de> Deserialize<'de> for RawMap<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = RawMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a custom-field map (a JSON object)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMap<'de>, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
+                while let Some(BorrowedKey(k)) = map.next_key()? {
+                    pairs.push((k, map.next_value()?));
+                }
+                Ok(RawMap(pairs))
+            }
+        }
+        d.deserialize_map(MapVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEntry<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = RawEntry<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEntry<'de>, A::Error> {
+                let mut e = RawEntry::default();
+                while let Some(BorrowedKey(k)) = map.next_key()? {
+                    // A repeated key: the last one wins, as in a parsed JSON object.
+                    match k.as_ref() {
+                        "type" => e.ty = Some(map.next_value()?),
+                        "value" => e.value = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(e)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawEntry<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RawEntry::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<RawEntry<'de>, E> {
+                Ok(RawEntry::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<RawEntry<'de>, E> {
+                Ok(RawEntry::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<RawEntry<'de>, E> {
+                Ok(RawEntry::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<RawEntry<'de>, E> {
+                Ok(RawEntry::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<RawEntry<'de>, E> {
+                Ok(RawEntry::default())
+            }
+            fn visit_unit<E>(self) -> Result<RawEntry<'de>, E> {
+                Ok(RawEntry::default())
+            }
+        }
+        d.deserialize_any(EntryVisitor)
+    }
+}
+
+/// The map of one cell (`None`: null, or not a JSON object).
+fn raw_map(text: Option<&str>) -> Option<RawMap<'_>> {
+    serde_json::from_str(text?).ok()
+}
+
+/// The JSON-text column `field` of `batch`, if it has one.
+fn map_column<'b>(batch: &'b RecordBatch, field: &str) -> Option<&'b StringArray> {
+    batch
         .column_by_name(field)
         .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-    else {
-        return vec![None; batch.num_rows()];
-    };
-    col.iter()
-        .map(|v| {
-            v.and_then(|t| match serde_json::from_str::<Value>(t) {
-                Ok(Value::Object(m)) => Some(m),
-                _ => None,
-            })
-        })
-        .collect()
 }
 
 /// The fields the maps of `batch` hold that `plan` lacks, with the value type each entry names
 /// (`type`; an entry without one is skipped: nothing says how to type it).
 pub fn unseen(batch: &RecordBatch, field: &str, plan: &Plan) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(col) = batch
-        .column_by_name(field)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-    else {
+    let Some(col) = map_column(batch, field) else {
         return out;
     };
-    for text in col.iter().flatten() {
-        let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) else {
-            continue;
-        };
-        for (k, v) in m {
-            if plan.contains(&k) || out.contains_key(&k) {
+    for map in col.iter().filter_map(raw_map) {
+        for (k, e) in map.0 {
+            if plan.contains(&k) || out.contains_key(k.as_ref()) {
                 continue;
             }
-            if let Some(t) = v.get("type").and_then(Value::as_str) {
-                out.insert(k, t.to_string());
+            if let Some(t) =
+                e.ty.and_then(|t| serde_json::from_str::<String>(t.get()).ok())
+            {
+                out.insert(k.into_owned(), t);
             }
         }
     }
@@ -542,26 +620,38 @@ pub fn widen(
         .iter()
         .map(|f| Builder::new(f.data_type(), rows))
         .collect();
-    let extra_in = batch
-        .column_by_name(extra_column)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
-    let mut extra_out: Vec<Option<String>> = match extra_in {
-        Some(c) => c.iter().map(|v| v.map(str::to_string)).collect(),
-        None => vec![None; rows],
-    };
+    let col = map_column(batch, field);
+    // Per entry of the plan (in `entries()` order): its position, to find a row's values by key.
+    let index: HashMap<&str, usize> = plan
+        .entries()
+        .enumerate()
+        .map(|(i, e)| (e.key.as_str(), i))
+        .collect();
+    let mut values: Vec<Option<&RawValue>> = vec![None; index.len()];
+    // Per row with misfits: (column name, value) to add to its `_extra`.
+    let mut kept: Vec<(usize, Vec<(String, Value)>)> = Vec::new();
     let mut misfits = 0u64;
-    for (row, map) in maps(batch, field).into_iter().enumerate() {
+    for row in 0..rows {
+        values.fill(None);
+        let text = col.and_then(|c| c.is_valid(row).then(|| c.value(row)));
+        if let Some(map) = raw_map(text) {
+            // A repeated key: the last copy wins, as in a parsed JSON object.
+            for (k, e) in map.0 {
+                if let Some(&i) = index.get(k.as_ref()) {
+                    values[i] = e.value;
+                }
+            }
+        }
         let mut at = 0;
-        let mut kept: Vec<(String, Value)> = Vec::new();
-        for e in plan.entries() {
+        let mut row_kept: Vec<(String, Value)> = Vec::new();
+        for (e, raw) in plan.entries().zip(&values) {
             let n = e.columns.len();
             let slice = &mut builders[at..at + n];
             at += n;
-            let value = map
-                .as_ref()
-                .and_then(|m| m.get(&e.key))
-                .and_then(|entry| entry.get("value"))
-                .unwrap_or(&Value::Null);
+            // The raw text was validated by the map's parse, so reading it again cannot fail.
+            let value = raw
+                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+                .unwrap_or(Value::Null);
             if value.is_null() {
                 slice.iter_mut().for_each(Builder::null);
                 continue;
@@ -572,28 +662,44 @@ pub fn widen(
                 .map(|(_, p)| *p)
                 .zip(slice.iter_mut())
                 .collect();
-            if !append(e.kind, &mut parts, value) {
+            if !append(e.kind, &mut parts, &value) {
                 misfits += 1;
-                kept.push((e.columns[0].0.clone(), value.clone()));
+                row_kept.push((e.columns[0].0.clone(), value));
             }
         }
-        if !kept.is_empty() {
-            let mut obj = extra_out[row]
+        if !row_kept.is_empty() {
+            kept.push((row, row_kept));
+        }
+    }
+    // Only rows with misfits get a new `_extra`; the others keep theirs as it is.
+    let extra_out: Option<StringArray> = (!kept.is_empty()).then(|| {
+        let extra_in = batch
+            .column_by_name(extra_column)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+        let mut out: Vec<Option<String>> = match extra_in {
+            Some(c) => c.iter().map(|v| v.map(str::to_string)).collect(),
+            None => vec![None; rows],
+        };
+        for (row, values) in kept {
+            let mut obj = out[row]
                 .as_deref()
                 .and_then(|t| serde_json::from_str::<serde_json::Map<String, Value>>(t).ok())
                 .unwrap_or_default();
-            for (k, v) in kept {
+            for (k, v) in values {
                 obj.insert(k, v);
             }
-            extra_out[row] = Some(Value::Object(obj).to_string());
+            out[row] = Some(Value::Object(obj).to_string());
         }
-    }
+        StringArray::from(out)
+    });
     let mut out_fields: Vec<Field> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
         out_fields.push(f.as_ref().clone());
-        if f.name() == extra_column && misfits > 0 {
-            columns.push(Arc::new(StringArray::from(extra_out.clone())));
+        if f.name() == extra_column
+            && let Some(extra) = &extra_out
+        {
+            columns.push(Arc::new(extra.clone()));
         } else {
             columns.push(c.clone());
         }
