@@ -53,6 +53,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::registry::Stream;
 use upload::CreateUpload;
@@ -204,12 +205,20 @@ impl RollingWriter {
         .into_iter()
         .map(|(k, v)| KeyValue::new(k.to_string(), v))
         .collect();
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             // parquet's default is UNCOMPRESSED.
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(config.row_group_rows))
-            .set_key_value_metadata(Some(metadata))
-            .build();
+            .set_key_value_metadata(Some(metadata));
+        // Keys and timestamps are (nearly) unique per record: a dictionary for them is hashed
+        // value by value only to be abandoned when it outgrows its page, so they go plain.
+        for f in stream.fields.iter().filter(|f| {
+            matches!(f.ty, crate::registry::FieldType::Timestamp)
+                || stream.primary_key.contains(&f.name)
+        }) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name.as_str()), false);
+        }
+        let props = props.build();
         let dir = prefix
             .clone()
             .join(stream.name.as_str())
