@@ -9,8 +9,13 @@
 //!   doubles a row). Record rows are upserts, tombstones are deletes; per id the greatest
 //!   `updated_at`, then the latest `_extracted_at`, wins.
 //! - Cost grows with the changes: only the files owning a changed or deleted id are read and
-//!   rewritten ([`layout`]); a unit with no row commits nothing. The changes are merged in
-//!   rounds of at most [`ROUND_ROWS`] rows, so memory stays bounded on a backfill.
+//!   rewritten ([`layout`]); a unit with no row commits nothing.
+//! - Memory is bounded by the run's budget, not by the tables' or the units' size: raw files
+//!   are read a row group at a time, the changes are merged in rounds of at most
+//!   [`Tables::new`]'s `round_bytes` of Arrow rows (plus the one batch that crossed it), and a
+//!   merge holds the files of one group (one file of at most [`TARGET_ROWS`] rows when the
+//!   layout is this writer's) and writes its output [`ROW_GROUP_ROWS`] rows at a time. A
+//!   full refresh is the exception: its changes are the whole (small) table.
 //! - A full-refresh stream's complete read replaces its table's contents.
 //! - The table's columns are the raw schema's (after column policies) without the tombstone
 //!   columns: the declared fields, `_extra`, `_extracted_at`, `_run_id`; then, for a stream
@@ -32,6 +37,7 @@ use std::sync::Arc;
 
 use arrow_array::Array;
 use arrow_schema::{Field, Schema, SchemaRef};
+use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
@@ -54,8 +60,9 @@ pub const ROW_GROUP_ROWS: usize = 8_192;
 pub const MERGES_AT_ONCE: usize = 2;
 /// Rows per data page (at most): the unit a row check decompresses.
 pub const PAGE_ROWS: usize = 1_024;
-/// Most changed rows one merge round holds (a larger unit is merged in several rounds).
-pub const ROUND_ROWS: usize = 50_000;
+/// Bytes of changed rows one merge round holds when no budget says otherwise (a larger unit
+/// is merged in several rounds).
+pub const DEFAULT_ROUND_BYTES: usize = 16 << 20;
 
 /// What one merge did to a table (`merge_ms` is the caller's to fill): the manifest's numbers.
 pub use crate::state::ManifestCurrent as Applied;
@@ -110,16 +117,28 @@ pub struct Tables {
     definitions: std::sync::Mutex<std::collections::HashMap<String, Arc<Vec<Definition>>>>,
     /// The long-format table committed in this run (so it is vacuumed).
     values_committed: std::sync::atomic::AtomicBool,
+    limits: Limits,
+}
+
+/// What one merge may hold, and the most it did hold (counted, so that a test can check the
+/// bound itself rather than a timing).
+#[derive(Debug, Default)]
+struct Limits {
+    round_bytes: usize,
+    /// The largest round's changed rows, in bytes ([`Changes::bytes`]).
+    peak_round_bytes: std::sync::atomic::AtomicUsize,
+}
+
+impl Limits {
+    fn held(&self, changes: &Changes) {
+        self.peak_round_bytes
+            .fetch_max(changes.bytes(), std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Default for Tables {
     fn default() -> Self {
-        Tables {
-            open: Default::default(),
-            merging: tokio::sync::Semaphore::new(MERGES_AT_ONCE),
-            definitions: Default::default(),
-            values_committed: Default::default(),
-        }
+        Tables::new(DEFAULT_ROUND_BYTES)
     }
 }
 
@@ -137,6 +156,28 @@ type Custom<'a> = Option<(&'a CustomFields, Arc<Vec<Definition>>)>;
 type Slot = Arc<tokio::sync::Mutex<Option<Table>>>;
 
 impl Tables {
+    /// The tables of one run, each merge round holding at most about `round_bytes` of changed
+    /// rows (at least one batch: a round always makes progress).
+    pub fn new(round_bytes: usize) -> Self {
+        Tables {
+            open: Default::default(),
+            merging: tokio::sync::Semaphore::new(MERGES_AT_ONCE),
+            definitions: Default::default(),
+            values_committed: Default::default(),
+            limits: Limits {
+                round_bytes,
+                ..Limits::default()
+            },
+        }
+    }
+
+    /// The most bytes of changed rows one merge round of this run held.
+    pub fn peak_round_bytes(&self) -> usize {
+        self.limits
+            .peak_round_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn slot(&self, stream: &str) -> Slot {
         self.open
             .lock()
@@ -204,6 +245,7 @@ impl Tables {
             .with(dest, &stream.name, Some(&schema), async |table| {
                 let (mut out, plan) = apply_to(
                     table,
+                    &self.limits,
                     dest,
                     stream,
                     &schema,
@@ -391,6 +433,7 @@ impl Tables {
 #[allow(clippy::too_many_arguments)]
 async fn apply_to(
     table: &mut Table,
+    limits: &Limits,
     dest: &Destination,
     stream: &Stream,
     base: &SchemaRef,
@@ -420,7 +463,9 @@ async fn apply_to(
         false => None,
     };
     for key in keys {
-        for batch in read_raw(dest, key, table).await? {
+        let mut raw = read_raw(dest, key, table).await?;
+        while let Some(batch) = raw.next().await {
+            let batch = batch.map_err(|e| raw_err(table, key, e))?;
             let batch = match &custom {
                 Some((cf, _)) => {
                     // A field no definition named yet (created since the definitions were
@@ -442,12 +487,14 @@ async fn apply_to(
                 None => batch,
             };
             changes.add_raw(&batch).map_err(|e| table_err(table, e))?;
-            if changes.rows() >= ROUND_ROWS && replace.is_none() {
+            if changes.bytes() >= limits.round_bytes && replace.is_none() {
+                limits.held(&changes);
                 round(table, &changes, run_id, generation, &mut out).await?;
                 changes = Changes::new(&stream.name, schema.clone());
             }
         }
     }
+    limits.held(&changes);
     match replace.take() {
         Some(old) => replace_all(table, &changes, old, run_id, generation, &mut out).await?,
         None => round(table, &changes, run_id, generation, &mut out).await?,
@@ -577,27 +624,85 @@ pub(crate) fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError 
     }
 }
 
-/// The batches of one raw file (a raw file holds at most one row group in memory at a time
-/// while it is written; reading it back whole is bounded by the file target size).
+/// The batches of one raw file, a row group at a time: a raw file may be as large as the sink's
+/// target (128 MiB compressed), so it is never fetched or decoded whole.
 async fn read_raw(
     dest: &Destination,
     key: &Path,
     table: &Table,
-) -> Result<Vec<arrow_array::RecordBatch>, TableError> {
-    let bytes = dest
+) -> Result<parquet::arrow::async_reader::ParquetRecordBatchStream<RawFile>, TableError> {
+    // The size from a `head`, so that the footer is read with a plain range request (not every
+    // store answers suffix requests).
+    let size = dest
         .store
-        .get(key)
+        .head(key)
         .await
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?
-        .bytes()
+        .map_err(|e| raw_err(table, key, e))?
+        .size;
+    let file = RawFile {
+        store: dest.store.clone(),
+        key: key.clone(),
+        size,
+    };
+    parquet::arrow::ParquetRecordBatchStreamBuilder::new(file)
         .await
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))
+        .map_err(|e| raw_err(table, key, e))
+}
+
+/// A raw file on the destination's store, read by ranges (the footer, then each row group's
+/// column chunks).
+struct RawFile {
+    store: Arc<dyn object_store::ObjectStore>,
+    key: Path,
+    size: u64,
+}
+
+impl parquet::arrow::async_reader::AsyncFileReader for RawFile {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            self.store
+                .get_range(&self.key, range)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.key, &ranges)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
+    > {
+        Box::pin(async move {
+            let size = self.size;
+            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(meta))
+        })
+    }
+}
+
+fn raw_err(table: &Table, key: &Path, e: impl std::fmt::Display) -> TableError {
+    table_err(table, format!("cannot read the raw file {key}: {e}"))
 }
 
 /// One merge round: rewrites the files owning the changed ids, commits.
@@ -645,7 +750,7 @@ async fn round(
         let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
         removes.extend(group.files.iter().map(|&i| table.remove(&files[i].path)));
         out.changed += merged.changed;
-        write_cut(table, &merged.batch, &mut adds, out).await?;
+        write_cut(table, &merged, &mut adds, out).await?;
     }
     out.upserted += changes.upserted() as u64;
     out.deleted += changes.deleted() as u64;
@@ -665,7 +770,7 @@ async fn replace_all(
     let merged = merge::merge(changes, &ids, &[]).map_err(|e| table_err(table, e))?;
     out.changed += merged.changed;
     let mut adds = Vec::new();
-    write_cut(table, &merged.batch, &mut adds, out).await?;
+    write_cut(table, &merged, &mut adds, out).await?;
     let removes: Vec<_> = old.iter().map(|p| table.remove(p)).collect();
     out.upserted += changes.upserted() as u64;
     commit_counted(table, removes, adds, run_id, generation, out).await
@@ -690,21 +795,35 @@ async fn commit_counted(
     Ok(())
 }
 
-/// Writes a merged, sorted batch as files of about [`TARGET_ROWS`] rows.
+/// Writes merged rows as files of about [`TARGET_ROWS`] rows, building and encoding them
+/// [`ROW_GROUP_ROWS`] rows at a time (the merged rows are never copied whole).
 async fn write_cut(
     table: &Table,
-    batch: &arrow_array::RecordBatch,
+    merged: &merge::Merged,
     adds: &mut Vec<deltalake::kernel::Add>,
     out: &mut Applied,
 ) -> Result<(), TableError> {
     let mut offset = 0;
-    for len in layout::cut(batch.num_rows(), TARGET_ROWS) {
-        let part = batch.slice(offset, len);
+    for len in layout::cut(merged.num_rows(), TARGET_ROWS) {
+        let range = offset..offset + len;
         offset += len;
-        let Some((min, max)) = merge::id_range(&part) else {
+        // The rows are sorted by id: the file's range is its first and last row's.
+        let first = merged
+            .rows(range.start..range.start + 1)
+            .map_err(|e| table_err(table, e))?;
+        let last = merged
+            .rows(range.end - 1..range.end)
+            .map_err(|e| table_err(table, e))?;
+        let (Some((min, _)), Some((_, max))) = (merge::id_range(&first), merge::id_range(&last))
+        else {
             continue;
         };
-        let add = table.write(&part, min, max).await?;
+        let parts = range.clone().step_by(ROW_GROUP_ROWS).map(|start| {
+            merged
+                .rows(start..(start + ROW_GROUP_ROWS).min(range.end))
+                .map_err(|e| e.to_string())
+        });
+        let add = table.write_parts(merged.schema(), parts, min, max).await?;
         out.bytes_written += add.size as u64;
         adds.push(add);
     }
@@ -830,5 +949,128 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.commits, 0);
+    }
+
+    /// A raw file of `departments` on `dest`: ids `ids`, each named `name<id>` with
+    /// `updated_at` = `version`, every other column null.
+    async fn raw_departments(
+        dest: &Destination,
+        stream: &Stream,
+        key: &str,
+        ids: std::ops::Range<i64>,
+        version: i64,
+    ) -> Path {
+        use arrow_array::{ArrayRef, TimestampMicrosecondArray};
+        let schema = crate::privacy::raw_schema(&Default::default(), stream);
+        let rows = (ids.end - ids.start) as usize;
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                let ts = |v: i64| {
+                    Arc::new(TimestampMicrosecondArray::from(vec![v; rows]).with_timezone("+00:00"))
+                        as ArrayRef
+                };
+                match f.name().as_str() {
+                    "id" => Arc::new(Int64Array::from_iter_values(ids.clone())),
+                    "name" => Arc::new(StringArray::from_iter_values(
+                        ids.clone().map(|i| format!("name{i}-{version}")),
+                    )),
+                    "updated_at" => ts(version),
+                    crate::convert::EXTRACTED_AT_COLUMN => ts(version),
+                    crate::convert::DELETED_COLUMN => {
+                        Arc::new(arrow_array::BooleanArray::from(vec![false; rows]))
+                    }
+                    _ if f.is_nullable() => arrow_array::new_null_array(f.data_type(), rows),
+                    // The other required columns (`created_at`, `_run_id`): any value.
+                    _ => match f.data_type() {
+                        DataType::Timestamp(..) => ts(version),
+                        DataType::Utf8 => Arc::new(StringArray::from(vec!["run"; rows])),
+                        DataType::Int64 => Arc::new(Int64Array::from(vec![0; rows])),
+                        DataType::Boolean => {
+                            Arc::new(arrow_array::BooleanArray::from(vec![false; rows]))
+                        }
+                        other => panic!("no test value for a required {other} column"),
+                    },
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let key = dest.prefix.clone().join("departments").join(key);
+        dest.store.put(&key, buf.into()).await.unwrap();
+        key
+    }
+
+    /// The bound itself: a unit far larger than the round budget is merged in many rounds,
+    /// none holding more than the budget and one batch, and the table ends exactly right.
+    #[tokio::test]
+    async fn a_large_unit_is_merged_in_rounds_that_hold_at_most_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let registry = crate::registry::Registry::embedded().unwrap();
+        let stream = registry.get("departments").unwrap();
+        let raw_schema = crate::privacy::raw_schema(&Default::default(), stream);
+        // 30,000 ids in three files, then 10,000 of them changed (ids 5,000..15,000) and
+        // 2,000 new ones, in a second unit.
+        let mut keys = Vec::new();
+        for (i, lo) in [0i64, 10_000, 20_000].into_iter().enumerate() {
+            keys.push(
+                raw_departments(&dest, stream, &format!("a{i}.parquet"), lo..lo + 10_000, 1).await,
+            );
+        }
+        let budget = 256 << 10;
+        let tables = Tables::new(budget);
+        let first = tables
+            .apply(&dest, stream, &raw_schema, &keys, false, "run", 1)
+            .await
+            .unwrap();
+        let keys = vec![
+            raw_departments(&dest, stream, "b0.parquet", 5_000..15_000, 2).await,
+            raw_departments(&dest, stream, "b1.parquet", 30_000..32_000, 2).await,
+        ];
+        let second = tables
+            .apply(&dest, stream, &raw_schema, &keys, false, "run", 2)
+            .await
+            .unwrap();
+        // Many rounds, each its own commit; none held more than the budget and one batch
+        // (a raw batch is at most 1,024 rows of a few hundred bytes: under 1 MiB).
+        assert!(first.commits >= 4, "{first:?}");
+        assert!(second.commits >= 2, "{second:?}");
+        let peak = tables.peak_round_bytes();
+        assert!(peak >= budget && peak < budget + (1 << 20), "{peak}");
+        // Exactly one row per id, the latest version of each.
+        let table = Table::existing(&dest, "departments")
+            .await
+            .unwrap()
+            .unwrap();
+        let mut rows = Vec::new();
+        for f in table.files().unwrap() {
+            assert!(f.rows as usize <= TARGET_ROWS);
+            for b in table.read(&f.path).await.unwrap() {
+                let ids = b.column_by_name("id").unwrap();
+                let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
+                let names = b.column_by_name("name").unwrap();
+                let names = names.as_any().downcast_ref::<StringArray>().unwrap();
+                for i in 0..b.num_rows() {
+                    rows.push((ids.value(i), names.value(i).to_string()));
+                }
+            }
+        }
+        rows.sort();
+        let truth: Vec<(i64, String)> = (0..32_000)
+            .map(|i| {
+                let v = if (5_000..15_000).contains(&i) || i >= 30_000 {
+                    2
+                } else {
+                    1
+                };
+                (i, format!("name{i}-{v}"))
+            })
+            .collect();
+        assert_eq!(rows, truth);
     }
 }

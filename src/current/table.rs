@@ -301,8 +301,23 @@ impl Table {
         min_id: i64,
         max_id: i64,
     ) -> Result<Add, TableError> {
+        self.write_parts(&batch.schema(), [Ok(batch.clone())], min_id, max_id)
+            .await
+    }
+
+    /// Writes the batches `parts` (in `schema`, sorted by id across them) as one new data file;
+    /// returns its `add` action. Each part is encoded and dropped before the next is taken, so
+    /// a file built from a lazy iterator never holds more than one part's rows uncompressed.
+    pub async fn write_parts(
+        &self,
+        schema: &SchemaRef,
+        parts: impl IntoIterator<Item = Result<RecordBatch, String>>,
+        min_id: i64,
+        max_id: i64,
+    ) -> Result<Add, TableError> {
         let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
-        self.write_file(batch, path, "id", min_id, max_id).await
+        self.write_file_parts(schema, parts, path, "id", min_id, max_id)
+            .await
     }
 
     /// Writes `batch` as the data file `path` (which must not exist), its `add` action carrying
@@ -310,6 +325,26 @@ impl Table {
     pub async fn write_file(
         &self,
         batch: &RecordBatch,
+        path: String,
+        key: &str,
+        min_id: i64,
+        max_id: i64,
+    ) -> Result<Add, TableError> {
+        self.write_file_parts(
+            &batch.schema(),
+            [Ok(batch.clone())],
+            path,
+            key,
+            min_id,
+            max_id,
+        )
+        .await
+    }
+
+    async fn write_file_parts(
+        &self,
+        schema: &SchemaRef,
+        parts: impl IntoIterator<Item = Result<RecordBatch, String>>,
         path: String,
         key: &str,
         min_id: i64,
@@ -323,10 +358,15 @@ impl Table {
             .set_data_page_row_count_limit(super::PAGE_ROWS)
             .build();
         let mut buf = Vec::new();
+        let mut rows = 0usize;
         {
-            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))
+            let mut w = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))
                 .map_err(|e| self.err(e))?;
-            w.write(batch).map_err(|e| self.err(e))?;
+            for part in parts {
+                let part = part.map_err(|e| self.err(e))?;
+                rows += part.num_rows();
+                w.write(&part).map_err(|e| self.err(e))?;
+            }
             w.close().map_err(|e| self.err(e))?;
         }
         let size = buf.len() as i64;
@@ -341,7 +381,7 @@ impl Table {
             )
             .await
             .map_err(|e| self.err(format!("cannot write {path}: {e}")))?;
-        let stats = match batch.num_rows() {
+        let stats = match rows {
             0 => serde_json::json!({ "numRecords": 0 }),
             rows => serde_json::json!({
                 "numRecords": rows,
