@@ -13,9 +13,10 @@
 //! - Memory is bounded by the run's budget, not by the tables' or the units' size: raw files
 //!   are read a row group at a time, the changes are merged in rounds of at most
 //!   [`Tables::new`]'s `round_bytes` of Arrow rows (plus the one batch that crossed it), and a
-//!   merge holds the files of one group (one file of at most [`TARGET_ROWS`] rows when the
-//!   layout is this writer's) and writes its output [`ROW_GROUP_ROWS`] rows at a time. A
-//!   full refresh is the exception: its changes are the whole (small) table.
+//!   merge decodes the files it rewrites one row group ([`ROW_GROUP_ROWS`] rows) at a time and
+//!   encodes its output as it goes (only the compressed files are held whole). Two exceptions:
+//!   a full refresh, whose changes are the whole (small) table, and files whose row groups'
+//!   id ranges overlap (another writer's layout), which are decoded whole.
 //! - A full-refresh stream's complete read replaces its table's contents.
 //! - The table's columns are the raw schema's (after column policies) without the tombstone
 //!   columns: the declared fields, `_extra`, `_extracted_at`, `_run_id`; then, for a stream
@@ -740,21 +741,125 @@ async fn round(
         if check.removed == 0 && check.written == 0 {
             continue;
         }
-        // A change: the files are merged whole.
-        let mut old = Vec::new();
-        for f in &fetched {
-            let rows = f.decode(None)?;
-            out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            old.extend(rows);
-        }
-        let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
         removes.extend(group.files.iter().map(|&i| table.remove(&files[i].path)));
-        out.changed += merged.changed;
-        write_cut(table, &merged, &mut adds, out).await?;
+        match pieces(&fetched) {
+            Some(pieces) if !pieces.is_empty() => {
+                merge_pieces(table, changes, owned, &fetched, &pieces, &mut adds, out).await?;
+            }
+            _ => {
+                // Files without id statistics per row group, or overlapping ones (another
+                // writer's layout), or none (an empty table): merged whole.
+                let mut old = Vec::new();
+                for f in &fetched {
+                    let rows = f.decode(None)?;
+                    out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                    old.extend(rows);
+                }
+                let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
+                out.changed += merged.changed;
+                write_cut(table, &merged, &mut adds, out).await?;
+            }
+        }
     }
     out.upserted += changes.upserted() as u64;
     out.deleted += changes.deleted() as u64;
     commit_counted(table, removes, adds, run_id, generation, out).await
+}
+
+/// One row group of a group's files: (file, row group) and its id range and rows.
+struct Piece {
+    file: usize,
+    row_group: usize,
+    min: i64,
+    max: i64,
+    rows: usize,
+}
+
+/// The row groups of `fetched` in id order, when their id ranges are disjoint (as this
+/// writer's files always are): each can then be merged on its own, with the changes it owns.
+fn pieces(fetched: &[table::Fetched]) -> Option<Vec<Piece>> {
+    let mut pieces = Vec::new();
+    for (file, f) in fetched.iter().enumerate() {
+        for (row_group, (min, max, rows)) in f.row_group_ranges()?.into_iter().enumerate() {
+            pieces.push(Piece {
+                file,
+                row_group,
+                min,
+                max,
+                rows,
+            });
+        }
+    }
+    pieces.sort_by_key(|p| (p.min, p.max));
+    let disjoint = pieces.windows(2).all(|w| w[0].max < w[1].min);
+    disjoint.then_some(pieces)
+}
+
+/// Merges a group one row group at a time: each row group takes the changed ids from its
+/// smallest id up to the next one's (the first also those below it, the last those above), as
+/// files own them in [`layout`], so every id is merged exactly once and the output stays
+/// sorted. Only one row group's rows (and the changes) are held decoded; the output goes
+/// into files of the sizes [`layout::cut`] gives for the rows the group can have at most.
+#[allow(clippy::too_many_arguments)]
+async fn merge_pieces(
+    table: &Table,
+    changes: &Changes,
+    owned: &[i64],
+    fetched: &[table::Fetched],
+    pieces: &[Piece],
+    adds: &mut Vec<deltalake::kernel::Add>,
+    out: &mut Applied,
+) -> Result<(), TableError> {
+    let most = pieces.iter().map(|p| p.rows).sum::<usize>() + owned.len();
+    let mut sizes = layout::cut(most, TARGET_ROWS).into_iter();
+    let mut file: Option<(table::Encoder, usize)> = None;
+    let mut start = 0;
+    for (n, piece) in pieces.iter().enumerate() {
+        let end = match pieces.get(n + 1) {
+            Some(next) => start + owned[start..].partition_point(|&id| id < next.min),
+            None => owned.len(),
+        };
+        let ids = &owned[start..end];
+        start = end;
+        let rows = fetched[piece.file].decode(Some(vec![piece.row_group]))?;
+        out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        let merged = merge::merge(changes, ids, &rows).map_err(|e| table_err(table, e))?;
+        drop(rows);
+        out.changed += merged.changed;
+        let mut at = 0;
+        while at < merged.num_rows() {
+            let (mut encoder, target) = match file.take() {
+                Some(open) => open,
+                None => (
+                    table.encoder(merged.schema())?,
+                    sizes.next().unwrap_or(TARGET_ROWS),
+                ),
+            };
+            let take = (target - encoder.rows())
+                .min(ROW_GROUP_ROWS)
+                .min(merged.num_rows() - at);
+            let part = merged
+                .rows(at..at + take)
+                .map_err(|e| table_err(table, e))?;
+            encoder
+                .write(&part, merge::id_range(&part))
+                .map_err(|e| table_err(table, e))?;
+            at += take;
+            if encoder.rows() >= target {
+                let add = table.finish(encoder).await?;
+                out.bytes_written += add.size as u64;
+                adds.push(add);
+            } else {
+                file = Some((encoder, target));
+            }
+        }
+    }
+    if let Some((encoder, _)) = file.take() {
+        let add = table.finish(encoder).await?;
+        out.bytes_written += add.size as u64;
+        adds.push(add);
+    }
+    Ok(())
 }
 
 /// A full refresh: the changes are the whole table.
