@@ -128,12 +128,20 @@ struct Limits {
     round_bytes: usize,
     /// The largest round's changed rows, in bytes ([`Changes::bytes`]).
     peak_round_bytes: std::sync::atomic::AtomicUsize,
+    /// The most rows of a table's files a merge held decoded at once.
+    peak_decoded_rows: std::sync::atomic::AtomicUsize,
 }
 
 impl Limits {
     fn held(&self, changes: &Changes) {
         self.peak_round_bytes
             .fetch_max(changes.bytes(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn decoded(&self, batches: &[arrow_array::RecordBatch]) {
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        self.peak_decoded_rows
+            .fetch_max(rows, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -176,6 +184,13 @@ impl Tables {
     pub fn peak_round_bytes(&self) -> usize {
         self.limits
             .peak_round_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most rows of a table's files one merge of this run held decoded at once.
+    pub fn peak_decoded_rows(&self) -> usize {
+        self.limits
+            .peak_decoded_rows
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -401,7 +416,8 @@ impl Tables {
                     None => Plan::default(),
                 };
                 let full = plan.schema(&schema);
-                let out = prune_table(table, stream, &full, live, run_id, generation).await?;
+                let out = prune_table(table, &self.limits, stream, &full, live, run_id, generation)
+                    .await?;
                 if let Some((cf, _)) = &custom {
                     self.sync_values(dest, table, &cf.object_type, &plan, run_id, generation)
                         .await?;
@@ -490,7 +506,7 @@ async fn apply_to(
             changes.add_raw(&batch).map_err(|e| table_err(table, e))?;
             if changes.bytes() >= limits.round_bytes && replace.is_none() {
                 limits.held(&changes);
-                round(table, &changes, run_id, generation, &mut out).await?;
+                round(table, limits, &changes, run_id, generation, &mut out).await?;
                 changes = Changes::new(&stream.name, schema.clone());
             }
         }
@@ -498,7 +514,7 @@ async fn apply_to(
     limits.held(&changes);
     match replace.take() {
         Some(old) => replace_all(table, &changes, old, run_id, generation, &mut out).await?,
-        None => round(table, &changes, run_id, generation, &mut out).await?,
+        None => round(table, limits, &changes, run_id, generation, &mut out).await?,
     }
     // Only a table that changed is compacted: a run without changes commits nothing.
     if out.commits > 0 {
@@ -577,6 +593,7 @@ async fn compact(
 /// [`Tables::prune`] on an open table.
 async fn prune_table(
     table: &mut Table,
+    limits: &Limits,
     stream: &Stream,
     schema: &SchemaRef,
     live: &[i64],
@@ -614,7 +631,7 @@ async fn prune_table(
     }
     let mut changes = Changes::new(&stream.name, schema.clone());
     changes.delete_ids(gone);
-    round(table, &changes, run_id, generation, &mut out).await?;
+    round(table, limits, &changes, run_id, generation, &mut out).await?;
     Ok(out)
 }
 
@@ -709,6 +726,7 @@ fn raw_err(table: &Table, key: &Path, e: impl std::fmt::Display) -> TableError {
 /// One merge round: rewrites the files owning the changed ids, commits.
 async fn round(
     table: &mut Table,
+    limits: &Limits,
     changes: &Changes,
     run_id: &str,
     generation: u64,
@@ -744,7 +762,8 @@ async fn round(
         removes.extend(group.files.iter().map(|&i| table.remove(&files[i].path)));
         match pieces(&fetched) {
             Some(pieces) if !pieces.is_empty() => {
-                merge_pieces(table, changes, owned, &fetched, &pieces, &mut adds, out).await?;
+                let merge = (changes, owned, &fetched[..], &pieces[..]);
+                merge_pieces(table, limits, merge, &mut adds, out).await?;
             }
             _ => {
                 // Files without id statistics per row group, or overlapping ones (another
@@ -755,6 +774,7 @@ async fn round(
                     out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
                     old.extend(rows);
                 }
+                limits.decoded(&old);
                 let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
                 out.changed += merged.changed;
                 write_cut(table, &merged, &mut adds, out).await?;
@@ -800,13 +820,10 @@ fn pieces(fetched: &[table::Fetched]) -> Option<Vec<Piece>> {
 /// files own them in [`layout`], so every id is merged exactly once and the output stays
 /// sorted. Only one row group's rows (and the changes) are held decoded; the output goes
 /// into files of the sizes [`layout::cut`] gives for the rows the group can have at most.
-#[allow(clippy::too_many_arguments)]
 async fn merge_pieces(
     table: &Table,
-    changes: &Changes,
-    owned: &[i64],
-    fetched: &[table::Fetched],
-    pieces: &[Piece],
+    limits: &Limits,
+    (changes, owned, fetched, pieces): (&Changes, &[i64], &[table::Fetched], &[Piece]),
     adds: &mut Vec<deltalake::kernel::Add>,
     out: &mut Applied,
 ) -> Result<(), TableError> {
@@ -823,6 +840,7 @@ async fn merge_pieces(
         start = end;
         let rows = fetched[piece.file].decode(Some(vec![piece.row_group]))?;
         out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        limits.decoded(&rows);
         let merged = merge::merge(changes, ids, &rows).map_err(|e| table_err(table, e))?;
         drop(rows);
         out.changed += merged.changed;
@@ -973,7 +991,9 @@ mod tests {
         let mut same = Changes::new("widgets", schema.clone());
         same.add_raw(&batch(&schema, 100..101)).unwrap();
         let mut out = Applied::default();
-        round(&mut table, &same, "run", 2, &mut out).await.unwrap();
+        round(&mut table, &Limits::default(), &same, "run", 2, &mut out)
+            .await
+            .unwrap();
         assert_eq!(
             (out.rows_read, out.commits, out.changed, out.bytes_written),
             (1, 0, 0, 0)
@@ -990,7 +1010,7 @@ mod tests {
         .unwrap();
         changed.add_raw(&new).unwrap();
         let mut out = Applied::default();
-        round(&mut table, &changed, "run", 3, &mut out)
+        round(&mut table, &Limits::default(), &changed, "run", 3, &mut out)
             .await
             .unwrap();
         // The changed row, then the whole file.
@@ -1147,13 +1167,19 @@ mod tests {
         assert!(second.commits >= 2, "{second:?}");
         let peak = tables.peak_round_bytes();
         assert!(peak >= budget && peak < budget + (1 << 20), "{peak}");
+        // The files a round rewrites were decoded one row group at a time, never whole.
+        let decoded = tables.peak_decoded_rows();
+        assert!(decoded > 0 && decoded <= ROW_GROUP_ROWS, "{decoded}");
         // Exactly one row per id, the latest version of each.
         let table = Table::existing(&dest, "departments")
             .await
             .unwrap()
             .unwrap();
+        let files = table.files().unwrap();
+        // Files larger than a row group: decoding one whole would have broken the bound above.
+        assert!(files.iter().any(|f| f.rows as usize > ROW_GROUP_ROWS));
         let mut rows = Vec::new();
-        for f in table.files().unwrap() {
+        for f in files {
             assert!(f.rows as usize <= TARGET_ROWS);
             for b in table.read(&f.path).await.unwrap() {
                 let ids = b.column_by_name("id").unwrap();
