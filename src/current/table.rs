@@ -316,12 +316,16 @@ impl Table {
         max_id: i64,
     ) -> Result<Add, TableError> {
         let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
-        self.write_file_parts(schema, parts, path, "id", min_id, max_id)
+        self.write_file_parts(schema, parts, path, "id", min_id, max_id, PutMode::Create)
             .await
     }
 
-    /// Writes `batch` as the data file `path` (which must not exist), its `add` action carrying
-    /// the min/max of `key` (a column of `batch`, sorted by it).
+    /// Writes `batch` as the data file `path`, its `add` action carrying the min/max of `key`
+    /// (a column of `batch`, sorted by it). `path` is a name derived from what the file holds
+    /// (the long files of [`super::values`]), written only when the table holds no file of that
+    /// name: an object already there is the leftover of a run killed between writing it and
+    /// committing it, which no version names, so it is replaced (refusing it would fail every
+    /// later run on that file).
     pub async fn write_file(
         &self,
         batch: &RecordBatch,
@@ -337,10 +341,12 @@ impl Table {
             key,
             min_id,
             max_id,
+            PutMode::Overwrite,
         )
         .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn write_file_parts(
         &self,
         schema: &SchemaRef,
@@ -349,6 +355,7 @@ impl Table {
         key: &str,
         min_id: i64,
         max_id: i64,
+        mode: PutMode,
     ) -> Result<Add, TableError> {
         let mut file = self.encoder(schema)?;
         for part in parts {
@@ -356,7 +363,7 @@ impl Table {
             file.write(&part, None).map_err(|e| self.err(e))?;
         }
         file.range = Some((min_id, max_id));
-        self.upload(file, path, key).await
+        self.upload(file, path, key, mode).await
     }
 
     /// A new data file in `schema`, encoded part by part ([`Encoder`]) and uploaded by
@@ -382,10 +389,16 @@ impl Table {
     /// of the rows written.
     pub async fn finish(&self, file: Encoder) -> Result<Add, TableError> {
         let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
-        self.upload(file, path, "id").await
+        self.upload(file, path, "id", PutMode::Create).await
     }
 
-    async fn upload(&self, file: Encoder, path: String, key: &str) -> Result<Add, TableError> {
+    async fn upload(
+        &self,
+        file: Encoder,
+        path: String,
+        key: &str,
+        mode: PutMode,
+    ) -> Result<Add, TableError> {
         let rows = file.rows;
         let (min_id, max_id) = file.range.unwrap_or((0, 0));
         let buf = file.writer.into_inner().map_err(|e| self.err(e))?;
@@ -395,7 +408,7 @@ impl Table {
                 &Path::from(path.as_str()),
                 PutPayload::from(buf),
                 PutOptions {
-                    mode: PutMode::Create,
+                    mode,
                     ..Default::default()
                 },
             )
