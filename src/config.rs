@@ -139,6 +139,15 @@ pub struct ConfigFile {
     /// beyond it fails its stream with a clear error instead of being inflated whole (a gzip
     /// bomb, or records far larger than usual: lower `per_page` then). Default: 67108864 (64 MiB).
     pub max_page_bytes: Option<u64>,
+    /// Memory the writers of a sync may hold at once, in bytes: the raw Parquet files open at
+    /// once (`concurrency` of them; each holds a 5 MiB upload buffer and a row group in
+    /// progress) and the current-table merges (two at a time; each holds a round of changed
+    /// rows). The open files get up to half (each row group what its upload buffer leaves of
+    /// its share, 1 to 8 MiB), the merges the rest. A larger budget makes larger row groups
+    /// and fewer merge rounds, not a faster read; a budget too small for `concurrency` is
+    /// refused. The pages being read and the runtime come on top. Default: 67108864 (64 MiB),
+    /// or what `concurrency` needs when that is more (above 10).
+    pub writer_memory_bytes: Option<u64>,
     /// Longest a `sync` may run (`<n>s`, `<n>m`, `<n>h`, e.g. `45m`), so a scheduled run ends
     /// before the next one starts. Shortly before it (a tenth of it, at most a minute) no new
     /// work starts, work in flight is interrupted (rate-limit and `Retry-After` waits too),
@@ -278,6 +287,8 @@ pub struct Config {
     pub max_requests_per_window: Option<u32>,
     pub per_page: u32,
     pub max_page_bytes: u64,
+    /// The writers' memory budget, split between the raw files and the merges.
+    pub writer_memory: crate::memory::WriterMemory,
     /// Longest a sync may run (see `ConfigFile::max_run_time`).
     pub max_run_time: Option<Duration>,
     /// Longest wait for one page before its stream fails (see `ConfigFile::stall_timeout`).
@@ -626,6 +637,12 @@ impl ConfigFile {
                 "max_page_bytes must be at least {MIN_MAX_PAGE_BYTES} (1 MiB), got {max_page_bytes}"
             )));
         }
+        let upload = crate::sink::SinkConfig::default().upload_buffer_bytes;
+        let writer_memory = match self.writer_memory_bytes {
+            None => crate::memory::WriterMemory::default_for(concurrency, upload),
+            Some(total) => crate::memory::WriterMemory::split(total, concurrency, upload)
+                .map_err(Error::Config)?,
+        };
         let defaults = ReconcilePolicy::default();
         let reconcile = ReconcilePolicy {
             enabled: self.reconcile.unwrap_or(defaults.enabled),
@@ -666,6 +683,7 @@ impl ConfigFile {
             max_requests_per_window: self.max_requests_per_window,
             per_page,
             max_page_bytes,
+            writer_memory,
             max_run_time,
             stall_timeout,
             single_writer: self.single_writer.unwrap_or(false),

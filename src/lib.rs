@@ -29,6 +29,7 @@ pub mod events;
 pub mod harvest;
 pub mod lineage;
 pub mod logging;
+pub mod memory;
 pub mod privacy;
 pub mod progress;
 pub mod protocol;

@@ -59,8 +59,8 @@ pub struct Changes {
     upserts: BTreeMap<i64, (usize, usize, Version)>,
     /// Deleted ids, with the extraction of their tombstone.
     deleted: BTreeMap<i64, i64>,
-    /// Rows in `batches` (winning or not); bounds what a round holds.
-    rows: usize,
+    /// Arrow memory of `batches`: what a merge round's budget counts.
+    bytes: usize,
 }
 
 impl Changes {
@@ -71,7 +71,7 @@ impl Changes {
             batches: Vec::new(),
             upserts: BTreeMap::new(),
             deleted: BTreeMap::new(),
-            rows: 0,
+            bytes: 0,
         }
     }
 
@@ -79,9 +79,11 @@ impl Changes {
         self.upserts.is_empty() && self.deleted.is_empty()
     }
 
-    /// Rows held (the memory bound of a merge round counts these).
-    pub fn rows(&self) -> usize {
-        self.rows
+    /// Bytes of the rows held (their Arrow buffers; the per-id index is not counted, at ~40
+    /// bytes an id it is small beside the rows): the memory bound of a merge round counts
+    /// these.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Every changed id (upserted or deleted), sorted.
@@ -114,8 +116,10 @@ impl Changes {
 
     /// Moves the changes to a wider schema (new columns: the held rows read them as null).
     pub fn widen(&mut self, schema: &SchemaRef) -> Result<(), MergeError> {
+        self.bytes = 0;
         for b in &mut self.batches {
             *b = conform(b, schema, &self.stream)?;
+            self.bytes += b.get_array_memory_size();
         }
         self.schema = schema.clone();
         Ok(())
@@ -156,7 +160,7 @@ impl Changes {
             }
         }
         if used {
-            self.rows += conformed.num_rows();
+            self.bytes += conformed.get_array_memory_size();
             self.batches.push(conformed);
         }
         // A tombstone that is newer than (or as new as) the upsert wins.
@@ -169,15 +173,51 @@ impl Changes {
     }
 }
 
-/// A group's rows after the merge, sorted by id, and what happened to them.
+/// A group's rows after the merge, sorted by id, and what happened to them. The rows are
+/// not copied yet: [`Merged::rows`] builds any run of them, so that a caller writing files of
+/// a few thousand rows never holds the whole group twice (sources and a copy).
 pub struct Merged {
-    pub batch: RecordBatch,
+    schema: SchemaRef,
+    /// The old batches (conformed) followed by the changes' batches.
+    sources: Vec<RecordBatch>,
+    /// (source, row) of every row that stays, sorted by id.
+    indices: Vec<(usize, usize)>,
     /// Old rows replaced or deleted.
     pub removed: u64,
     /// New rows written (inserted or replacing).
     pub written: u64,
     /// Ids whose row changed (inserted, replaced or removed): each counts once.
     pub changed: u64,
+}
+
+impl Merged {
+    /// The table's schema, which the rows are in.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows after the merge.
+    pub fn num_rows(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// The merged rows `range` (positions in id order) as one batch.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Result<RecordBatch, MergeError> {
+        let indices = &self.indices[range];
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for c in 0..self.schema.fields().len() {
+            let arrays: Vec<&dyn Array> =
+                self.sources.iter().map(|b| b.column(c).as_ref()).collect();
+            columns
+                .push(arrow_select::interleave::interleave(&arrays, indices).map_err(arrow_err)?);
+        }
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(arrow_err)
+    }
+
+    /// Every merged row as one batch.
+    pub fn batch(&self) -> Result<RecordBatch, MergeError> {
+        self.rows(0..self.num_rows())
+    }
 }
 
 /// Merges the rows of `old` (a group's files, any schema the table had) with the changes
@@ -242,14 +282,10 @@ pub fn merge(changes: &Changes, ids: &[i64], old: &[RecordBatch]) -> Result<Merg
     rows.sort_unstable_by_key(|r| r.0);
     rows.dedup_by_key(|r| r.0);
     let indices: Vec<(usize, usize)> = rows.iter().map(|&(_, s, r)| (s, r)).collect();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for c in 0..schema.fields().len() {
-        let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
-        columns.push(arrow_select::interleave::interleave(&arrays, &indices).map_err(arrow_err)?);
-    }
-    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)?;
     Ok(Merged {
-        batch,
+        schema: schema.clone(),
+        sources,
+        indices,
         removed,
         written,
         changed: removed_ids.len() as u64,
@@ -438,7 +474,7 @@ mod tests {
         assert_eq!(ch.ids(), vec![1, 2, 4, 5, 6]);
         let m = merge(&ch, &ch.ids(), &[old]).unwrap();
         assert_eq!(
-            names(&m.batch),
+            names(&m.batch().unwrap()),
             vec![
                 (1, "a2".to_string()),
                 (3, "c1".to_string()),
@@ -447,7 +483,7 @@ mod tests {
             ]
         );
         assert_eq!((m.removed, m.written), (2, 3));
-        assert_eq!(id_range(&m.batch), Some((1, 5)));
+        assert_eq!(id_range(&m.batch().unwrap()), Some((1, 5)));
     }
 
     #[test]
@@ -457,11 +493,11 @@ mod tests {
         // An older tombstone (a rebuild applying files out of order) leaves the later row.
         ch.add_raw(&raw(&[(1, 0, "", 200, true)])).unwrap();
         let m = merge(&ch, &ch.ids(), std::slice::from_ref(&old)).unwrap();
-        assert_eq!(names(&m.batch), vec![(1, "a1".to_string())]);
+        assert_eq!(names(&m.batch().unwrap()), vec![(1, "a1".to_string())]);
         let mut ch = Changes::new("t", table_schema());
         ch.add_raw(&raw(&[(1, 0, "", 300, true)])).unwrap();
         let m = merge(&ch, &ch.ids(), &[old]).unwrap();
-        assert_eq!(m.batch.num_rows(), 0);
+        assert_eq!(m.num_rows(), 0);
     }
 
     #[test]
@@ -471,7 +507,7 @@ mod tests {
         ch.add_raw(&raw(&[(1, 10, "a1", 200, false)])).unwrap();
         let m = merge(&ch, &ch.ids(), std::slice::from_ref(&old)).unwrap();
         assert_eq!((m.removed, m.written), (0, 0));
-        assert_eq!(m.batch.num_rows(), 1);
+        assert_eq!(m.num_rows(), 1);
     }
 
     #[test]
@@ -480,7 +516,7 @@ mod tests {
         let mut ch = Changes::new("t", table_schema());
         ch.add_raw(&raw(&[(1, 40, "old", 200, false)])).unwrap();
         let m = merge(&ch, &ch.ids(), &[old]).unwrap();
-        assert_eq!(names(&m.batch), vec![(1, "new".to_string())]);
+        assert_eq!(names(&m.batch().unwrap()), vec![(1, "new".to_string())]);
         assert_eq!((m.removed, m.written), (0, 0));
     }
 

@@ -9,8 +9,14 @@
 //!   doubles a row). Record rows are upserts, tombstones are deletes; per id the greatest
 //!   `updated_at`, then the latest `_extracted_at`, wins.
 //! - Cost grows with the changes: only the files owning a changed or deleted id are read and
-//!   rewritten ([`layout`]); a unit with no row commits nothing. The changes are merged in
-//!   rounds of at most [`ROUND_ROWS`] rows, so memory stays bounded on a backfill.
+//!   rewritten ([`layout`]); a unit with no row commits nothing.
+//! - Memory is bounded by the run's budget, not by the tables' or the units' size: raw files
+//!   are read a row group at a time, the changes are merged in rounds of at most
+//!   [`Tables::new`]'s `round_bytes` of Arrow rows (plus the one batch that crossed it), and a
+//!   merge decodes the files it rewrites one row group ([`ROW_GROUP_ROWS`] rows) at a time and
+//!   encodes its output as it goes (only the compressed files are held whole). Two exceptions:
+//!   a full refresh, whose changes are the whole (small) table, and files whose row groups'
+//!   id ranges overlap (another writer's layout), which are decoded whole.
 //! - A full-refresh stream's complete read replaces its table's contents.
 //! - The table's columns are the raw schema's (after column policies) without the tombstone
 //!   columns: the declared fields, `_extra`, `_extracted_at`, `_run_id`; then, for a stream
@@ -32,6 +38,7 @@ use std::sync::Arc;
 
 use arrow_array::Array;
 use arrow_schema::{Field, Schema, SchemaRef};
+use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
@@ -54,8 +61,9 @@ pub const ROW_GROUP_ROWS: usize = 8_192;
 pub const MERGES_AT_ONCE: usize = 2;
 /// Rows per data page (at most): the unit a row check decompresses.
 pub const PAGE_ROWS: usize = 1_024;
-/// Most changed rows one merge round holds (a larger unit is merged in several rounds).
-pub const ROUND_ROWS: usize = 50_000;
+/// Bytes of changed rows one merge round holds when no budget says otherwise (a larger unit
+/// is merged in several rounds).
+pub const DEFAULT_ROUND_BYTES: usize = 16 << 20;
 
 /// What one merge did to a table (`merge_ms` is the caller's to fill): the manifest's numbers.
 pub use crate::state::ManifestCurrent as Applied;
@@ -110,16 +118,36 @@ pub struct Tables {
     definitions: std::sync::Mutex<std::collections::HashMap<String, Arc<Vec<Definition>>>>,
     /// The long-format table committed in this run (so it is vacuumed).
     values_committed: std::sync::atomic::AtomicBool,
+    limits: Limits,
+}
+
+/// What one merge may hold, and the most it did hold (counted, so that a test can check the
+/// bound itself rather than a timing).
+#[derive(Debug, Default)]
+struct Limits {
+    round_bytes: usize,
+    /// The largest round's changed rows, in bytes ([`Changes::bytes`]).
+    peak_round_bytes: std::sync::atomic::AtomicUsize,
+    /// The most rows of a table's files a merge held decoded at once.
+    peak_decoded_rows: std::sync::atomic::AtomicUsize,
+}
+
+impl Limits {
+    fn held(&self, changes: &Changes) {
+        self.peak_round_bytes
+            .fetch_max(changes.bytes(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn decoded(&self, batches: &[arrow_array::RecordBatch]) {
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        self.peak_decoded_rows
+            .fetch_max(rows, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Default for Tables {
     fn default() -> Self {
-        Tables {
-            open: Default::default(),
-            merging: tokio::sync::Semaphore::new(MERGES_AT_ONCE),
-            definitions: Default::default(),
-            values_committed: Default::default(),
-        }
+        Tables::new(DEFAULT_ROUND_BYTES)
     }
 }
 
@@ -137,6 +165,35 @@ type Custom<'a> = Option<(&'a CustomFields, Arc<Vec<Definition>>)>;
 type Slot = Arc<tokio::sync::Mutex<Option<Table>>>;
 
 impl Tables {
+    /// The tables of one run, each merge round holding at most about `round_bytes` of changed
+    /// rows (at least one batch: a round always makes progress).
+    pub fn new(round_bytes: usize) -> Self {
+        Tables {
+            open: Default::default(),
+            merging: tokio::sync::Semaphore::new(MERGES_AT_ONCE),
+            definitions: Default::default(),
+            values_committed: Default::default(),
+            limits: Limits {
+                round_bytes,
+                ..Limits::default()
+            },
+        }
+    }
+
+    /// The most bytes of changed rows one merge round of this run held.
+    pub fn peak_round_bytes(&self) -> usize {
+        self.limits
+            .peak_round_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most rows of a table's files one merge of this run held decoded at once.
+    pub fn peak_decoded_rows(&self) -> usize {
+        self.limits
+            .peak_decoded_rows
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn slot(&self, stream: &str) -> Slot {
         self.open
             .lock()
@@ -204,6 +261,7 @@ impl Tables {
             .with(dest, &stream.name, Some(&schema), async |table| {
                 let (mut out, plan) = apply_to(
                     table,
+                    &self.limits,
                     dest,
                     stream,
                     &schema,
@@ -358,7 +416,8 @@ impl Tables {
                     None => Plan::default(),
                 };
                 let full = plan.schema(&schema);
-                let out = prune_table(table, stream, &full, live, run_id, generation).await?;
+                let out = prune_table(table, &self.limits, stream, &full, live, run_id, generation)
+                    .await?;
                 if let Some((cf, _)) = &custom {
                     self.sync_values(dest, table, &cf.object_type, &plan, run_id, generation)
                         .await?;
@@ -391,6 +450,7 @@ impl Tables {
 #[allow(clippy::too_many_arguments)]
 async fn apply_to(
     table: &mut Table,
+    limits: &Limits,
     dest: &Destination,
     stream: &Stream,
     base: &SchemaRef,
@@ -420,7 +480,9 @@ async fn apply_to(
         false => None,
     };
     for key in keys {
-        for batch in read_raw(dest, key, table).await? {
+        let mut raw = read_raw(dest, key, table).await?;
+        while let Some(batch) = raw.next().await {
+            let batch = batch.map_err(|e| raw_err(table, key, e))?;
             let batch = match &custom {
                 Some((cf, _)) => {
                     // A field no definition named yet (created since the definitions were
@@ -442,15 +504,17 @@ async fn apply_to(
                 None => batch,
             };
             changes.add_raw(&batch).map_err(|e| table_err(table, e))?;
-            if changes.rows() >= ROUND_ROWS && replace.is_none() {
-                round(table, &changes, run_id, generation, &mut out).await?;
+            if changes.bytes() >= limits.round_bytes && replace.is_none() {
+                limits.held(&changes);
+                round(table, limits, &changes, run_id, generation, &mut out).await?;
                 changes = Changes::new(&stream.name, schema.clone());
             }
         }
     }
+    limits.held(&changes);
     match replace.take() {
         Some(old) => replace_all(table, &changes, old, run_id, generation, &mut out).await?,
-        None => round(table, &changes, run_id, generation, &mut out).await?,
+        None => round(table, limits, &changes, run_id, generation, &mut out).await?,
     }
     // Only a table that changed is compacted: a run without changes commits nothing.
     if out.commits > 0 {
@@ -529,6 +593,7 @@ async fn compact(
 /// [`Tables::prune`] on an open table.
 async fn prune_table(
     table: &mut Table,
+    limits: &Limits,
     stream: &Stream,
     schema: &SchemaRef,
     live: &[i64],
@@ -566,7 +631,7 @@ async fn prune_table(
     }
     let mut changes = Changes::new(&stream.name, schema.clone());
     changes.delete_ids(gone);
-    round(table, &changes, run_id, generation, &mut out).await?;
+    round(table, limits, &changes, run_id, generation, &mut out).await?;
     Ok(out)
 }
 
@@ -577,32 +642,91 @@ pub(crate) fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError 
     }
 }
 
-/// The batches of one raw file (a raw file holds at most one row group in memory at a time
-/// while it is written; reading it back whole is bounded by the file target size).
+/// The batches of one raw file, a row group at a time: a raw file may be as large as the sink's
+/// target (128 MiB compressed), so it is never fetched or decoded whole.
 async fn read_raw(
     dest: &Destination,
     key: &Path,
     table: &Table,
-) -> Result<Vec<arrow_array::RecordBatch>, TableError> {
-    let bytes = dest
+) -> Result<parquet::arrow::async_reader::ParquetRecordBatchStream<RawFile>, TableError> {
+    // The size from a `head`, so that the footer is read with a plain range request (not every
+    // store answers suffix requests).
+    let size = dest
         .store
-        .get(key)
+        .head(key)
         .await
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?
-        .bytes()
+        .map_err(|e| raw_err(table, key, e))?
+        .size;
+    let file = RawFile {
+        store: dest.store.clone(),
+        key: key.clone(),
+        size,
+    };
+    parquet::arrow::ParquetRecordBatchStreamBuilder::new(file)
         .await
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| table_err(table, format!("cannot read the raw file {key}: {e}")))
+        .map_err(|e| raw_err(table, key, e))
+}
+
+/// A raw file on the destination's store, read by ranges (the footer, then each row group's
+/// column chunks).
+struct RawFile {
+    store: Arc<dyn object_store::ObjectStore>,
+    key: Path,
+    size: u64,
+}
+
+impl parquet::arrow::async_reader::AsyncFileReader for RawFile {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
+        Box::pin(async move {
+            self.store
+                .get_range(&self.key, range)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.key, &ranges)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
+    ) -> futures::future::BoxFuture<
+        'a,
+        parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
+    > {
+        Box::pin(async move {
+            let size = self.size;
+            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(meta))
+        })
+    }
+}
+
+fn raw_err(table: &Table, key: &Path, e: impl std::fmt::Display) -> TableError {
+    table_err(table, format!("cannot read the raw file {key}: {e}"))
 }
 
 /// One merge round: rewrites the files owning the changed ids, commits.
 async fn round(
     table: &mut Table,
+    limits: &Limits,
     changes: &Changes,
     run_id: &str,
     generation: u64,
@@ -635,21 +759,125 @@ async fn round(
         if check.removed == 0 && check.written == 0 {
             continue;
         }
-        // A change: the files are merged whole.
-        let mut old = Vec::new();
-        for f in &fetched {
-            let rows = f.decode(None)?;
-            out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            old.extend(rows);
-        }
-        let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
         removes.extend(group.files.iter().map(|&i| table.remove(&files[i].path)));
-        out.changed += merged.changed;
-        write_cut(table, &merged.batch, &mut adds, out).await?;
+        match pieces(&fetched) {
+            Some(pieces) if !pieces.is_empty() => {
+                let merge = (changes, owned, &fetched[..], &pieces[..]);
+                merge_pieces(table, limits, merge, &mut adds, out).await?;
+            }
+            _ => {
+                // Files without id statistics per row group, or overlapping ones (another
+                // writer's layout), or none (an empty table): merged whole.
+                let mut old = Vec::new();
+                for f in &fetched {
+                    let rows = f.decode(None)?;
+                    out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+                    old.extend(rows);
+                }
+                limits.decoded(&old);
+                let merged = merge::merge(changes, owned, &old).map_err(|e| table_err(table, e))?;
+                out.changed += merged.changed;
+                write_cut(table, &merged, &mut adds, out).await?;
+            }
+        }
     }
     out.upserted += changes.upserted() as u64;
     out.deleted += changes.deleted() as u64;
     commit_counted(table, removes, adds, run_id, generation, out).await
+}
+
+/// One row group of a group's files: (file, row group) and its id range and rows.
+struct Piece {
+    file: usize,
+    row_group: usize,
+    min: i64,
+    max: i64,
+    rows: usize,
+}
+
+/// The row groups of `fetched` in id order, when their id ranges are disjoint (as this
+/// writer's files always are): each can then be merged on its own, with the changes it owns.
+fn pieces(fetched: &[table::Fetched]) -> Option<Vec<Piece>> {
+    let mut pieces = Vec::new();
+    for (file, f) in fetched.iter().enumerate() {
+        for (row_group, (min, max, rows)) in f.row_group_ranges()?.into_iter().enumerate() {
+            pieces.push(Piece {
+                file,
+                row_group,
+                min,
+                max,
+                rows,
+            });
+        }
+    }
+    pieces.sort_by_key(|p| (p.min, p.max));
+    let disjoint = pieces.windows(2).all(|w| w[0].max < w[1].min);
+    disjoint.then_some(pieces)
+}
+
+/// Merges a group one row group at a time: each row group takes the changed ids from its
+/// smallest id up to the next one's (the first also those below it, the last those above), as
+/// files own them in [`layout`], so every id is merged exactly once and the output stays
+/// sorted. Only one row group's rows (and the changes) are held decoded; the output goes
+/// into files of the sizes [`layout::cut`] gives for the rows the group can have at most.
+async fn merge_pieces(
+    table: &Table,
+    limits: &Limits,
+    (changes, owned, fetched, pieces): (&Changes, &[i64], &[table::Fetched], &[Piece]),
+    adds: &mut Vec<deltalake::kernel::Add>,
+    out: &mut Applied,
+) -> Result<(), TableError> {
+    let most = pieces.iter().map(|p| p.rows).sum::<usize>() + owned.len();
+    let mut sizes = layout::cut(most, TARGET_ROWS).into_iter();
+    let mut file: Option<(table::Encoder, usize)> = None;
+    let mut start = 0;
+    for (n, piece) in pieces.iter().enumerate() {
+        let end = match pieces.get(n + 1) {
+            Some(next) => start + owned[start..].partition_point(|&id| id < next.min),
+            None => owned.len(),
+        };
+        let ids = &owned[start..end];
+        start = end;
+        let rows = fetched[piece.file].decode(Some(vec![piece.row_group]))?;
+        out.rows_read += rows.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        limits.decoded(&rows);
+        let merged = merge::merge(changes, ids, &rows).map_err(|e| table_err(table, e))?;
+        drop(rows);
+        out.changed += merged.changed;
+        let mut at = 0;
+        while at < merged.num_rows() {
+            let (mut encoder, target) = match file.take() {
+                Some(open) => open,
+                None => (
+                    table.encoder(merged.schema())?,
+                    sizes.next().unwrap_or(TARGET_ROWS),
+                ),
+            };
+            let take = (target - encoder.rows())
+                .min(ROW_GROUP_ROWS)
+                .min(merged.num_rows() - at);
+            let part = merged
+                .rows(at..at + take)
+                .map_err(|e| table_err(table, e))?;
+            encoder
+                .write(&part, merge::id_range(&part))
+                .map_err(|e| table_err(table, e))?;
+            at += take;
+            if encoder.rows() >= target {
+                let add = table.finish(encoder).await?;
+                out.bytes_written += add.size as u64;
+                adds.push(add);
+            } else {
+                file = Some((encoder, target));
+            }
+        }
+    }
+    if let Some((encoder, _)) = file.take() {
+        let add = table.finish(encoder).await?;
+        out.bytes_written += add.size as u64;
+        adds.push(add);
+    }
+    Ok(())
 }
 
 /// A full refresh: the changes are the whole table.
@@ -665,7 +893,7 @@ async fn replace_all(
     let merged = merge::merge(changes, &ids, &[]).map_err(|e| table_err(table, e))?;
     out.changed += merged.changed;
     let mut adds = Vec::new();
-    write_cut(table, &merged.batch, &mut adds, out).await?;
+    write_cut(table, &merged, &mut adds, out).await?;
     let removes: Vec<_> = old.iter().map(|p| table.remove(p)).collect();
     out.upserted += changes.upserted() as u64;
     commit_counted(table, removes, adds, run_id, generation, out).await
@@ -690,21 +918,35 @@ async fn commit_counted(
     Ok(())
 }
 
-/// Writes a merged, sorted batch as files of about [`TARGET_ROWS`] rows.
+/// Writes merged rows as files of about [`TARGET_ROWS`] rows, building and encoding them
+/// [`ROW_GROUP_ROWS`] rows at a time (the merged rows are never copied whole).
 async fn write_cut(
     table: &Table,
-    batch: &arrow_array::RecordBatch,
+    merged: &merge::Merged,
     adds: &mut Vec<deltalake::kernel::Add>,
     out: &mut Applied,
 ) -> Result<(), TableError> {
     let mut offset = 0;
-    for len in layout::cut(batch.num_rows(), TARGET_ROWS) {
-        let part = batch.slice(offset, len);
+    for len in layout::cut(merged.num_rows(), TARGET_ROWS) {
+        let range = offset..offset + len;
         offset += len;
-        let Some((min, max)) = merge::id_range(&part) else {
+        // The rows are sorted by id: the file's range is its first and last row's.
+        let first = merged
+            .rows(range.start..range.start + 1)
+            .map_err(|e| table_err(table, e))?;
+        let last = merged
+            .rows(range.end - 1..range.end)
+            .map_err(|e| table_err(table, e))?;
+        let (Some((min, _)), Some((_, max))) = (merge::id_range(&first), merge::id_range(&last))
+        else {
             continue;
         };
-        let add = table.write(&part, min, max).await?;
+        let parts = range.clone().step_by(ROW_GROUP_ROWS).map(|start| {
+            merged
+                .rows(start..(start + ROW_GROUP_ROWS).min(range.end))
+                .map_err(|e| e.to_string())
+        });
+        let add = table.write_parts(merged.schema(), parts, min, max).await?;
         out.bytes_written += add.size as u64;
         adds.push(add);
     }
@@ -749,7 +991,9 @@ mod tests {
         let mut same = Changes::new("widgets", schema.clone());
         same.add_raw(&batch(&schema, 100..101)).unwrap();
         let mut out = Applied::default();
-        round(&mut table, &same, "run", 2, &mut out).await.unwrap();
+        round(&mut table, &Limits::default(), &same, "run", 2, &mut out)
+            .await
+            .unwrap();
         assert_eq!(
             (out.rows_read, out.commits, out.changed, out.bytes_written),
             (1, 0, 0, 0)
@@ -766,7 +1010,7 @@ mod tests {
         .unwrap();
         changed.add_raw(&new).unwrap();
         let mut out = Applied::default();
-        round(&mut table, &changed, "run", 3, &mut out)
+        round(&mut table, &Limits::default(), &changed, "run", 3, &mut out)
             .await
             .unwrap();
         // The changed row, then the whole file.
@@ -830,5 +1074,134 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.commits, 0);
+    }
+
+    /// A raw file of `departments` on `dest`: ids `ids`, each named `name<id>` with
+    /// `updated_at` = `version`, every other column null.
+    async fn raw_departments(
+        dest: &Destination,
+        stream: &Stream,
+        key: &str,
+        ids: std::ops::Range<i64>,
+        version: i64,
+    ) -> Path {
+        use arrow_array::{ArrayRef, TimestampMicrosecondArray};
+        let schema = crate::privacy::raw_schema(&Default::default(), stream);
+        let rows = (ids.end - ids.start) as usize;
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                let ts = |v: i64| {
+                    Arc::new(TimestampMicrosecondArray::from(vec![v; rows]).with_timezone("+00:00"))
+                        as ArrayRef
+                };
+                match f.name().as_str() {
+                    "id" => Arc::new(Int64Array::from_iter_values(ids.clone())),
+                    "name" => Arc::new(StringArray::from_iter_values(
+                        ids.clone().map(|i| format!("name{i}-{version}")),
+                    )),
+                    "updated_at" => ts(version),
+                    crate::convert::EXTRACTED_AT_COLUMN => ts(version),
+                    crate::convert::DELETED_COLUMN => {
+                        Arc::new(arrow_array::BooleanArray::from(vec![false; rows]))
+                    }
+                    _ if f.is_nullable() => arrow_array::new_null_array(f.data_type(), rows),
+                    // The other required columns (`created_at`, `_run_id`): any value.
+                    _ => match f.data_type() {
+                        DataType::Timestamp(..) => ts(version),
+                        DataType::Utf8 => Arc::new(StringArray::from(vec!["run"; rows])),
+                        DataType::Int64 => Arc::new(Int64Array::from(vec![0; rows])),
+                        DataType::Boolean => {
+                            Arc::new(arrow_array::BooleanArray::from(vec![false; rows]))
+                        }
+                        other => panic!("no test value for a required {other} column"),
+                    },
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let key = dest.prefix.clone().join("departments").join(key);
+        dest.store.put(&key, buf.into()).await.unwrap();
+        key
+    }
+
+    /// The bound itself: a unit far larger than the round budget is merged in many rounds,
+    /// none holding more than the budget and one batch, and the table ends exactly right.
+    #[tokio::test]
+    async fn a_large_unit_is_merged_in_rounds_that_hold_at_most_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let registry = crate::registry::Registry::embedded().unwrap();
+        let stream = registry.get("departments").unwrap();
+        let raw_schema = crate::privacy::raw_schema(&Default::default(), stream);
+        // 30,000 ids in three files, then 10,000 of them changed (ids 5,000..15,000) and
+        // 2,000 new ones, in a second unit.
+        let mut keys = Vec::new();
+        for (i, lo) in [0i64, 10_000, 20_000].into_iter().enumerate() {
+            keys.push(
+                raw_departments(&dest, stream, &format!("a{i}.parquet"), lo..lo + 10_000, 1).await,
+            );
+        }
+        let budget = 256 << 10;
+        let tables = Tables::new(budget);
+        let first = tables
+            .apply(&dest, stream, &raw_schema, &keys, false, "run", 1)
+            .await
+            .unwrap();
+        let keys = vec![
+            raw_departments(&dest, stream, "b0.parquet", 5_000..15_000, 2).await,
+            raw_departments(&dest, stream, "b1.parquet", 30_000..32_000, 2).await,
+        ];
+        let second = tables
+            .apply(&dest, stream, &raw_schema, &keys, false, "run", 2)
+            .await
+            .unwrap();
+        // Many rounds, each its own commit; none held more than the budget and one batch
+        // (a raw batch is at most 1,024 rows of a few hundred bytes: under 1 MiB).
+        assert!(first.commits >= 4, "{first:?}");
+        assert!(second.commits >= 2, "{second:?}");
+        let peak = tables.peak_round_bytes();
+        assert!(peak >= budget && peak < budget + (1 << 20), "{peak}");
+        // The files a round rewrites were decoded one row group at a time, never whole.
+        let decoded = tables.peak_decoded_rows();
+        assert!(decoded > 0 && decoded <= ROW_GROUP_ROWS, "{decoded}");
+        // Exactly one row per id, the latest version of each.
+        let table = Table::existing(&dest, "departments")
+            .await
+            .unwrap()
+            .unwrap();
+        let files = table.files().unwrap();
+        // Files larger than a row group: decoding one whole would have broken the bound above.
+        assert!(files.iter().any(|f| f.rows as usize > ROW_GROUP_ROWS));
+        let mut rows = Vec::new();
+        for f in files {
+            assert!(f.rows as usize <= TARGET_ROWS);
+            for b in table.read(&f.path).await.unwrap() {
+                let ids = b.column_by_name("id").unwrap();
+                let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
+                let names = b.column_by_name("name").unwrap();
+                let names = names.as_any().downcast_ref::<StringArray>().unwrap();
+                for i in 0..b.num_rows() {
+                    rows.push((ids.value(i), names.value(i).to_string()));
+                }
+            }
+        }
+        rows.sort();
+        let truth: Vec<(i64, String)> = (0..32_000)
+            .map(|i| {
+                let v = if (5_000..15_000).contains(&i) || i >= 30_000 {
+                    2
+                } else {
+                    1
+                };
+                (i, format!("name{i}-{v}"))
+            })
+            .collect();
+        assert_eq!(rows, truth);
     }
 }

@@ -301,12 +301,31 @@ impl Table {
         min_id: i64,
         max_id: i64,
     ) -> Result<Add, TableError> {
-        let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
-        self.write_file(batch, path, "id", min_id, max_id).await
+        self.write_parts(&batch.schema(), [Ok(batch.clone())], min_id, max_id)
+            .await
     }
 
-    /// Writes `batch` as the data file `path` (which must not exist), its `add` action carrying
-    /// the min/max of `key` (a column of `batch`, sorted by it).
+    /// Writes the batches `parts` (in `schema`, sorted by id across them) as one new data file;
+    /// returns its `add` action. Each part is encoded and dropped before the next is taken, so
+    /// a file built from a lazy iterator never holds more than one part's rows uncompressed.
+    pub async fn write_parts(
+        &self,
+        schema: &SchemaRef,
+        parts: impl IntoIterator<Item = Result<RecordBatch, String>>,
+        min_id: i64,
+        max_id: i64,
+    ) -> Result<Add, TableError> {
+        let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
+        self.write_file_parts(schema, parts, path, "id", min_id, max_id, PutMode::Create)
+            .await
+    }
+
+    /// Writes `batch` as the data file `path`, its `add` action carrying the min/max of `key`
+    /// (a column of `batch`, sorted by it). `path` is a name derived from what the file holds
+    /// (the long files of [`super::values`]), written only when the table holds no file of that
+    /// name: an object already there is the leftover of a run killed between writing it and
+    /// committing it, which no version names, so it is replaced (refusing it would fail every
+    /// later run on that file).
     pub async fn write_file(
         &self,
         batch: &RecordBatch,
@@ -315,6 +334,41 @@ impl Table {
         min_id: i64,
         max_id: i64,
     ) -> Result<Add, TableError> {
+        self.write_file_parts(
+            &batch.schema(),
+            [Ok(batch.clone())],
+            path,
+            key,
+            min_id,
+            max_id,
+            PutMode::Overwrite,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write_file_parts(
+        &self,
+        schema: &SchemaRef,
+        parts: impl IntoIterator<Item = Result<RecordBatch, String>>,
+        path: String,
+        key: &str,
+        min_id: i64,
+        max_id: i64,
+        mode: PutMode,
+    ) -> Result<Add, TableError> {
+        let mut file = self.encoder(schema)?;
+        for part in parts {
+            let part = part.map_err(|e| self.err(e))?;
+            file.write(&part, None).map_err(|e| self.err(e))?;
+        }
+        file.range = Some((min_id, max_id));
+        self.upload(file, path, key, mode).await
+    }
+
+    /// A new data file in `schema`, encoded part by part ([`Encoder`]) and uploaded by
+    /// [`Table::finish`].
+    pub fn encoder(&self, schema: &SchemaRef) -> Result<Encoder, TableError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(super::ROW_GROUP_ROWS))
@@ -322,26 +376,45 @@ impl Table {
             // pages that hold them.
             .set_data_page_row_count_limit(super::PAGE_ROWS)
             .build();
-        let mut buf = Vec::new();
-        {
-            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))
-                .map_err(|e| self.err(e))?;
-            w.write(batch).map_err(|e| self.err(e))?;
-            w.close().map_err(|e| self.err(e))?;
-        }
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
+            .map_err(|e| self.err(e))?;
+        Ok(Encoder {
+            writer,
+            rows: 0,
+            range: None,
+        })
+    }
+
+    /// Uploads an encoded file as `part-<uuid>.parquet`; its `add` action carries the id range
+    /// of the rows written.
+    pub async fn finish(&self, file: Encoder) -> Result<Add, TableError> {
+        let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
+        self.upload(file, path, "id", PutMode::Create).await
+    }
+
+    async fn upload(
+        &self,
+        file: Encoder,
+        path: String,
+        key: &str,
+        mode: PutMode,
+    ) -> Result<Add, TableError> {
+        let rows = file.rows;
+        let (min_id, max_id) = file.range.unwrap_or((0, 0));
+        let buf = file.writer.into_inner().map_err(|e| self.err(e))?;
         let size = buf.len() as i64;
         self.store
             .put_opts(
                 &Path::from(path.as_str()),
                 PutPayload::from(buf),
                 PutOptions {
-                    mode: PutMode::Create,
+                    mode,
                     ..Default::default()
                 },
             )
             .await
             .map_err(|e| self.err(format!("cannot write {path}: {e}")))?;
-        let stats = match batch.num_rows() {
+        let stats = match rows {
             0 => serde_json::json!({ "numRecords": 0 }),
             rows => serde_json::json!({
                 "numRecords": rows,
@@ -458,6 +531,36 @@ impl Table {
     }
 }
 
+/// A data file being encoded: each part is encoded as it is written, so only the compressed
+/// bytes and at most one row group in progress are held until the file is uploaded.
+pub struct Encoder {
+    writer: ArrowWriter<Vec<u8>>,
+    rows: usize,
+    /// The smallest and largest id written (parts come sorted by id).
+    range: Option<(i64, i64)>,
+}
+
+impl Encoder {
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Encodes `part` (sorted by id, after every row written before); `ids` is its first and
+    /// last id, which the file's `add` statistics record.
+    pub fn write(&mut self, part: &RecordBatch, ids: Option<(i64, i64)>) -> Result<(), String> {
+        self.writer.write(part).map_err(|e| e.to_string())?;
+        self.rows += part.num_rows();
+        if let Some((lo, hi)) = ids {
+            self.range = Some(match self.range {
+                Some((min, _)) => (min, hi),
+                None => (lo, hi),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// A data file's bytes and Parquet metadata: its row groups decode separately, so that a
 /// change is checked against only the row groups that can hold its ids.
 pub struct Fetched {
@@ -472,6 +575,29 @@ impl Fetched {
             location: self.location.clone(),
             detail: format!("cannot decode it: {e}"),
         }
+    }
+
+    /// Each row group's smallest and largest id and its rows; `None` when a row group has no
+    /// usable `id` statistics.
+    pub fn row_group_ranges(&self) -> Option<Vec<(i64, i64, usize)>> {
+        let meta = self.meta.metadata();
+        let column = meta
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == "id")?;
+        (0..meta.num_row_groups())
+            .map(|g| {
+                let rg = meta.row_group(g);
+                match rg.column(column).statistics() {
+                    Some(Statistics::Int64(s)) => {
+                        Some((*s.min_opt()?, *s.max_opt()?, rg.num_rows() as usize))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
     }
 
     /// The row groups whose `id` statistics hold one of `ids` (sorted); every row group when

@@ -8,7 +8,8 @@
 //!   exactly (the long files of removed wide files go, those of new ones are written) in one
 //!   commit, after every change to the wide table. Its cost follows the wide table's changes,
 //!   and it is idempotent: a run killed between the two commits is mended by the next sync
-//!   of the stream, which finds the difference and closes it.
+//!   of the stream, which finds the difference and closes it; a long file a killed run wrote
+//!   but never committed is overwritten (no version names it).
 //! - Rows: one per record and field whose value is not null (see [`super::custom`]), sorted by
 //!   (record id, `name_key`) within a file.
 
@@ -92,6 +93,51 @@ pub async fn sync(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run killed after writing a long file and before committing it left the object
+    /// behind: the next sync replaces it instead of failing on it for ever (found by the
+    /// `kill -9` sweep of tests/soak.rs).
+    #[tokio::test]
+    async fn a_crashed_runs_uncommitted_long_file_is_replaced() {
+        use arrow_array::{Int64Array, RecordBatch};
+        use arrow_schema::{DataType, Field, Schema};
+        use object_store::ObjectStoreExt;
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let mut wide = Table::open(&dest, "widgets", &schema).await.unwrap();
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))])
+                .unwrap();
+        let add = wide.write(&batch, 1, 2).await.unwrap();
+        let name = long_name("widget", &add.path);
+        wide.commit(Vec::new(), vec![add], "run", 1).await.unwrap();
+        let mut long = Table::open(
+            &dest,
+            crate::registry::CUSTOM_FIELD_VALUES,
+            &custom::long_schema(),
+        )
+        .await
+        .unwrap();
+        let leftover = dest
+            .prefix
+            .clone()
+            .join(crate::current::table::CURRENT_DIR)
+            .join(crate::registry::CUSTOM_FIELD_VALUES)
+            .join(name.as_str());
+        dest.store
+            .put(&leftover, b"torn".to_vec().into())
+            .await
+            .unwrap();
+        let out = sync(&wide, &mut long, "widget", &Plan::default(), "run", 2)
+            .await
+            .unwrap();
+        assert_eq!((out.files_added, out.commits), (1, 1));
+        assert_eq!(long.files().unwrap()[0].path, name);
+        // The replaced object is a readable data file.
+        long.read(&name).await.unwrap();
+    }
 
     #[test]
     fn long_names_are_flat_and_keyed_by_object_type() {

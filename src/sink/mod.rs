@@ -24,7 +24,8 @@
 //!   is left alone. A `head` before opening a file reports the common case (a re-used run id)
 //!   before anything is uploaded; it is a courtesy, not the guarantee.
 //! - Files are ZSTD-compressed, row groups hold at most [`SinkConfig::row_group_rows`] rows, and
-//!   the encoder flushes a row group early once it estimates [`MAX_IN_PROGRESS_BYTES`], bounding
+//!   the encoder flushes a row group early once it estimates [`SinkConfig::row_group_bytes`]
+//!   (at most [`MAX_IN_PROGRESS_BYTES`]; the run's writer memory budget sets it), bounding
 //!   memory to about one row group plus the upload buffers (`upload_buffer_bytes` × up to 8 parts
 //!   in flight once an object goes multipart).
 //! - Every file carries key-value metadata: `greenhouse.stream`, `greenhouse.primary_key` (comma
@@ -74,6 +75,9 @@ pub struct SinkConfig {
     pub target_file_bytes: u64,
     /// Maximum rows per row group (default 50,000).
     pub row_group_rows: usize,
+    /// Encoded bytes a row group in progress may reach before it is flushed (default
+    /// [`MAX_IN_PROGRESS_BYTES`]; [`crate::memory`] sets it from the writer memory budget).
+    pub row_group_bytes: usize,
     /// ZSTD level, 1–22 (default 3).
     pub zstd_level: i32,
     /// Upload buffer: objects up to this size go up in one PUT, larger ones as a multipart upload
@@ -88,6 +92,7 @@ impl Default for SinkConfig {
         SinkConfig {
             target_file_bytes: 128 << 20,
             row_group_rows: 50_000,
+            row_group_bytes: MAX_IN_PROGRESS_BYTES,
             zstd_level: 3,
             upload_buffer_bytes: MIN_UPLOAD_BUFFER_BYTES,
         }
@@ -182,9 +187,13 @@ impl RollingWriter {
                 config.upload_buffer_bytes
             )));
         }
-        if config.row_group_rows == 0 || config.target_file_bytes == 0 {
+        if config.row_group_rows == 0
+            || config.target_file_bytes == 0
+            || config.row_group_bytes == 0
+        {
             return Err(SinkError::Config(
-                "row_group_rows and target_file_bytes must be greater than zero".into(),
+                "row_group_rows, row_group_bytes and target_file_bytes must be greater than zero"
+                    .into(),
             ));
         }
         let level = ZstdLevel::try_new(config.zstd_level)
@@ -277,7 +286,7 @@ impl RollingWriter {
             .write(batch)
             .await
             .map_err(parquet_err(&file.key))?;
-        if file.writer.in_progress_size() >= MAX_IN_PROGRESS_BYTES {
+        if file.writer.in_progress_size() >= self.config.row_group_bytes {
             file.writer.flush().await.map_err(parquet_err(&file.key))?;
         }
         let size = file.writer.bytes_written() + file.writer.in_progress_size();

@@ -111,6 +111,13 @@ impl<'a> ParquetOutput<'a> {
         self
     }
 
+    /// Merges the current tables in rounds of at most `round_bytes` of changed rows (the
+    /// merges' share of the writer memory budget, [`crate::memory`]).
+    pub fn with_round_bytes(mut self, round_bytes: usize) -> Self {
+        self.tables = crate::current::Tables::new(round_bytes);
+        self
+    }
+
     /// Merges `unit`'s files into `stream`'s current table, once: files merged before (by the
     /// unit before its commit, or by a window's slices) are not merged again, nor is a
     /// full-refresh stream's table replaced twice. `generation` is the state generation the
