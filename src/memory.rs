@@ -7,7 +7,7 @@
 //!   holds its upload buffer and a row group in progress of [`WriterMemory::row_group_bytes`]
 //!   encoded bytes, at least [`MIN_ROW_GROUP_BYTES`] (smaller row groups cost readers more
 //!   than they save) and at most [`crate::sink::MAX_IN_PROGRESS_BYTES`].
-//! - The merges get the rest, [`crate::current::MERGES_AT_ONCE`] at a time: a merge round holds
+//! - The merges get the rest, [`MERGES_AT_ONCE`] at a time: a merge round holds
 //!   at most [`WriterMemory::round_bytes`] of changed rows, half its share (the other half is
 //!   for the group of files it rewrites and the rows it is encoding).
 //! - A configured budget too small for that is refused when the configuration is validated,
@@ -15,8 +15,11 @@
 //! - What the budget does not cover: the pages being fetched and converted (two per chain,
 //!   bounded by `per_page` and `max_page_bytes`), the runtime, and the allocator's slack.
 
-use crate::current::MERGES_AT_ONCE;
 use crate::sink::MAX_IN_PROGRESS_BYTES;
+
+/// Merges of different streams' tables that run at the same time (one per core of the 2-core
+/// machines this is measured on; each holds at most a round of changes and one group of files).
+pub const MERGES_AT_ONCE: usize = 2;
 
 /// The default budget (when `concurrency` needs no more): 64 MiB.
 pub const DEFAULT_WRITER_MEMORY_BYTES: u64 = 64 << 20;

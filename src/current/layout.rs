@@ -11,7 +11,10 @@
 //! A merge round takes the changed ids (sorted), rewrites their owners with the owned changes,
 //! and cuts each rewritten range into files of at most `target_rows` rows. New ids above every
 //! file go to the last file (the "top" of the table), so inserts rewrite one small file rather
-//! than opening a new one per run.
+//! than opening a new one per run — unless that file already holds `full_rows`: then they
+//! start new files above it (and ids below every file new files below a full first file), so
+//! that a large load merged in rounds (a first sync reads ids descending) writes each row once
+//! instead of rewriting the table's edge file every round.
 
 /// One data file of the table, as its `add` action describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +43,9 @@ pub struct Group {
 }
 
 /// Plans one merge round: `files` as the table lists them (any order), `changed` sorted and
-/// without duplicates. An empty table puts every change into one group with no file.
-pub fn plan(files: &[FileRange], changed: &[i64]) -> Plan {
+/// without duplicates; an edge file with `full_rows` or more takes no ids beyond its range.
+/// An empty table puts every change into one group with no file.
+pub fn plan(files: &[FileRange], changed: &[i64], full_rows: u64) -> Plan {
     if changed.is_empty() {
         return Plan::default();
     }
@@ -63,9 +67,34 @@ pub fn plan(files: &[FileRange], changed: &[i64]) -> Plan {
     };
     // Files whose [min, max] reaches past the next file's min overlap it: every change inside
     // such a range also touches the overlapping files, so they are rewritten together.
+    // Ids beyond every file, next to a full edge file: new files of their own.
+    let lowest = &files[order[0]];
+    let highest = files.iter().map(|f| f.max_id).max().unwrap_or(i64::MAX);
+    let top_full = files
+        .iter()
+        .filter(|f| f.max_id == highest)
+        .all(|f| f.rows >= full_rows);
+    let beyond =
+        |id: i64| (id < lowest.min_id && lowest.rows >= full_rows) || (id > highest && top_full);
     let mut groups: Vec<Group> = Vec::new();
     let mut start = 0;
     while start < changed.len() {
+        if beyond(changed[start]) {
+            let below = changed[start] < lowest.min_id;
+            let mut end = start;
+            while end < changed.len()
+                && beyond(changed[end])
+                && (changed[end] < lowest.min_id) == below
+            {
+                end += 1;
+            }
+            groups.push(Group {
+                files: Vec::new(),
+                changes: start..end,
+            });
+            start = end;
+            continue;
+        }
         let first = owner(changed[start]);
         let mut end = start;
         while end < changed.len() && owner(changed[end]) == first {
@@ -140,7 +169,7 @@ mod tests {
 
     #[test]
     fn an_empty_table_takes_every_change_in_one_group() {
-        let p = plan(&[], &[1, 5, 9]);
+        let p = plan(&[], &[1, 5, 9], u64::MAX);
         assert_eq!(
             p.groups,
             vec![Group {
@@ -148,7 +177,7 @@ mod tests {
                 changes: 0..3
             }]
         );
-        assert_eq!(plan(&[f("a", 1, 2)], &[]), Plan::default());
+        assert_eq!(plan(&[f("a", 1, 2)], &[], u64::MAX), Plan::default());
     }
 
     #[test]
@@ -156,7 +185,7 @@ mod tests {
         // Files listed out of order; ids 1..=10, 20..=30, 40..=50.
         let files = [f("c", 40, 50), f("a", 1, 10), f("b", 20, 30)];
         // 5 → a; 15 (a gap) → a; 25 → b; 60 (above all) → c; nothing for the others.
-        let p = plan(&files, &[5, 15, 25, 60]);
+        let p = plan(&files, &[5, 15, 25, 60], u64::MAX);
         assert_eq!(
             p.groups,
             vec![
@@ -175,25 +204,53 @@ mod tests {
             ]
         );
         // Below every file: the first file owns it.
-        assert_eq!(plan(&files, &[-3]).groups[0].files, vec![1]);
+        assert_eq!(plan(&files, &[-3], u64::MAX).groups[0].files, vec![1]);
+    }
+
+    #[test]
+    fn ids_beyond_a_full_edge_file_start_new_files() {
+        // a: 1..=10 (10 rows), b: 20..=30 (11 rows); full from 10 rows on.
+        let files = [f("b", 20, 30), f("a", 1, 10)];
+        let p = plan(&files, &[-5, -1, 5, 40, 41], 10);
+        assert_eq!(
+            p.groups,
+            vec![
+                Group {
+                    files: vec![],
+                    changes: 0..2
+                },
+                Group {
+                    files: vec![1],
+                    changes: 2..3
+                },
+                Group {
+                    files: vec![],
+                    changes: 3..5
+                },
+            ]
+        );
+        // Not full yet: the edge files take them, as before.
+        let p = plan(&files, &[-5, 40], 12);
+        assert_eq!(p.groups[0].files, vec![1]);
+        assert_eq!(p.groups[1].files, vec![0]);
     }
 
     #[test]
     fn overlapping_files_are_rewritten_together() {
         // b overlaps a (an outside writer's layout): an id in both ranges touches both.
         let files = [f("a", 1, 20), f("b", 10, 30), f("c", 40, 50)];
-        let p = plan(&files, &[12, 45]);
+        let p = plan(&files, &[12, 45], u64::MAX);
         assert_eq!(p.groups.len(), 2);
         assert_eq!(p.groups[0].files, vec![0, 1]);
         assert_eq!(p.groups[1].files, vec![2]);
         // 5 is owned by a and lies in no other range; 15 is in both.
-        let p = plan(&files, &[5, 15]);
+        let p = plan(&files, &[5, 15], u64::MAX);
         assert_eq!(p.groups.len(), 1);
         assert_eq!(p.groups[0].files, vec![0, 1]);
         assert_eq!(p.groups[0].changes, 0..2);
         // A later overlap folds the groups in between into one (each change in one group).
         let files = [f("a", 1, 100), f("b", 10, 20), f("c", 30, 40)];
-        let p = plan(&files, &[15, 35, 90]);
+        let p = plan(&files, &[15, 35, 90], u64::MAX);
         let all: Vec<usize> = p.groups.iter().flat_map(|g| g.changes.clone()).collect();
         assert_eq!(all, vec![0, 1, 2]);
         assert_eq!(p.groups.last().unwrap().files, vec![0, 1, 2]);

@@ -56,9 +56,7 @@ pub const TARGET_ROWS: usize = 25_000;
 /// Rows per row group of a data file: a change is checked against the row groups that can
 /// hold its ids, so a re-read of unchanged records decodes a few row groups, not the file.
 pub const ROW_GROUP_ROWS: usize = 8_192;
-/// Merges of different streams' tables that run at the same time (one per core of the 2-core
-/// machines this is measured on; each holds at most a round of changes and one group of files).
-pub const MERGES_AT_ONCE: usize = 2;
+pub use crate::memory::MERGES_AT_ONCE;
 /// Rows per data page (at most): the unit a row check decompresses.
 pub const PAGE_ROWS: usize = 1_024;
 /// Bytes of changed rows one merge round holds when no budget says otherwise (a larger unit
@@ -737,7 +735,8 @@ async fn round(
     }
     let ids = changes.ids();
     let files = table.files()?;
-    let plan = layout::plan(&files, &ids);
+    // An edge file of half the target size takes no more ids beyond its range (see `layout`).
+    let plan = layout::plan(&files, &ids, (TARGET_ROWS / 2) as u64);
     let mut removes = Vec::new();
     let mut adds = Vec::new();
     for group in &plan.groups {

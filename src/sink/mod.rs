@@ -76,7 +76,7 @@ pub struct SinkConfig {
     /// Maximum rows per row group (default 50,000).
     pub row_group_rows: usize,
     /// Encoded bytes a row group in progress may reach before it is flushed (default
-    /// [`MAX_IN_PROGRESS_BYTES`]; [`crate::memory`] sets it from the writer memory budget).
+    /// [`MAX_IN_PROGRESS_BYTES`]; the writer memory budget (`writer_memory_bytes`) sets it).
     pub row_group_bytes: usize,
     /// ZSTD level, 1–22 (default 3).
     pub zstd_level: i32,
