@@ -167,6 +167,24 @@ struct StructCol {
     object: Object,
 }
 
+impl ListCol {
+    /// A null list (no elements).
+    fn null(&mut self) {
+        self.offsets.push_length(0);
+        self.nulls.append_null();
+    }
+}
+
+impl StructCol {
+    /// A null struct: every child gets a null slot too.
+    fn null(&mut self) {
+        self.nulls.append_null();
+        for c in &mut self.object.cols {
+            c.null();
+        }
+    }
+}
+
 /// The declared children of one object level, with the per-object bookkeeping.
 struct Object {
     cols: Vec<Col>,
@@ -319,16 +337,8 @@ impl Col {
         match &mut self.kind {
             Kind::Scalar(s) => s.null(),
             Kind::RawJson(b) => b.append_null(),
-            Kind::List(l) => {
-                l.offsets.push_length(0);
-                l.nulls.append_null();
-            }
-            Kind::Struct(s) => {
-                s.nulls.append_null();
-                for c in &mut s.object.cols {
-                    c.null();
-                }
-            }
+            Kind::List(l) => l.null(),
+            Kind::Struct(s) => s.null(),
         }
     }
 
@@ -582,8 +592,7 @@ struct ListVisitor<'a> {
 impl ListVisitor<'_> {
     fn other(self, value: &Json) {
         self.left.mismatch(self.path, value);
-        self.list.offsets.push_length(0);
-        self.list.nulls.append_null();
+        self.list.null();
     }
 }
 
@@ -624,8 +633,7 @@ impl<'de> Visitor<'de> for ListVisitor<'_> {
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.left.null_seen(self.nullable);
-        self.list.offsets.push_length(0);
-        self.list.nulls.append_null();
+        self.list.null();
         Ok(())
     }
 
@@ -648,10 +656,7 @@ struct StructVisitor<'a> {
 impl StructVisitor<'_> {
     fn other(self, value: &Json) {
         self.left.mismatch(self.path, value);
-        self.s.nulls.append_null();
-        for c in &mut self.s.object.cols {
-            c.null();
-        }
+        self.s.null();
     }
 }
 
@@ -670,10 +675,7 @@ impl<'de> Visitor<'de> for StructVisitor<'_> {
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.left.null_seen(self.nullable);
-        self.s.nulls.append_null();
-        for c in &mut self.s.object.cols {
-            c.null();
-        }
+        self.s.null();
         Ok(())
     }
 

@@ -353,34 +353,38 @@ impl<'de> Deserialize<'de> for RawEntry<'de> {
     }
 }
 
-/// The map of one cell (`None`: null, or not a JSON object).
-fn raw_map(text: Option<&str>) -> Option<RawMap<'_>> {
-    serde_json::from_str(text?).ok()
-}
+/// The custom-field maps of a raw batch's JSON-text column, parsed once and borrowed from it:
+/// one per row (`None`: null, not a JSON object, or no such column). Both [`unseen`] and
+/// [`widen`] read these, so each cell is parsed once.
+pub struct Maps<'b>(Vec<Option<RawMap<'b>>>);
 
-/// The JSON-text column `field` of `batch`, if it has one.
-fn map_column<'b>(batch: &'b RecordBatch, field: &str) -> Option<&'b StringArray> {
-    batch
+/// The maps of `batch`'s column `field`.
+pub fn maps<'b>(batch: &'b RecordBatch, field: &str) -> Maps<'b> {
+    let col = batch
         .column_by_name(field)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    Maps(match col {
+        Some(col) => col
+            .iter()
+            .map(|text| serde_json::from_str(text?).ok())
+            .collect(),
+        None => (0..batch.num_rows()).map(|_| None).collect(),
+    })
 }
 
-/// The fields the maps of `batch` hold that `plan` lacks, with the value type each entry names
-/// (`type`; an entry without one is skipped: nothing says how to type it).
-pub fn unseen(batch: &RecordBatch, field: &str, plan: &Plan) -> BTreeMap<String, String> {
+/// The fields `maps` hold that `plan` lacks, with the value type each entry names (`type`; an
+/// entry without one is skipped: nothing says how to type it).
+pub fn unseen(maps: &Maps, plan: &Plan) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(col) = map_column(batch, field) else {
-        return out;
-    };
-    for map in col.iter().filter_map(raw_map) {
-        for (k, e) in map.0 {
-            if plan.contains(&k) || out.contains_key(k.as_ref()) {
+    for map in maps.0.iter().flatten() {
+        for (k, e) in &map.0 {
+            if plan.contains(k) || out.contains_key(k.as_ref()) {
                 continue;
             }
             if let Some(t) =
                 e.ty.and_then(|t| serde_json::from_str::<String>(t.get()).ok())
             {
-                out.insert(k.into_owned(), t);
+                out.insert(k.to_string(), t);
             }
         }
     }
@@ -602,12 +606,12 @@ fn append(kind: Kind, parts: &mut [(Part, &mut Builder)], value: &Value) -> bool
     true
 }
 
-/// `batch` (a raw batch with the map in `field`) with the plan's columns appended, its `_extra`
-/// holding the values that did not fit under their column's name; returns the batch and the
-/// number of such values.
+/// `batch` (a raw batch whose custom-field `maps` these are) with the plan's columns appended,
+/// its `_extra` holding the values that did not fit under their column's name; returns the
+/// batch and the number of such values.
 pub fn widen(
     batch: &RecordBatch,
-    field: &str,
+    maps: &Maps,
     plan: &Plan,
     extra_column: &str,
 ) -> Result<(RecordBatch, u64), arrow_schema::ArrowError> {
@@ -620,7 +624,6 @@ pub fn widen(
         .iter()
         .map(|f| Builder::new(f.data_type(), rows))
         .collect();
-    let col = map_column(batch, field);
     // Per entry of the plan (in `entries()` order): its position, to find a row's values by key.
     let index: HashMap<&str, usize> = plan
         .entries()
@@ -631,12 +634,11 @@ pub fn widen(
     // Per row with misfits: (column name, value) to add to its `_extra`.
     let mut kept: Vec<(usize, Vec<(String, Value)>)> = Vec::new();
     let mut misfits = 0u64;
-    for row in 0..rows {
+    for (row, map) in maps.0.iter().enumerate() {
         values.fill(None);
-        let text = col.and_then(|c| c.is_valid(row).then(|| c.value(row)));
-        if let Some(map) = raw_map(text) {
+        if let Some(map) = map {
             // A repeated key: the last copy wins, as in a parsed JSON object.
-            for (k, e) in map.0 {
+            for (k, e) in &map.0 {
                 if let Some(&i) = index.get(k.as_ref()) {
                     values[i] = e.value;
                 }
@@ -925,13 +927,8 @@ mod tests {
             "odd":{"type":"linked","value":{"x":1}}}"#;
         let bad = r#"{"budget":{"type":"currency","value":{"unit":"USD","amount":"lots"}},
             "start":{"type":"date","value":"March"},"headcount":{"type":"number","value":null}}"#;
-        let (b, misfits) = widen(
-            &raw(&[Some(good), Some(bad), None]),
-            "custom_fields",
-            &p,
-            "_extra",
-        )
-        .unwrap();
+        let input = raw(&[Some(good), Some(bad), None]);
+        let (b, misfits) = widen(&input, &maps(&input, "custom_fields"), &p, "_extra").unwrap();
         assert_eq!(misfits, 2);
         let dec = |n: &str| {
             b.column_by_name(n)
@@ -1014,7 +1011,7 @@ mod tests {
             Some(r#"{"untyped":{"value":1}}"#),
             Some("not json"),
         ]);
-        let found = unseen(&b, "custom_fields", &p);
+        let found = unseen(&maps(&b, "custom_fields"), &p);
         assert_eq!(
             found,
             BTreeMap::from([("fresh".to_string(), "date".to_string())])
@@ -1024,16 +1021,13 @@ mod tests {
     #[test]
     fn long_rows_hold_one_row_per_value() {
         let p = plan(&[("budget", "currency"), ("langs", "multi_select")]);
-        let (wide, _) = widen(
-            &raw(&[
-                Some(r#"{"budget":{"type":"currency","value":{"unit":"USD","amount":"5"}},"langs":{"type":"multi_select","value":["a"]}}"#),
-                Some(r#"{"budget":{"type":"currency","value":null}}"#),
-            ]),
-            "custom_fields",
-            &p,
-            "_extra",
-        )
-        .unwrap();
+        let input = raw(&[
+            Some(
+                r#"{"budget":{"type":"currency","value":{"unit":"USD","amount":"5"}},"langs":{"type":"multi_select","value":["a"]}}"#,
+            ),
+            Some(r#"{"budget":{"type":"currency","value":null}}"#),
+        ]);
+        let (wide, _) = widen(&input, &maps(&input, "custom_fields"), &p, "_extra").unwrap();
         let long = long_rows(&wide, &p, "job").unwrap();
         assert_eq!(long.num_rows(), 2);
         let keys = long.column_by_name("name_key").unwrap().as_string::<i32>();

@@ -486,7 +486,9 @@ async fn apply_to(
                     // A field no definition named yet (created since the definitions were
                     // read) gets its columns from the type its values carry.
                     let mut grew = false;
-                    for (k, t) in custom::unseen(&batch, &cf.field, &plan) {
+                    // Each cell's map is parsed once, for both uses.
+                    let maps = custom::maps(&batch, &cf.field);
+                    for (k, t) in custom::unseen(&maps, &plan) {
                         grew |= plan.add(&k, &t, &taken);
                     }
                     if grew {
@@ -494,7 +496,7 @@ async fn apply_to(
                         table.evolve_to(&schema).await?;
                         changes.widen(&schema).map_err(|e| table_err(table, e))?;
                     }
-                    let (wide, misfits) = custom::widen(&batch, &cf.field, &plan, EXTRA_COLUMN)
+                    let (wide, misfits) = custom::widen(&batch, &maps, &plan, EXTRA_COLUMN)
                         .map_err(|e| table_err(table, e))?;
                     out.custom_field_misfits += misfits;
                     wide

@@ -577,16 +577,22 @@ impl Fetched {
         }
     }
 
-    /// Each row group's smallest and largest id and its rows; `None` when a row group has no
-    /// usable `id` statistics.
-    pub fn row_group_ranges(&self) -> Option<Vec<(i64, i64, usize)>> {
-        let meta = self.meta.metadata();
-        let column = meta
+    /// The leaf column index of `id`, if the file has one.
+    fn id_column(&self) -> Option<usize> {
+        self.meta
+            .metadata()
             .file_metadata()
             .schema_descr()
             .columns()
             .iter()
-            .position(|c| c.path().string() == "id")?;
+            .position(|c| c.path().string() == "id")
+    }
+
+    /// Each row group's smallest and largest id and its rows; `None` when a row group has no
+    /// usable `id` statistics.
+    pub fn row_group_ranges(&self) -> Option<Vec<(i64, i64, usize)>> {
+        let meta = self.meta.metadata();
+        let column = self.id_column()?;
         (0..meta.num_row_groups())
             .map(|g| {
                 let rg = meta.row_group(g);
@@ -604,12 +610,7 @@ impl Fetched {
     /// the file has no usable statistics.
     pub fn row_groups_holding(&self, ids: &[i64]) -> Vec<usize> {
         let meta = self.meta.metadata();
-        let column = meta
-            .file_metadata()
-            .schema_descr()
-            .columns()
-            .iter()
-            .position(|c| c.path().string() == "id");
+        let column = self.id_column();
         (0..meta.num_row_groups())
             .filter(|&g| {
                 let bounds = column.and_then(|c| match meta.row_group(g).column(c).statistics() {
