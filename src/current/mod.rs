@@ -27,6 +27,7 @@
 //! Submodules: [`layout`] (which files a change touches), [`merge`] (the rows), [`table`] (the
 //! Delta table through delta-rs), [`custom`] and [`values`] (custom-field columns and rows).
 
+mod build;
 pub mod custom;
 pub mod layout;
 pub mod merge;
@@ -477,8 +478,37 @@ async fn apply_to(
         true => Some(table.files()?.into_iter().map(|f| f.path).collect()),
         false => None,
     };
+    // A table built from the raw files alone (a first merge, a full refresh) is built in one
+    // pass, when the raw files are sorted as listings write them.
+    if !keys.is_empty()
+        && keys.len() <= build::MAX_FILES
+        && (full_refresh || table.files()?.is_empty())
+    {
+        let old = replace.clone().unwrap_or_default();
+        let built = build::build(
+            table,
+            dest,
+            base,
+            custom.clone(),
+            &mut plan,
+            keys,
+            old,
+            run_id,
+            generation,
+        )
+        .await?;
+        if let Some(mut out) = built {
+            if out.commits > 0 {
+                compact(table, &plan.schema(base), run_id, generation, &mut out).await?;
+            }
+            return Ok((out, plan));
+        }
+        // Merged in rounds instead, with the columns the build may have added.
+        schema = plan.schema(base);
+        changes = Changes::new(&stream.name, schema.clone());
+    }
     for key in keys {
-        let mut raw = read_raw(dest, key, table).await?;
+        let (mut raw, _) = read_raw(dest, key, table).await?;
         while let Some(batch) = raw.next().await {
             let batch = batch.map_err(|e| raw_err(table, key, e))?;
             let batch = match &custom {
@@ -648,7 +678,13 @@ async fn read_raw(
     dest: &Destination,
     key: &Path,
     table: &Table,
-) -> Result<parquet::arrow::async_reader::ParquetRecordBatchStream<RawFile>, TableError> {
+) -> Result<
+    (
+        parquet::arrow::async_reader::ParquetRecordBatchStream<RawFile>,
+        usize,
+    ),
+    TableError,
+> {
     // The size from a `head`, so that the footer is read with a plain range request (not every
     // store answers suffix requests).
     let size = dest
@@ -662,10 +698,12 @@ async fn read_raw(
         key: key.clone(),
         size,
     };
-    parquet::arrow::ParquetRecordBatchStreamBuilder::new(file)
+    let builder = parquet::arrow::ParquetRecordBatchStreamBuilder::new(file)
         .await
-        .and_then(|b| b.build())
-        .map_err(|e| raw_err(table, key, e))
+        .map_err(|e| raw_err(table, key, e))?;
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
+    let stream = builder.build().map_err(|e| raw_err(table, key, e))?;
+    Ok((stream, rows))
 }
 
 /// A raw file on the destination's store, read by ranges (the footer, then each row group's
@@ -1086,9 +1124,21 @@ mod tests {
         ids: std::ops::Range<i64>,
         version: i64,
     ) -> Path {
+        raw_department_rows(dest, stream, key, ids.collect(), version, &[]).await
+    }
+
+    /// A raw file of `ids` in that order, `tombstones` among them marked deleted.
+    async fn raw_department_rows(
+        dest: &Destination,
+        stream: &Stream,
+        key: &str,
+        ids: Vec<i64>,
+        version: i64,
+        tombstones: &[i64],
+    ) -> Path {
         use arrow_array::{ArrayRef, TimestampMicrosecondArray};
         let schema = crate::privacy::raw_schema(&Default::default(), stream);
-        let rows = (ids.end - ids.start) as usize;
+        let rows = ids.len();
         let columns: Vec<ArrayRef> = schema
             .fields()
             .iter()
@@ -1098,15 +1148,17 @@ mod tests {
                         as ArrayRef
                 };
                 match f.name().as_str() {
-                    "id" => Arc::new(Int64Array::from_iter_values(ids.clone())),
+                    "id" => Arc::new(Int64Array::from(ids.clone())),
                     "name" => Arc::new(StringArray::from_iter_values(
-                        ids.clone().map(|i| format!("name{i}-{version}")),
+                        ids.iter().map(|i| format!("name{i}-{version}")),
                     )),
                     "updated_at" => ts(version),
                     crate::convert::EXTRACTED_AT_COLUMN => ts(version),
-                    crate::convert::DELETED_COLUMN => {
-                        Arc::new(arrow_array::BooleanArray::from(vec![false; rows]))
-                    }
+                    crate::convert::DELETED_COLUMN => Arc::new(arrow_array::BooleanArray::from(
+                        ids.iter()
+                            .map(|i| tombstones.contains(i))
+                            .collect::<Vec<_>>(),
+                    )),
                     _ if f.is_nullable() => arrow_array::new_null_array(f.data_type(), rows),
                     // The other required columns (`created_at`, `_run_id`): any value.
                     _ => match f.data_type() {
@@ -1129,6 +1181,147 @@ mod tests {
         let key = dest.prefix.clone().join("departments").join(key);
         dest.store.put(&key, buf.into()).await.unwrap();
         key
+    }
+
+    /// Every row of a table's files as (id, name), sorted, with the files' id ranges checked
+    /// disjoint and within their `add` statistics.
+    async fn table_rows(dest: &Destination) -> (Vec<(i64, String)>, Vec<layout::FileRange>) {
+        let table = Table::existing(dest, "departments").await.unwrap().unwrap();
+        let mut files = table.files().unwrap();
+        files.sort_by_key(|f| f.min_id);
+        assert!(
+            files.windows(2).all(|w| w[0].max_id < w[1].min_id),
+            "{files:?}"
+        );
+        let mut rows = Vec::new();
+        for f in &files {
+            for b in table.read(&f.path).await.unwrap() {
+                let ids = b.column_by_name("id").unwrap();
+                let ids = ids.as_any().downcast_ref::<Int64Array>().unwrap();
+                let names = b.column_by_name("name").unwrap();
+                let names = names.as_any().downcast_ref::<StringArray>().unwrap();
+                for i in 0..b.num_rows() {
+                    assert!((f.min_id..=f.max_id).contains(&ids.value(i)));
+                    rows.push((ids.value(i), names.value(i).to_string()));
+                }
+            }
+        }
+        rows.sort();
+        (rows, files)
+    }
+
+    /// The one-pass build of an empty table: runs of descending ids (a listing's order) merged
+    /// by id, the latest version and tombstones winning as in rounds, in one commit of
+    /// full-size files; a file that is not sorted falls back to rounds and leaves no stray file.
+    #[tokio::test]
+    async fn an_empty_table_is_built_in_one_pass_from_sorted_raw_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let registry = crate::registry::Registry::embedded().unwrap();
+        let stream = registry.get("departments").unwrap();
+        let raw_schema = crate::privacy::raw_schema(&Default::default(), stream);
+        let tombs: Vec<i64> = (15_000..15_100).collect();
+        let keys = vec![
+            raw_department_rows(
+                &dest,
+                stream,
+                "a.parquet",
+                (0..30_000).rev().collect(),
+                1,
+                &[],
+            )
+            .await,
+            raw_department_rows(
+                &dest,
+                stream,
+                "b.parquet",
+                (15_000..20_000).rev().collect(),
+                2,
+                &tombs,
+            )
+            .await,
+            // An older copy of some ids, read again: changes nothing.
+            raw_department_rows(
+                &dest,
+                stream,
+                "c.parquet",
+                (4_000..5_000).rev().collect(),
+                0,
+                &[],
+            )
+            .await,
+        ];
+        let tables = Tables::new(256 << 10);
+        let built = tables
+            .apply(&dest, stream, &raw_schema, &keys, false, "run", 1)
+            .await
+            .unwrap();
+        assert_eq!(built.commits, 1, "{built:?}");
+        assert_eq!((built.upserted, built.deleted), (29_900, 100), "{built:?}");
+        // No round ran: nothing was held as changes.
+        assert_eq!(tables.peak_round_bytes(), 0);
+        let (rows, files) = table_rows(&dest).await;
+        let truth: Vec<(i64, String)> = (0..30_000)
+            .filter(|i| !(15_000..15_100).contains(i))
+            .map(|i| {
+                (
+                    i,
+                    format!(
+                        "name{i}-{}",
+                        if (15_100..20_000).contains(&i) { 2 } else { 1 }
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(rows, truth);
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files.iter().all(|f| f.rows as usize <= TARGET_ROWS));
+
+        // A file whose ids ascend at its end (not a listing's order), found after the build
+        // finished files: merged in rounds instead, the same rows.
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let unsorted = (0..20_000).rev().chain(0..10).collect();
+        let keys = vec![
+            raw_department_rows(
+                &dest,
+                stream,
+                "a.parquet",
+                (0..30_000).rev().collect(),
+                1,
+                &[],
+            )
+            .await,
+            raw_department_rows(&dest, stream, "b.parquet", unsorted, 1, &[]).await,
+        ];
+        let tables = Tables::new(256 << 10);
+        let merged = tables
+            .apply(&dest, stream, &raw_schema, &keys, false, "run", 1)
+            .await
+            .unwrap();
+        assert!(merged.commits >= 2, "{merged:?}");
+        assert!(tables.peak_round_bytes() > 0);
+        let (rows, _) = table_rows(&dest).await;
+        assert!(rows.iter().map(|r| r.0).eq(0..30_000));
+        // The build's abandoned file is gone: the data files on disk are the ones the rounds
+        // committed (the replaced ones stay until a vacuum).
+        let on_disk = walk_parquet(&dir.path().join("current").join("departments"));
+        assert_eq!(on_disk.len() as u64, merged.files_added, "{on_disk:?}");
+    }
+
+    fn walk_parquet(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "_delta_log") {
+                    out.extend(walk_parquet(&p));
+                }
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// The bound itself: a unit far larger than the round budget is merged in many rounds,

@@ -438,6 +438,13 @@ impl Table {
         })
     }
 
+    /// Deletes a data file that was written but never committed (no version names it), so
+    /// that an abandoned build leaves nothing behind; a failure only leaves an orphan, which
+    /// vacuum removes.
+    pub async fn discard(&self, path: &str) {
+        let _ = self.store.delete(&Path::from(path)).await;
+    }
+
     /// The `remove` action of an active file.
     pub fn remove(&self, path: &str) -> Remove {
         Remove {
@@ -536,7 +543,7 @@ impl Table {
 pub struct Encoder {
     writer: ArrowWriter<Vec<u8>>,
     rows: usize,
-    /// The smallest and largest id written (parts come sorted by id).
+    /// The smallest and largest id written.
     range: Option<(i64, i64)>,
 }
 
@@ -546,14 +553,15 @@ impl Encoder {
         self.rows
     }
 
-    /// Encodes `part` (sorted by id, after every row written before); `ids` is its first and
-    /// last id, which the file's `add` statistics record.
+    /// Encodes `part` (sorted by id; its ids above or below every row written before, so that
+    /// the file's row groups have disjoint ranges); `ids` is its lowest and highest id, which
+    /// the file's `add` statistics record.
     pub fn write(&mut self, part: &RecordBatch, ids: Option<(i64, i64)>) -> Result<(), String> {
         self.writer.write(part).map_err(|e| e.to_string())?;
         self.rows += part.num_rows();
         if let Some((lo, hi)) = ids {
             self.range = Some(match self.range {
-                Some((min, _)) => (min, hi),
+                Some((min, max)) => (min.min(lo), max.max(hi)),
                 None => (lo, hi),
             });
         }

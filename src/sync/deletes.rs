@@ -41,7 +41,7 @@ use crate::events;
 use crate::harvest::{FetchError, RequestStats};
 use crate::registry::{Stream, WebhookRule};
 use crate::state::StreamState;
-use crate::state::ids::{Deleted, DeletedBy, IdIndex};
+use crate::state::ids::{Deleted, DeletedBy, IdIndex, IdSet};
 
 /// Ids per request of a reconcile listing (the most the API allows).
 pub(super) const LIST_PER_PAGE: u32 = 500;
@@ -219,8 +219,8 @@ pub(super) async fn apply(
         }
         // A complete listing also settles what an output keeps as current state.
         if let Some(Ok((listed, _))) = listings.get(&stream.name) {
-            let mut live = listed.clone();
-            live.sort_unstable();
+            // Decoded one stream at a time (ascending, as the output wants them).
+            let live: Vec<i64> = listed.iter().collect();
             if let Err(e) = ctx.output.reconciled(stream, &live).await {
                 all_ok = false;
                 events::deletes_failed(&stream.name, &e.to_string());
@@ -421,7 +421,7 @@ pub fn listing_requests(live: u64, partitions: u64) -> u64 {
 }
 
 /// The live ids and the requests the listing cost (0: the stream's own complete read).
-type Listing = Result<(Vec<i64>, u64), String>;
+type Listing = Result<(IdSet, u64), String>;
 
 /// Lists the live ids of every due stream (a full-refresh stream's own read is its listing).
 async fn reconcile_listings(
@@ -466,7 +466,7 @@ async fn reconcile_listings(
             let stats = RequestStats::default();
             let r = list_ids(ctx, stream, &stats)
                 .await
-                .map(|ids| (ids, stats.snapshot().0))
+                .map(|ids| (IdSet::from_ids(ids), stats.snapshot().0))
                 .map_err(|e| e.to_string());
             (stream.name.clone(), r)
         })

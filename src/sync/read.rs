@@ -163,8 +163,9 @@ impl Tally {
         report.error_objects.extend(self.error_objects);
         report.files.extend(self.files);
         report.keys.extend(self.keys);
+        // Kept compact until the deletes phase, so the lists of all streams do not add up.
         if let Some(ids) = report.read_ids.as_mut() {
-            ids.extend(self.read_ids);
+            *ids = ids.union(self.read_ids);
         }
     }
 }

@@ -266,7 +266,7 @@ async fn sync_stream(ctx: &RunCtx<'_>, sel: &Selected<'_>) -> StreamReport {
         complete: window.from.is_none(),
     };
     if read.indexed && read.complete {
-        report.read_ids = Some(Vec::new());
+        report.read_ids = Some(Default::default());
     }
     let outcome = read.read(progress, &mut report).await;
     let (requests, retries, rate_limited, bytes) = io.stats.snapshot();

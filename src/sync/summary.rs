@@ -75,7 +75,7 @@ pub struct StreamReport {
     pub(crate) keys: crate::state::ids::Keys,
     /// Every id a complete read of the stream returned (a full refresh, or a window from the
     /// beginning): that read is a listing of the live ids, so reconciling costs no request.
-    pub(crate) read_ids: Option<Vec<i64>>,
+    pub(crate) read_ids: Option<crate::state::ids::IdSet>,
 }
 
 /// Deletes of one stream in one run: the id listing's cost and the tombstones written.
