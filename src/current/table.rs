@@ -320,30 +320,23 @@ impl Table {
             .await
     }
 
-    /// Writes `batch` as the data file `path`, its `add` action carrying the min/max of `key`
-    /// (a column of `batch`, sorted by it). `path` is a name derived from what the file holds
+    /// Writes the batches `parts` (in `schema`, each encoded and dropped before the next is
+    /// taken) as the data file `path`, its `add` action carrying `min_id` and `max_id` as the
+    /// range of `key` (a column of the parts). `path` is a name derived from what the file holds
     /// (the long files of [`super::values`]), written only when the table holds no file of that
     /// name: an object already there is the leftover of a run killed between writing it and
     /// committing it, which no version names, so it is replaced (refusing it would fail every
     /// later run on that file).
     pub async fn write_file(
         &self,
-        batch: &RecordBatch,
+        schema: &SchemaRef,
+        parts: impl IntoIterator<Item = Result<RecordBatch, String>>,
         path: String,
         key: &str,
-        min_id: i64,
-        max_id: i64,
+        (min_id, max_id): (i64, i64),
     ) -> Result<Add, TableError> {
-        self.write_file_parts(
-            &batch.schema(),
-            [Ok(batch.clone())],
-            path,
-            key,
-            min_id,
-            max_id,
-            PutMode::Overwrite,
-        )
-        .await
+        self.write_file_parts(schema, parts, path, key, min_id, max_id, PutMode::Overwrite)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -594,6 +587,11 @@ impl Fetched {
             .columns()
             .iter()
             .position(|c| c.path().string() == "id")
+    }
+
+    /// The file's row groups.
+    pub fn row_groups(&self) -> usize {
+        self.meta.metadata().num_row_groups()
     }
 
     /// Each row group's smallest and largest id and its rows; `None` when a row group has no

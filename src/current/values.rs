@@ -15,9 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::Applied;
 use super::custom::{self, Plan};
 use super::table::{Table, TableError};
-use super::{Applied, table_err};
 
 /// The long file of a wide data file (`/` of a nested path written by another writer kept
 /// out of the name).
@@ -35,10 +35,16 @@ pub async fn sync(
     generation: u64,
 ) -> Result<Applied, TableError> {
     let mut out = Applied::default();
-    let wanted: BTreeMap<String, String> = wide
+    // Each long file's record ids are its wide file's ids: the same range.
+    let wanted: BTreeMap<String, (String, (i64, i64))> = wide
         .files()?
         .into_iter()
-        .map(|f| (long_name(object_type, &f.path), f.path))
+        .map(|f| {
+            (
+                long_name(object_type, &f.path),
+                (f.path, (f.min_id, f.max_id)),
+            )
+        })
         .collect();
     let prefix = format!("cfv-{object_type}-");
     let have: BTreeSet<String> = long
@@ -53,30 +59,31 @@ pub async fn sync(
         .map(|p| long.remove(p))
         .collect();
     let mut adds = Vec::new();
-    for (name, path) in wanted.iter().filter(|(n, _)| !have.contains(*n)) {
-        let batches = wide.read(path).await?;
-        let mut parts = Vec::with_capacity(batches.len());
-        for b in &batches {
-            parts.push(custom::long_rows(b, plan, object_type).map_err(|e| table_err(long, e))?);
-        }
-        let batch = arrow_select::concat::concat_batches(&custom::long_schema(), &parts)
-            .map_err(|e| table_err(long, e))?;
-        let ids = batch
-            .column_by_name("record_id")
-            .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>());
-        let (min, max) = ids
-            .map(|c| {
-                let v: Vec<i64> = c.iter().flatten().collect();
-                (
-                    v.iter().copied().min().unwrap_or(0),
-                    v.iter().copied().max().unwrap_or(0),
-                )
-            })
-            .unwrap_or((0, 0));
-        out.rows_read += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+    for (name, (path, range)) in wanted.iter().filter(|(n, _)| !have.contains(*n)) {
+        // A row group of the wide file at a time: a whole file of wide rows decoded (and its
+        // long rows concatenated) was a sync's largest allocation.
+        let file = wide.fetch(path).await?;
+        let mut rows_read = 0u64;
+        let parts = (0..file.row_groups()).flat_map(|g| match file.decode(Some(vec![g])) {
+            Ok(batches) => batches
+                .iter()
+                .map(|b| {
+                    rows_read += b.num_rows() as u64;
+                    custom::long_rows(b, plan, object_type).map_err(|e| e.to_string())
+                })
+                .collect::<Vec<_>>(),
+            Err(e) => vec![Err(e.to_string())],
+        });
         let add = long
-            .write_file(&batch, name.clone(), "record_id", min, max)
+            .write_file(
+                &custom::long_schema(),
+                parts,
+                name.clone(),
+                "record_id",
+                *range,
+            )
             .await?;
+        out.rows_read += rows_read;
         out.bytes_written += add.size as u64;
         adds.push(add);
     }
