@@ -597,22 +597,34 @@ async fn compact(
     runs.truncate(COMPACT_RUNS);
     let (mut removes, mut adds) = (Vec::new(), Vec::new());
     for run in runs {
-        let mut batches = Vec::new();
+        // The files' encoded bytes are held, their rows decoded and re-encoded a row group at
+        // a time (a run of wide rows decoded whole and concatenated was tens of MB).
+        let mut fetched = Vec::with_capacity(run.len());
         for &i in &run {
             out.bytes_read += files[i].size;
-            for batch in table.read(&files[i].path).await? {
-                batches.push(
-                    merge::conform(&batch, schema, table.stream_name())
-                        .map_err(|e| table_err(table, e))?,
-                );
+            fetched.push(table.fetch(&files[i].path).await?);
+        }
+        // The range from the id columns themselves (a file's `add` may lack statistics).
+        let mut range: Option<(i64, i64)> = None;
+        for f in &fetched {
+            for id in f.ids()?.unwrap_or_default() {
+                range = Some(range.map_or((id, id), |(lo, hi)| (lo.min(id), hi.max(id))));
             }
         }
-        let batch = arrow_select::concat::concat_batches(schema, &batches)
-            .map_err(|e| table_err(table, e))?;
-        let Some((min, max)) = merge::id_range(&batch) else {
+        let Some((min, max)) = range else {
             continue;
         };
-        let add = table.write(&batch, min, max).await?;
+        let stream = table.stream_name().to_string();
+        let parts = fetched.iter().flat_map(|f| {
+            (0..f.row_groups()).flat_map(|g| match f.decode(Some(vec![g])) {
+                Ok(batches) => batches
+                    .iter()
+                    .map(|b| merge::conform(b, schema, &stream).map_err(|e| e.to_string()))
+                    .collect::<Vec<_>>(),
+                Err(e) => vec![Err(e.to_string())],
+            })
+        });
+        let add = table.write_parts(schema, parts, min, max).await?;
         out.bytes_written += add.size as u64;
         adds.push(add);
         removes.extend(run.iter().map(|&i| table.remove(&files[i].path)));
@@ -642,19 +654,9 @@ async fn prune_table(
     let mut gone = Vec::new();
     for f in files {
         out.bytes_read += f.size;
-        for batch in table.read(&f.path).await? {
-            let Some(ids) = batch
-                .column_by_name("id")
-                .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>())
-            else {
-                continue;
-            };
-            gone.extend(
-                ids.iter()
-                    .flatten()
-                    .filter(|id| live.binary_search(id).is_err()),
-            );
-        }
+        // The id column only: the rest of the file is not decoded.
+        let ids = table.fetch(&f.path).await?.ids()?.unwrap_or_default();
+        gone.extend(ids.into_iter().filter(|id| live.binary_search(id).is_err()));
     }
     if gone.is_empty() {
         return Ok(out);

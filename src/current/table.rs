@@ -695,6 +695,35 @@ impl Fetched {
             .map_err(|e| self.err(e))
     }
 
+    /// Every non-null id of the file, decoding the `id` column only (`None`: the file has no
+    /// Int64 `id` column).
+    pub fn ids(&self) -> Result<Option<Vec<i64>>, TableError> {
+        let descr = self.meta.metadata().file_metadata().schema_descr_ptr();
+        let Some(id_leaf) = self.id_column() else {
+            return Ok(None);
+        };
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.bytes.clone(),
+            self.meta.clone(),
+        )
+        .with_projection(ProjectionMask::leaves(&descr, [id_leaf]))
+        .build()
+        .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| self.err(e))?;
+            let Some(col) = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+            else {
+                return Ok(None);
+            };
+            out.extend(col.iter().flatten());
+        }
+        Ok(Some(out))
+    }
+
     /// Decodes `groups` (all when `None`).
     pub fn decode(&self, groups: Option<Vec<usize>>) -> Result<Vec<RecordBatch>, TableError> {
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
