@@ -408,7 +408,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 crate::storage::remove_empty_dirs(&created);
             })?;
             let mut opts = crate::sync::SyncOptions::new();
-            opts.sink.row_group_bytes = config.writer_memory.row_group_bytes;
             opts.state_file = args.state_file.clone();
             opts.reconcile = args.reconcile.clone();
             opts.progress = RunProgress::new(crate::progress::should_draw(

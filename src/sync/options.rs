@@ -30,6 +30,8 @@ pub struct SyncOptions {
     pub lease_ttl: Duration,
     /// How far before `started_at` the signpost sits ([`signpost_skew`]).
     pub signpost_skew: Duration,
+    /// How raw files are written; a sync's row group size comes from the configured writer
+    /// memory budget instead (`ParquetOutput::with_memory`).
     pub sink: SinkConfig,
     /// Local state file (`--state-file`): read instead of the destination's state, rewritten after every
     /// commit (the destination's state generations are still written).

@@ -89,7 +89,7 @@ pub async fn run(
         };
         let output = ParquetOutput::new(dest, &store, &lease, opts, &config.policies)
             .with_current_tables(config.current_tables, config.vacuum_retention)
-            .with_round_bytes(config.writer_memory.round_bytes);
+            .with_memory(&config.writer_memory);
         output.adopt(&mut state).await;
         events::sync_started(&opts.run_id, streams.len(), &dest.url);
         run_streams(

@@ -69,6 +69,9 @@ pub struct ParquetOutput<'a> {
     current_tables: Option<std::time::Duration>,
     /// The current tables this run opened.
     tables: crate::current::Tables,
+    /// How the raw files are written: the run's options with the row groups the writer memory
+    /// budget allows ([`ParquetOutput::with_memory`]).
+    sink: crate::sink::SinkConfig,
     /// Raw files merged into their current table, and the full-refresh streams whose complete
     /// read replaced their table (see `merge_unit`).
     merged_keys: Mutex<BTreeSet<String>>,
@@ -97,6 +100,7 @@ impl<'a> ParquetOutput<'a> {
             webhook_duplicates: Mutex::new(BTreeMap::new()),
             current_tables: None,
             tables: crate::current::Tables::default(),
+            sink: opts.sink.clone(),
             merged_keys: Mutex::new(BTreeSet::new()),
             refreshed: Mutex::new(BTreeSet::new()),
             last_generation: AtomicU64::new(0),
@@ -111,10 +115,11 @@ impl<'a> ParquetOutput<'a> {
         self
     }
 
-    /// Merges the current tables in rounds of at most `round_bytes` of changed rows (the
-    /// merges' share of the writer memory budget, [`crate::memory`]).
-    pub fn with_round_bytes(mut self, round_bytes: usize) -> Self {
-        self.tables = crate::current::Tables::new(round_bytes);
+    /// Holds the writers to `memory`, the run's writer memory budget ([`crate::memory`]), in
+    /// one place: the raw files' row groups and the current-table merges' rounds.
+    pub fn with_memory(mut self, memory: &crate::memory::WriterMemory) -> Self {
+        self.sink.row_group_bytes = memory.row_group_bytes;
+        self.tables = crate::current::Tables::new(memory.round_bytes);
         self
     }
 
@@ -378,7 +383,7 @@ impl Output for ParquetOutput<'_> {
             &self.opts.run_id,
             self.opts.started_at,
             schema.clone(),
-            self.opts.sink.clone(),
+            self.sink.clone(),
         )
         .map_err(|e| WriteError::Output(e.to_string()))?;
         if let Some(tag) = tag {
