@@ -25,14 +25,15 @@ use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use object_store::path::Path;
 
+use super::custom::{self, Custom, Plan};
 #[cfg(doc)]
-use super::ROW_GROUP_ROWS;
-use super::custom::{self, Plan};
-use super::layout;
+use super::layout::ROW_GROUP_ROWS;
+use super::layout::{self, TARGET_ROWS};
 use super::merge;
-use super::table::{Encoder, Table, TableError};
-use super::{Applied, Custom, TARGET_ROWS, table_err};
+use super::raw::{RawFile, raw_err, read_raw};
+use super::table::{Encoder, Table, TableError, commit_counted, table_err};
 use crate::convert::{DELETED_COLUMN, EXTRA_COLUMN, EXTRACTED_AT_COLUMN};
+use crate::state::ManifestCurrent as Applied;
 use crate::storage::Destination;
 
 /// Most raw files one build reads at once (a sync's units: the window, or its slices, at most
@@ -81,7 +82,7 @@ impl Head {
 /// One raw file being read.
 struct Run {
     key: Path,
-    reader: parquet::arrow::async_reader::ParquetRecordBatchStream<super::RawFile>,
+    reader: parquet::arrow::async_reader::ParquetRecordBatchStream<RawFile>,
     head: Option<Head>,
     /// The last id taken from this file: the next may not be higher.
     last: Option<i64>,
@@ -139,7 +140,7 @@ pub(super) async fn build(
     let mut runs = Vec::with_capacity(keys.len());
     let mut most = 0usize;
     for key in keys {
-        let (reader, rows) = super::read_raw(dest, key, table).await?;
+        let (reader, rows) = read_raw(dest, key, table).await?;
         most += rows;
         runs.push(Run {
             key: key.clone(),
@@ -186,7 +187,7 @@ pub(super) async fn build(
         ..
     } = b;
     let removes = old.iter().map(|p| table.remove(p)).collect();
-    super::commit_counted(table, removes, adds, run_id, generation, &mut out).await?;
+    commit_counted(table, removes, adds, run_id, generation, &mut out).await?;
     Ok(Some(out))
 }
 
@@ -294,7 +295,7 @@ impl Builder<'_, '_> {
             run.head = None;
             return Ok(());
         };
-        let batch = batch.map_err(|e| super::raw_err(self.table, &key, e))?;
+        let batch = batch.map_err(|e| raw_err(self.table, &key, e))?;
         let ids = batch
             .column_by_name("id")
             .and_then(|c| c.as_any().downcast_ref::<Int64Array>())

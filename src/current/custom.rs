@@ -37,6 +37,18 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::convert::BorrowedKey;
+use crate::registry::CustomFields;
+
+/// One custom-field definition: `name_key`, `field_type` (the object type), `value_type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub key: String,
+    pub object_type: String,
+    pub value_type: String,
+}
+
+/// A stream's custom fields as one merge uses them: the declaration and the definitions.
+pub type Custom<'a> = Option<(&'a CustomFields, Arc<Vec<Definition>>)>;
 
 /// Column name prefix.
 pub const PREFIX: &str = "cf_";

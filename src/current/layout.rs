@@ -16,6 +16,14 @@
 //! that a large load merged in rounds (a first sync reads ids descending) writes each row once
 //! instead of rewriting the table's edge file every round.
 
+/// Rows per data file of a current table.
+pub const TARGET_ROWS: usize = 25_000;
+/// Rows per row group of a data file: a change is checked against the row groups that can
+/// hold its ids, so a re-read of unchanged records decodes a few row groups, not the file.
+pub const ROW_GROUP_ROWS: usize = 8_192;
+/// Rows per data page (at most): the unit a row check decompresses.
+pub const PAGE_ROWS: usize = 1_024;
+
 /// One data file of the table, as its `add` action describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRange {

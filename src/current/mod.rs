@@ -31,6 +31,7 @@ mod build;
 pub mod custom;
 pub mod layout;
 pub mod merge;
+mod raw;
 pub mod rebuild;
 pub mod table;
 pub mod values;
@@ -40,26 +41,21 @@ use std::sync::Arc;
 use arrow_array::Array;
 use arrow_schema::{Field, Schema, SchemaRef};
 use futures::StreamExt;
-use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use crate::convert::{
     DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, EXTRA_COLUMN, MERGED_INTO_COLUMN,
 };
-use crate::registry::{CUSTOM_FIELD_VALUES, CustomFields, DEFINITION_FIELDS, Stream};
+use crate::registry::{CUSTOM_FIELD_VALUES, DEFINITION_FIELDS, Stream};
 use crate::storage::Destination;
 use custom::Plan;
 use merge::Changes;
-use table::{Table, TableError};
+use raw::{raw_err, read_raw};
+use table::{Table, TableError, commit_counted, table_err};
 
-/// Rows per data file of a current table.
-pub const TARGET_ROWS: usize = 25_000;
-/// Rows per row group of a data file: a change is checked against the row groups that can
-/// hold its ids, so a re-read of unchanged records decodes a few row groups, not the file.
-pub const ROW_GROUP_ROWS: usize = 8_192;
 pub use crate::memory::MERGES_AT_ONCE;
-/// Rows per data page (at most): the unit a row check decompresses.
-pub const PAGE_ROWS: usize = 1_024;
+pub use custom::{Custom, Definition};
+pub use layout::{PAGE_ROWS, ROW_GROUP_ROWS, TARGET_ROWS};
 /// Bytes of changed rows one merge round holds when no budget says otherwise (a larger unit
 /// is merged in several rounds).
 pub const DEFAULT_ROUND_BYTES: usize = 16 << 20;
@@ -149,17 +145,6 @@ impl Default for Tables {
         Tables::new(DEFAULT_ROUND_BYTES)
     }
 }
-
-/// One custom-field definition: `name_key`, `field_type` (the object type), `value_type`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Definition {
-    pub key: String,
-    pub object_type: String,
-    pub value_type: String,
-}
-
-/// A stream's custom fields as one merge uses them: the declaration and the definitions.
-type Custom<'a> = Option<(&'a CustomFields, Arc<Vec<Definition>>)>;
 
 type Slot = Arc<tokio::sync::Mutex<Option<Table>>>;
 
@@ -667,102 +652,6 @@ async fn prune_table(
     Ok(out)
 }
 
-pub(crate) fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError {
-    TableError {
-        location: table.location.clone(),
-        detail: e.to_string(),
-    }
-}
-
-/// The batches of one raw file, a row group at a time: a raw file may be as large as the sink's
-/// target (128 MiB compressed), so it is never fetched or decoded whole.
-async fn read_raw(
-    dest: &Destination,
-    key: &Path,
-    table: &Table,
-) -> Result<
-    (
-        parquet::arrow::async_reader::ParquetRecordBatchStream<RawFile>,
-        usize,
-    ),
-    TableError,
-> {
-    // The size from a `head`, so that the footer is read with a plain range request (not every
-    // store answers suffix requests).
-    let size = dest
-        .store
-        .head(key)
-        .await
-        .map_err(|e| raw_err(table, key, e))?
-        .size;
-    let file = RawFile {
-        store: dest.store.clone(),
-        key: key.clone(),
-        size,
-    };
-    let builder = parquet::arrow::ParquetRecordBatchStreamBuilder::new(file)
-        .await
-        .map_err(|e| raw_err(table, key, e))?;
-    let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
-    let stream = builder.build().map_err(|e| raw_err(table, key, e))?;
-    Ok((stream, rows))
-}
-
-/// A raw file on the destination's store, read by ranges (the footer, then each row group's
-/// column chunks).
-struct RawFile {
-    store: Arc<dyn object_store::ObjectStore>,
-    key: Path,
-    size: u64,
-}
-
-impl parquet::arrow::async_reader::AsyncFileReader for RawFile {
-    fn get_bytes(
-        &mut self,
-        range: std::ops::Range<u64>,
-    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<bytes::Bytes>> {
-        Box::pin(async move {
-            self.store
-                .get_range(&self.key, range)
-                .await
-                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-        })
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<std::ops::Range<u64>>,
-    ) -> futures::future::BoxFuture<'_, parquet::errors::Result<Vec<bytes::Bytes>>> {
-        Box::pin(async move {
-            self.store
-                .get_ranges(&self.key, &ranges)
-                .await
-                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-        })
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a parquet::arrow::arrow_reader::ArrowReaderOptions>,
-    ) -> futures::future::BoxFuture<
-        'a,
-        parquet::errors::Result<Arc<parquet::file::metadata::ParquetMetaData>>,
-    > {
-        Box::pin(async move {
-            let size = self.size;
-            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-                .with_arrow_reader_options(options)
-                .load_and_finish(self, size)
-                .await?;
-            Ok(Arc::new(meta))
-        })
-    }
-}
-
-fn raw_err(table: &Table, key: &Path, e: impl std::fmt::Display) -> TableError {
-    table_err(table, format!("cannot read the raw file {key}: {e}"))
-}
-
 /// One merge round: rewrites the files owning the changed ids, commits.
 async fn round(
     table: &mut Table,
@@ -940,25 +829,6 @@ async fn replace_all(
     commit_counted(table, removes, adds, run_id, generation, out).await
 }
 
-/// Commits `removes` and `adds` (nothing when both are empty) and counts them in `out`.
-async fn commit_counted(
-    table: &mut Table,
-    removes: Vec<deltalake::kernel::Remove>,
-    adds: Vec<deltalake::kernel::Add>,
-    run_id: &str,
-    generation: u64,
-    out: &mut Applied,
-) -> Result<(), TableError> {
-    if removes.is_empty() && adds.is_empty() {
-        return Ok(());
-    }
-    out.files_removed += removes.len() as u64;
-    out.files_added += adds.len() as u64;
-    table.commit(removes, adds, run_id, generation).await?;
-    out.commits += 1;
-    Ok(())
-}
-
 /// Writes merged rows as files of about [`TARGET_ROWS`] rows, building and encoding them
 /// [`ROW_GROUP_ROWS`] rows at a time (the merged rows are never copied whole).
 async fn write_cut(
@@ -999,6 +869,7 @@ mod tests {
     use super::*;
     use arrow_array::{Int64Array, RecordBatch, StringArray};
     use arrow_schema::DataType;
+    use object_store::ObjectStoreExt;
 
     fn batch(schema: &SchemaRef, ids: std::ops::Range<i64>) -> RecordBatch {
         let names: Vec<String> = ids.clone().map(|i| format!("n{i}")).collect();

@@ -364,10 +364,10 @@ impl Table {
     pub fn encoder(&self, schema: &SchemaRef) -> Result<Encoder, TableError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(super::ROW_GROUP_ROWS))
+            .set_max_row_group_row_count(Some(super::layout::ROW_GROUP_ROWS))
             // Small pages with an offset index: a check of a few rows decompresses only the
             // pages that hold them.
-            .set_data_page_row_count_limit(super::PAGE_ROWS)
+            .set_data_page_row_count_limit(super::layout::PAGE_ROWS)
             .build();
         let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
             .map_err(|e| self.err(e))?;
@@ -763,6 +763,33 @@ fn delta_fields(schema: &SchemaRef) -> Result<Vec<StructField>, String> {
         .try_into_kernel()
         .map_err(|e| format!("its schema has no Delta equivalent: {e}"))?;
     Ok(st.fields().cloned().collect())
+}
+
+/// An error of `table`, naming its location.
+pub(crate) fn table_err(table: &Table, e: impl std::fmt::Display) -> TableError {
+    TableError {
+        location: table.location.clone(),
+        detail: e.to_string(),
+    }
+}
+
+/// Commits `removes` and `adds` (nothing when both are empty) and counts them in `out`.
+pub(super) async fn commit_counted(
+    table: &mut Table,
+    removes: Vec<deltalake::kernel::Remove>,
+    adds: Vec<deltalake::kernel::Add>,
+    run_id: &str,
+    generation: u64,
+    out: &mut crate::state::ManifestCurrent,
+) -> Result<(), TableError> {
+    if removes.is_empty() && adds.is_empty() {
+        return Ok(());
+    }
+    out.files_removed += removes.len() as u64;
+    out.files_added += adds.len() as u64;
+    table.commit(removes, adds, run_id, generation).await?;
+    out.commits += 1;
+    Ok(())
 }
 
 #[cfg(test)]

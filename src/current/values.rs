@@ -15,9 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Applied;
 use super::custom::{self, Plan};
 use super::table::{Table, TableError};
+use crate::state::ManifestCurrent as Applied;
 
 /// The long file of a wide data file (`/` of a nested path written by another writer kept
 /// out of the name).
