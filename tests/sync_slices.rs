@@ -154,6 +154,25 @@ async fn a_killed_backfill_resumes_from_its_completed_slices() {
         pending >= 1 && pending < total,
         "{pending} of {total} pending"
     );
+    // The committed slices' files wait in the state for the window's merge into the current
+    // table (a first read's slices are merged together): none of them is merged yet.
+    let unmerged = &state.streams["notes"].slices.as_ref().unwrap().unmerged;
+    assert!(!unmerged.is_empty(), "no slice file waits for its merge");
+    for key in unmerged {
+        assert!(
+            dest.join(key).is_file(),
+            "{key} is not a committed raw file"
+        );
+    }
+    assert!(
+        !dest
+            .join("current")
+            .join("notes")
+            .join("_delta_log")
+            .exists()
+            || delta_table_rows(&dest.join("current").join("notes")).is_empty(),
+        "slices were merged before their window completed"
+    );
 
     // The re-run reads only what is not done (plus the lookback tail) and completes.
     let before = requests_by_resource(&sim).await;
@@ -168,8 +187,26 @@ async fn a_killed_backfill_resumes_from_its_completed_slices() {
     );
     let m = manifest(&dest);
     assert_eq!(m["streams"]["notes"]["status"], "committed");
+    // The re-run read only part of the window: its ids are no listing of the live ones (taken
+    // for one, every note the killed run read was tombstoned).
+    assert_eq!(
+        m["streams"]["notes"]["deletes"]["by_reconcile"], 0,
+        "{:#}",
+        m["streams"]["notes"]["deletes"]
+    );
     assert_local_matches(&sim, &dest, &["notes"]).await;
     let state = newest_state(&dest).unwrap();
     assert!(state.streams["notes"].slices.is_none());
     assert!(state.streams["notes"].bookmark.is_some());
+    // The re-run merged the killed run's slices with its own: the current table holds every
+    // note exactly once, the latest version of each, in one commit of the re-run.
+    let notes = registry().get("notes").unwrap().clone();
+    let truth = expected_rows(&sim, &notes).await;
+    let rows = delta_table_rows(&dest.join("current").join("notes"));
+    assert_eq!(
+        m["streams"]["notes"]["current"]["commits"], 1,
+        "{:#}",
+        m["streams"]["notes"]
+    );
+    assert_matches_truth(&notes, &truth, &rows, false);
 }

@@ -321,6 +321,12 @@ pub struct Slices {
     /// Completed ranges, kept sorted and merged by [`Slices::mark_done`].
     #[serde(default)]
     pub done: Vec<Slice>,
+    /// Raw files of completed slices whose merge into the current table waits for the window
+    /// (object keys as written): a first read's slices are merged together, in one pass, when
+    /// the window completes, and a run that stops before then leaves them here for the run
+    /// that completes it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmerged: Vec<String>,
 }
 
 /// Stands for "no lower bound" in slice ranges: Greenhouse has no record updated before 1970.

@@ -54,6 +54,22 @@ pub(super) async fn commit(
         Commit::Slice { files, .. } | Commit::Deletes { files, .. } => (files, false),
         Commit::Window { report } => (&report.files, true),
     };
+    // A first read's slices are merged together when the window completes (into an empty
+    // table, in one pass); until then the state keeps their files, so that a stopped run's
+    // slices are merged by the run that completes the window.
+    let merge_later = ctx.output.merges_current_tables()
+        && matches!(&what, Commit::Slice { plan, .. } if plan.window_from.is_none());
+    let pending: Vec<String> = match &what {
+        Commit::Window { .. } => ctx
+            .state
+            .lock()
+            .await
+            .stream(&stream.name)
+            .and_then(|e| e.slices.as_ref())
+            .map(|s| s.unmerged.clone())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     ctx.output
         .merge(
             stream,
@@ -62,6 +78,8 @@ pub(super) async fn commit(
                 window_complete,
                 window_from: None,
                 window_to: None,
+                merge_later,
+                pending: &pending,
             },
         )
         .await?;
@@ -107,6 +125,8 @@ pub(super) async fn commit(
                 window_complete: false,
                 window_from: None,
                 window_to: None,
+                merge_later: false,
+                pending: &[],
             }
         }
         Commit::Slice {
@@ -118,9 +138,17 @@ pub(super) async fn commit(
         } => {
             let slices = entry.slices.get_or_insert_with(|| plan.clone());
             if slices.window_to != plan.window_to || slices.cuts != plan.cuts {
+                // A new plan; files still waiting for their merge wait on.
+                let unmerged = std::mem::take(&mut slices.unmerged);
                 *slices = plan.clone();
+                slices.unmerged = unmerged;
             }
             slices.mark_done(done.from, done.to);
+            if merge_later {
+                slices
+                    .unmerged
+                    .extend(files.iter().map(|f| f.key.to_string()));
+            }
             entry.rows += rows;
             entry.files += files.len() as u64;
             CommitUnit {
@@ -128,6 +156,8 @@ pub(super) async fn commit(
                 window_complete: false,
                 window_from: plan.window_from,
                 window_to: Some(plan.window_to),
+                merge_later,
+                pending: &[],
             }
         }
         Commit::Window { report } => {
@@ -142,6 +172,8 @@ pub(super) async fn commit(
                 window_complete: true,
                 window_from: report.window.as_ref().and_then(|w| w.from),
                 window_to: report.window.as_ref().and_then(|w| w.to),
+                merge_later: false,
+                pending: &pending,
             }
         }
     };

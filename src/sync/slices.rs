@@ -161,6 +161,7 @@ pub async fn plan(
         window_to: to,
         cuts,
         done: Vec::new(),
+        unmerged: Vec::new(),
     })
 }
 
@@ -218,6 +219,7 @@ impl Slices {
             window_to,
             cuts: Vec::new(),
             done: Vec::new(),
+            unmerged: Vec::new(),
         }
     }
 
@@ -414,6 +416,7 @@ mod tests {
                     to: h(5),
                 },
             ],
+            unmerged: vec![],
         };
         assert!(u.completed(h(1), h(9)));
     }
@@ -425,6 +428,7 @@ mod tests {
             window_to: h(12),
             cuts: vec![h(4), h(8)],
             done: vec![],
+            unmerged: vec![],
         };
         let r = s.ranges();
         assert_eq!(r.len(), 3);

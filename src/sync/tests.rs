@@ -274,6 +274,8 @@ async fn a_state_file_that_cannot_be_written_leaves_the_destination_state_where_
             window_complete: true,
             window_from: None,
             window_to: Some(opts.started_at),
+            merge_later: false,
+            pending: &[],
         };
         let result = output.commit(jobs, &unit, next).await;
         let generations = store.generations().await.unwrap();

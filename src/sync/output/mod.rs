@@ -80,6 +80,11 @@ pub struct CommitUnit<'a> {
     pub window_complete: bool,
     pub window_from: Option<DateTime<Utc>>,
     pub window_to: Option<DateTime<Utc>>,
+    /// The unit's files are merged later, with the rest of their window (the state keeps
+    /// them in [`crate::state::Slices::unmerged`]).
+    pub merge_later: bool,
+    /// Files committed before whose merge waited for this unit (object keys).
+    pub pending: &'a [String],
 }
 
 /// Why a page could not be written.
@@ -118,6 +123,13 @@ pub trait Output: Send + Sync {
     /// not (it may not have been called).
     async fn merge(&self, _stream: &Stream, _unit: &CommitUnit<'_>) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// Whether commits are merged into current tables, so that a first read's slices are
+    /// better merged together when their window completes (one pass into an empty table)
+    /// than each into a table the slices before it filled.
+    fn merges_current_tables(&self) -> bool {
+        false
     }
 
     /// Records `next` after a commit of `stream` (a completed slice, or the whole window, as

@@ -134,17 +134,23 @@ impl<'a> ParquetOutput<'a> {
         unit: &CommitUnit<'_>,
         generation: u64,
     ) -> Result<(), Error> {
-        if self.current_tables.is_none() {
+        if self.current_tables.is_none() || unit.merge_later {
             return Ok(());
         }
         let full_refresh = !stream.is_incremental() && unit.window_complete;
         let keys: Vec<object_store::path::Path> = {
             let merged = self.merged_keys.lock().unwrap_or_else(|e| e.into_inner());
-            unit.files
+            let pending = unit
+                .pending
                 .iter()
-                .filter(|f| !merged.contains(f.key.as_ref()))
-                .map(|f| f.key.clone())
-                .collect()
+                .map(|k| object_store::path::Path::parse(k).unwrap_or_else(|_| k.as_str().into()));
+            let mut keys: Vec<object_store::path::Path> = Vec::new();
+            for key in pending.chain(unit.files.iter().map(|f| f.key.clone())) {
+                if !merged.contains(key.as_ref()) && !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            keys
         };
         let done = match full_refresh {
             true => self
@@ -406,6 +412,10 @@ impl Output for ParquetOutput<'_> {
                 run_id: self.opts.run_id.clone(),
             },
         }))
+    }
+
+    fn merges_current_tables(&self) -> bool {
+        self.current_tables.is_some()
     }
 
     async fn merge(&self, stream: &Stream, unit: &CommitUnit<'_>) -> Result<(), Error> {
