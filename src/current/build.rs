@@ -96,6 +96,11 @@ enum Stop {
     Failed(TableError),
 }
 
+/// An error of `table`'s build, as a [`Stop`].
+fn failed<E: std::fmt::Display>(table: &Table) -> impl FnOnce(E) -> Stop + '_ {
+    move |e| Stop::Failed(table_err(table, e))
+}
+
 impl From<TableError> for Stop {
     fn from(e: TableError) -> Self {
         Stop::Failed(e)
@@ -247,11 +252,7 @@ impl Builder<'_, '_> {
                 }
             }
         }
-        self.flush().await?;
-        if let Some((encoder, _)) = self.file.take() {
-            self.finish(encoder).await?;
-        }
-        Ok(())
+        self.flush_and_close().await
     }
 
     /// The id run `r` is at (reading its next batch when the one it holds is used up); `None`
@@ -343,7 +344,7 @@ impl Builder<'_, '_> {
     async fn widen(&mut self, batch: &RecordBatch) -> Result<RecordBatch, Stop> {
         let Some((cf, _)) = &self.custom else {
             return merge::conform(batch, &self.schema, self.table.stream_name())
-                .map_err(|e| Stop::Failed(table_err(self.table, e)));
+                .map_err(failed(self.table));
         };
         let maps = custom::maps(batch, &cf.field);
         let mut grew = false;
@@ -351,22 +352,18 @@ impl Builder<'_, '_> {
             grew |= self.plan.add(&k, &t, &self.taken);
         }
         if grew {
-            self.flush().await?;
-            if let Some((encoder, _)) = self.file.take() {
-                self.finish(encoder).await?;
-            }
+            self.flush_and_close().await?;
             self.schema = self.plan.schema(self.base);
             self.table.evolve_to(&self.schema).await?;
             for s in &mut self.sources {
                 *s = merge::conform(s, &self.schema, self.table.stream_name())
-                    .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
+                    .map_err(failed(self.table))?;
             }
         }
-        let (wide, misfits) = custom::widen(batch, &maps, self.plan, EXTRA_COLUMN)
-            .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
+        let (wide, misfits) =
+            custom::widen(batch, &maps, self.plan, EXTRA_COLUMN).map_err(failed(self.table))?;
         self.out.custom_field_misfits += misfits;
-        merge::conform(&wide, &self.schema, self.table.stream_name())
-            .map_err(|e| Stop::Failed(table_err(self.table, e)))
+        merge::conform(&wide, &self.schema, self.table.stream_name()).map_err(failed(self.table))
     }
 
     /// Writes the gathered rows (ascending) into the open file, then keeps only the batches
@@ -380,11 +377,11 @@ impl Builder<'_, '_> {
                     self.sources.iter().map(|b| b.column(c).as_ref()).collect();
                 columns.push(
                     arrow_select::interleave::interleave(&arrays, &self.gathered)
-                        .map_err(|e| Stop::Failed(table_err(self.table, e)))?,
+                        .map_err(failed(self.table))?,
                 );
             }
-            let part = RecordBatch::try_new(self.schema.clone(), columns)
-                .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
+            let part =
+                RecordBatch::try_new(self.schema.clone(), columns).map_err(failed(self.table))?;
             self.gathered.clear();
             let (mut encoder, target) = match self.file.take() {
                 Some(open) => open,
@@ -395,7 +392,7 @@ impl Builder<'_, '_> {
             };
             encoder
                 .write(&part, Some((lo, hi)))
-                .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
+                .map_err(failed(self.table))?;
             if encoder.rows() >= target {
                 self.finish(encoder).await?;
             } else {
@@ -423,6 +420,15 @@ impl Builder<'_, '_> {
             *source = new_index[*source];
         }
         self.sources = kept;
+    }
+
+    /// Writes out the gathered rows and finishes the open file.
+    async fn flush_and_close(&mut self) -> Result<(), Stop> {
+        self.flush().await?;
+        match self.file.take() {
+            Some((encoder, _)) => self.finish(encoder).await,
+            None => Ok(()),
+        }
     }
 
     async fn finish(&mut self, encoder: Encoder) -> Result<(), Stop> {

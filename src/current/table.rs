@@ -644,22 +644,9 @@ impl Fetched {
         if groups.is_empty() || ids.is_empty() {
             return Ok(Vec::new());
         }
-        let descr = self.meta.metadata().file_metadata().schema_descr_ptr();
-        let Some(id_leaf) = descr
-            .columns()
-            .iter()
-            .position(|c| c.path().string() == "id")
-        else {
+        let Some(only_ids) = self.id_reader(Some(groups.clone()))? else {
             return self.decode(Some(groups));
         };
-        let only_ids = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            self.bytes.clone(),
-            self.meta.clone(),
-        )
-        .with_row_groups(groups.clone())
-        .with_projection(ProjectionMask::leaves(&descr, [id_leaf]))
-        .build()
-        .map_err(|e| self.err(e))?;
         let mut selectors: Vec<RowSelector> = Vec::new();
         let mut push = |select: bool, n: usize| match selectors.last_mut() {
             Some(last) if last.skip != select => last.row_count += n,
@@ -698,17 +685,9 @@ impl Fetched {
     /// Every non-null id of the file, decoding the `id` column only (`None`: the file has no
     /// Int64 `id` column).
     pub fn ids(&self) -> Result<Option<Vec<i64>>, TableError> {
-        let descr = self.meta.metadata().file_metadata().schema_descr_ptr();
-        let Some(id_leaf) = self.id_column() else {
+        let Some(reader) = self.id_reader(None)? else {
             return Ok(None);
         };
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
-            self.bytes.clone(),
-            self.meta.clone(),
-        )
-        .with_projection(ProjectionMask::leaves(&descr, [id_leaf]))
-        .build()
-        .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| self.err(e))?;
@@ -722,6 +701,37 @@ impl Fetched {
             out.extend(col.iter().flatten());
         }
         Ok(Some(out))
+    }
+
+    /// A reader of the `id` column alone, over `groups` (all when `None`); `None` when the file
+    /// has no `id` column.
+    fn id_reader(
+        &self,
+        groups: Option<Vec<usize>>,
+    ) -> Result<Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>, TableError> {
+        let Some(id_leaf) = self.id_column() else {
+            return Ok(None);
+        };
+        let descr = self.meta.metadata().file_metadata().schema_descr_ptr();
+        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.bytes.clone(),
+            self.meta.clone(),
+        )
+        .with_projection(ProjectionMask::leaves(&descr, [id_leaf]));
+        if let Some(groups) = groups {
+            builder = builder.with_row_groups(groups);
+        }
+        builder.build().map(Some).map_err(|e| self.err(e))
+    }
+
+    /// Every row of the file, decoded one row group at a time as the iterator is taken (the
+    /// file's bytes are held, its rows never all at once); errors as text, for
+    /// [`Table::write_parts`] and [`Table::write_file`].
+    pub fn row_group_batches(&self) -> impl Iterator<Item = Result<RecordBatch, String>> + '_ {
+        (0..self.row_groups()).flat_map(|g| match self.decode(Some(vec![g])) {
+            Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e.to_string())],
+        })
     }
 
     /// Decodes `groups` (all when `None`).

@@ -64,15 +64,10 @@ pub async fn sync(
         // long rows concatenated) was a sync's largest allocation.
         let file = wide.fetch(path).await?;
         let mut rows_read = 0u64;
-        let parts = (0..file.row_groups()).flat_map(|g| match file.decode(Some(vec![g])) {
-            Ok(batches) => batches
-                .iter()
-                .map(|b| {
-                    rows_read += b.num_rows() as u64;
-                    custom::long_rows(b, plan, object_type).map_err(|e| e.to_string())
-                })
-                .collect::<Vec<_>>(),
-            Err(e) => vec![Err(e.to_string())],
+        let parts = file.row_group_batches().map(|b| {
+            let b = b?;
+            rows_read += b.num_rows() as u64;
+            custom::long_rows(&b, plan, object_type).map_err(|e| e.to_string())
         });
         let add = long
             .write_file(
