@@ -42,6 +42,19 @@ pub const DESCRIPTION_METADATA_KEY: &str = "greenhouse.description";
 /// zones need arrow's `chrono-tz` feature in readers built without it.
 pub const UTC_TZ: &str = "+00:00";
 
+/// Whether a column's values are (nearly) unique per row, so that a Parquet dictionary for it
+/// would be hashed value by value only to be abandoned when it outgrows its page: timestamps
+/// and JSON text (`_extra` among it), as well as the key, which the writers know. Writers
+/// encode these plain.
+pub fn unique_per_row(field: &ArrowField) -> bool {
+    field.name() == EXTRA_COLUMN
+        || matches!(field.data_type(), DataType::Timestamp(..))
+        || field
+            .metadata()
+            .get(TYPE_METADATA_KEY)
+            .is_some_and(|t| t == "json")
+}
+
 /// The Arrow schema of a stream's batches: the declared fields in declaration order, then
 /// `_extra`, `_extracted_at`, `_run_id` and the tombstone columns (`_deleted`, `_deleted_at`,
 /// `_deleted_by`, `_merged_into`).

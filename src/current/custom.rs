@@ -255,6 +255,17 @@ impl Plan {
         true
     }
 
+    /// The wide table's columns [`long_rows`] reads: `id` and every planned column.
+    pub fn long_inputs(&self) -> BTreeSet<&str> {
+        std::iter::once("id")
+            .chain(
+                self.entries
+                    .values()
+                    .flat_map(|e| e.columns.iter().map(|(n, _)| n.as_str())),
+            )
+            .collect()
+    }
+
     /// The plan's Arrow fields (nullable, with their metadata), by key then part.
     pub fn fields(&self) -> Vec<Field> {
         let mut out = Vec::new();

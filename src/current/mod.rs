@@ -602,7 +602,7 @@ async fn compact(
         let stream = table.stream_name().to_string();
         let parts = fetched
             .iter()
-            .flat_map(|f| f.row_group_batches())
+            .flat_map(|f| f.row_group_batches(None))
             .map(|b| merge::conform(&b?, schema, &stream).map_err(|e| e.to_string()));
         let add = table.write_parts(schema, parts, min, max).await?;
         out.bytes_written += add.size as u64;

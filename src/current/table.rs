@@ -14,7 +14,7 @@
 //!   (`greenhouse.run_id`, `greenhouse.generation` in `commitInfo`, and an application
 //!   transaction `greenhouse-extract/<stream>`), so a replay after a crash is recognisable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch};
@@ -35,9 +35,11 @@ use parquet::arrow::arrow_reader::{
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
+use parquet::schema::types::ColumnPath;
 use url::Url;
 
 use super::layout::FileRange;
+use crate::convert::unique_per_row;
 use crate::storage::Destination;
 
 /// Where current tables live, relative to the destination prefix.
@@ -350,7 +352,7 @@ impl Table {
         max_id: i64,
         mode: PutMode,
     ) -> Result<Add, TableError> {
-        let mut file = self.encoder(schema)?;
+        let mut file = self.encoder_keyed(schema, key)?;
         for part in parts {
             let part = part.map_err(|e| self.err(e))?;
             file.write(&part, None).map_err(|e| self.err(e))?;
@@ -362,13 +364,24 @@ impl Table {
     /// A new data file in `schema`, encoded part by part ([`Encoder`]) and uploaded by
     /// [`Table::finish`].
     pub fn encoder(&self, schema: &SchemaRef) -> Result<Encoder, TableError> {
-        let props = WriterProperties::builder()
+        self.encoder_keyed(schema, "id")
+    }
+
+    /// [`Table::encoder`] for a table whose key column is `key`.
+    fn encoder_keyed(&self, schema: &SchemaRef, key: &str) -> Result<Encoder, TableError> {
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(super::layout::ROW_GROUP_ROWS))
             // Small pages with an offset index: a check of a few rows decompresses only the
             // pages that hold them.
-            .set_data_page_row_count_limit(super::layout::PAGE_ROWS)
-            .build();
+            .set_data_page_row_count_limit(super::layout::PAGE_ROWS);
+        for f in schema.fields() {
+            if f.name() == key || unique_per_row(f) {
+                props =
+                    props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+            }
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
             .map_err(|e| self.err(e))?;
         Ok(Encoder {
@@ -727,19 +740,47 @@ impl Fetched {
     /// Every row of the file, decoded one row group at a time as the iterator is taken (the
     /// file's bytes are held, its rows never all at once); errors as text, for
     /// [`Table::write_parts`] and [`Table::write_file`].
-    pub fn row_group_batches(&self) -> impl Iterator<Item = Result<RecordBatch, String>> + '_ {
-        (0..self.row_groups()).flat_map(|g| match self.decode(Some(vec![g])) {
-            Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e.to_string())],
+    /// `columns`: only the top-level columns of those names (the others are not decompressed);
+    /// `None`: every column.
+    pub fn row_group_batches<'s>(
+        &'s self,
+        columns: Option<&'s BTreeSet<&str>>,
+    ) -> impl Iterator<Item = Result<RecordBatch, String>> + 's {
+        (0..self.row_groups()).flat_map(move |g| {
+            match self.decode_columns(Some(vec![g]), columns) {
+                Ok(batches) => batches.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e.to_string())],
+            }
         })
     }
 
     /// Decodes `groups` (all when `None`).
     pub fn decode(&self, groups: Option<Vec<usize>>) -> Result<Vec<RecordBatch>, TableError> {
+        self.decode_columns(groups, None)
+    }
+
+    /// Decodes `groups` (all when `None`), only `columns` when given.
+    fn decode_columns(
+        &self,
+        groups: Option<Vec<usize>>,
+        columns: Option<&BTreeSet<&str>>,
+    ) -> Result<Vec<RecordBatch>, TableError> {
         let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.bytes.clone(),
             self.meta.clone(),
         );
+        if let Some(columns) = columns {
+            let descr = self.meta.metadata().file_metadata().schema_descr_ptr();
+            let roots = descr
+                .root_schema()
+                .get_fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| columns.contains(f.name()))
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>();
+            builder = builder.with_projection(ProjectionMask::roots(&descr, roots));
+        }
         if let Some(groups) = groups {
             if groups.is_empty() {
                 return Ok(Vec::new());

@@ -59,12 +59,15 @@ pub async fn sync(
         .map(|p| long.remove(p))
         .collect();
     let mut adds = Vec::new();
+    // Only the columns the long rows come from are decoded: the wide rows' other columns (the
+    // raw JSON among them) were most of the decoding.
+    let inputs = plan.long_inputs();
     for (name, (path, range)) in wanted.iter().filter(|(n, _)| !have.contains(*n)) {
         // A row group of the wide file at a time: a whole file of wide rows decoded (and its
         // long rows concatenated) was a sync's largest allocation.
         let file = wide.fetch(path).await?;
         let mut rows_read = 0u64;
-        let parts = file.row_group_batches().map(|b| {
+        let parts = file.row_group_batches(Some(&inputs)).map(|b| {
             let b = b?;
             rows_read += b.num_rows() as u64;
             custom::long_rows(&b, plan, object_type).map_err(|e| e.to_string())

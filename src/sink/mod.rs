@@ -219,13 +219,12 @@ impl RollingWriter {
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(config.row_group_rows))
             .set_key_value_metadata(Some(metadata));
-        // Keys and timestamps are (nearly) unique per record: a dictionary for them is hashed
-        // value by value only to be abandoned when it outgrows its page, so they go plain.
-        for f in stream.fields.iter().filter(|f| {
-            matches!(f.ty, crate::registry::FieldType::Timestamp)
-                || stream.primary_key.contains(&f.name)
-        }) {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name.as_str()), false);
+        for f in schema
+            .fields()
+            .iter()
+            .filter(|f| stream.primary_key.contains(f.name()) || crate::convert::unique_per_row(f))
+        {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
         }
         let props = props.build();
         let dir = prefix
