@@ -829,9 +829,9 @@ pub fn long_rows(
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     let object = StringArray::from(vec![object_type; n]);
     let record = arrow_select::take::take(ids, &take_rows, None)?;
-    let keys = StringArray::from_iter_values(picks.iter().map(|(_, i)| entries[*i].0.key.clone()));
+    let keys = StringArray::from_iter_values(picks.iter().map(|(_, i)| entries[*i].0.key.as_str()));
     let types =
-        StringArray::from_iter_values(picks.iter().map(|(_, i)| entries[*i].0.value_type.clone()));
+        StringArray::from_iter_values(picks.iter().map(|(_, i)| entries[*i].0.value_type.as_str()));
     columns.push(Arc::new(object));
     columns.push(record);
     columns.push(Arc::new(keys));

@@ -62,20 +62,82 @@ pub struct Sample {
     pub oldest: DateTime<Utc>,
 }
 
-/// Reads the cursor values of a page body; `None` when the page has none (or is not readable).
+/// Reads the cursor values of a page body; `None` when the page has none (or is not readable:
+/// not a JSON array of objects).
+///
+/// Only the cursor field of each record is looked at; every other value is skipped unparsed,
+/// so the probe costs no tree of the page's records.
 pub fn sample(body: &[u8], cursor_field: &str) -> Option<Sample> {
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_slice(body).ok()?;
-    let times: Vec<DateTime<Utc>> = rows
-        .iter()
-        .filter_map(|r| r.get(cursor_field)?.as_str())
-        .filter_map(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .collect();
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    /// A page: counts its records and keeps the range of their cursor timestamps.
+    struct Page<'c> {
+        cursor: &'c str,
+        rows: usize,
+        range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    }
+    impl<'de> Visitor<'de> for &mut Page<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON array of records")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(at) = seq.next_element_seed(Record(self.cursor))? {
+                self.rows += 1;
+                if let Some(t) = at {
+                    self.range = Some(match self.range {
+                        Some((lo, hi)) => (lo.min(t), hi.max(t)),
+                        None => (t, t),
+                    });
+                }
+            }
+            Ok(())
+        }
+    }
+    /// A record: its cursor value when that is an RFC 3339 string (the last, on a repeated key,
+    /// as in a parsed JSON object).
+    struct Record<'c>(&'c str);
+    impl<'de> DeserializeSeed<'de> for Record<'_> {
+        type Value = Option<DateTime<Utc>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Record<'_> {
+        type Value = Option<DateTime<Utc>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a record (a JSON object)")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut at = None;
+            while let Some(crate::convert::BorrowedKey(k)) = map.next_key()? {
+                if k == self.0 {
+                    let raw: &RawValue = map.next_value()?;
+                    at = serde_json::from_str::<std::borrow::Cow<str>>(raw.get())
+                        .ok()
+                        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                        .map(|t| t.with_timezone(&Utc));
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(at)
+        }
+    }
+    let mut page = Page {
+        cursor: cursor_field,
+        rows: 0,
+        range: None,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    de.deserialize_seq(&mut page).ok()?;
+    de.end().ok()?;
+    let (oldest, newest) = page.range?;
     Some(Sample {
-        rows: rows.len(),
-        newest: *times.iter().max()?,
-        oldest: *times.iter().min()?,
+        rows: page.rows,
+        newest,
+        oldest,
     })
 }
 
@@ -358,6 +420,26 @@ mod tests {
         let s = sample(body, "updated_at").unwrap();
         assert_eq!((s.rows, s.newest, s.oldest), (3, t(3), t(2)));
         assert!(sample(b"[]", "updated_at").is_none());
+        // Other fields of any shape are skipped; a cursor that is not a timestamp string counts
+        // the row but not its time; a body that is not an array of objects is no sample.
+        let body = br#"[{"a":{"b":[1,{"c":"\"x"}]},"updated_at":"2026-01-05T00:00:00Z"},{"updated_at":7},{"updated_at":"2026-01-04T00:00:00Z","updated_at":"2026-01-02T00:00:00+00:00"}]"#;
+        let s = sample(body, "updated_at").unwrap();
+        assert_eq!((s.rows, s.newest, s.oldest), (3, t(5), t(2)));
+        assert!(
+            sample(
+                br#"[{"updated_at":"2026-01-05T00:00:00Z"},3]"#,
+                "updated_at"
+            )
+            .is_none()
+        );
+        assert!(
+            sample(
+                br#"[{"updated_at":"2026-01-05T00:00:00Z"}] x"#,
+                "updated_at"
+            )
+            .is_none()
+        );
+        assert!(sample(br#"{"updated_at":"2026-01-05T00:00:00Z"}"#, "updated_at").is_none());
     }
 
     #[test]
