@@ -84,7 +84,7 @@ pub(crate) use json::Key as BorrowedKey;
 pub use schema::{
     DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, DESCRIPTION_METADATA_KEY, EXTRA_COLUMN,
     EXTRACTED_AT_COLUMN, MERGED_INTO_COLUMN, NULLABLE_METADATA_KEY, RUN_ID_COLUMN,
-    TYPE_METADATA_KEY, UTC_TZ, arrow_schema, unique_per_row,
+    TYPE_METADATA_KEY, UTC_TZ, arrow_schema, plain_columns,
 };
 pub use tombstone::tombstone_batch;
 

@@ -42,17 +42,23 @@ pub const DESCRIPTION_METADATA_KEY: &str = "greenhouse.description";
 /// zones need arrow's `chrono-tz` feature in readers built without it.
 pub const UTC_TZ: &str = "+00:00";
 
-/// Whether a column's values are (nearly) unique per row, so that a Parquet dictionary for it
-/// would be hashed value by value only to be abandoned when it outgrows its page: timestamps
-/// and JSON text (`_extra` among it), as well as the key, which the writers know. Writers
-/// encode these plain.
-pub fn unique_per_row(field: &ArrowField) -> bool {
-    field.name() == EXTRA_COLUMN
-        || matches!(field.data_type(), DataType::Timestamp(..))
-        || field
-            .metadata()
-            .get(TYPE_METADATA_KEY)
-            .is_some_and(|t| t == "json")
+/// The top-level columns of `schema` whose values are (nearly) unique per row, so that a
+/// Parquet dictionary for them would be hashed value by value only to be abandoned when it
+/// outgrows its page: the key columns (`keys`), timestamps and JSON text (`_extra` among it).
+/// Both writers (raw files and current tables) encode these plain.
+pub fn plain_columns<'s>(schema: &'s Schema, keys: &'s [&str]) -> impl Iterator<Item = &'s str> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| {
+            keys.contains(&f.name().as_str())
+                || f.name() == EXTRA_COLUMN
+                || matches!(f.data_type(), DataType::Timestamp(..))
+                || f.metadata()
+                    .get(TYPE_METADATA_KEY)
+                    .is_some_and(|t| t == "json")
+        })
+        .map(|f| f.name().as_str())
 }
 
 /// The Arrow schema of a stream's batches: the declared fields in declaration order, then
@@ -147,6 +153,21 @@ pub(crate) fn data_type(ty: &FieldType) -> DataType {
 mod tests {
     use super::*;
     use crate::convert::tests::stream;
+
+    #[test]
+    fn keys_timestamps_and_json_text_are_plain_columns() {
+        let schema = Schema::new(vec![
+            ArrowField::new("id", DataType::Int64, true),
+            ArrowField::new("name", DataType::Utf8, true),
+            ArrowField::new("custom_fields", DataType::Utf8, true)
+                .with_metadata([(TYPE_METADATA_KEY.to_string(), "json".to_string())].into()),
+            ArrowField::new(EXTRA_COLUMN, DataType::Utf8, true),
+            ArrowField::new("updated_at", timestamp_type(), true),
+            ArrowField::new("count", DataType::Int64, true),
+        ]);
+        let plain: Vec<&str> = plain_columns(&schema, &["id"]).collect();
+        assert_eq!(plain, ["id", "custom_fields", EXTRA_COLUMN, "updated_at"]);
+    }
 
     #[test]
     fn maps_every_declared_type_and_appends_the_extractor_columns() {

@@ -39,7 +39,7 @@ use parquet::schema::types::ColumnPath;
 use url::Url;
 
 use super::layout::FileRange;
-use crate::convert::unique_per_row;
+use crate::convert::plain_columns;
 use crate::storage::Destination;
 
 /// Where current tables live, relative to the destination prefix.
@@ -375,11 +375,8 @@ impl Table {
             // Small pages with an offset index: a check of a few rows decompresses only the
             // pages that hold them.
             .set_data_page_row_count_limit(super::layout::PAGE_ROWS);
-        for f in schema.fields() {
-            if f.name() == key || unique_per_row(f) {
-                props =
-                    props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
-            }
+        for name in plain_columns(schema, &[key]) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
         }
         let props = props.build();
         let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))

@@ -219,12 +219,9 @@ impl RollingWriter {
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(config.row_group_rows))
             .set_key_value_metadata(Some(metadata));
-        for f in schema
-            .fields()
-            .iter()
-            .filter(|f| stream.primary_key.contains(f.name()) || crate::convert::unique_per_row(f))
-        {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        let keys: Vec<&str> = stream.primary_key.iter().map(String::as_str).collect();
+        for name in crate::convert::plain_columns(&schema, &keys) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
         }
         let props = props.build();
         let dir = prefix
