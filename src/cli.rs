@@ -410,6 +410,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let mut opts = crate::sync::SyncOptions::new();
             opts.state_file = args.state_file.clone();
             opts.reconcile = args.reconcile.clone();
+            opts.sink.zstd_level = config.zstd_level;
             opts.progress = RunProgress::new(crate::progress::should_draw(
                 std::io::stderr().is_terminal(),
                 cli.log_format == LogFormat::Text,
@@ -487,13 +488,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let Some(dest) = existing_destination(target, &file, "purge")? else {
                 return Ok(ExitCode::Success);
             };
-            let report = crate::purge::run(
-                &dest,
-                &registry,
-                &crate::sink::SinkConfig::default(),
-                file.single_writer.unwrap_or(false),
-            )
-            .await?;
+            // Files purge rewrites keep the configured compression.
+            let sink = crate::sink::SinkConfig {
+                zstd_level: file.zstd_level.unwrap_or(crate::sink::DEFAULT_ZSTD_LEVEL),
+                ..Default::default()
+            };
+            let report =
+                crate::purge::run(&dest, &registry, &sink, file.single_writer.unwrap_or(false))
+                    .await?;
             print_purge(&report, *json);
             Ok(ExitCode::Success)
         }

@@ -189,6 +189,7 @@ fn example_value(key: &str, ty: &serde_json::Value) -> String {
         "per_page" => "500",
         "max_page_bytes" => "67108864",
         "writer_memory_bytes" => "67108864",
+        "zstd_level" => "1",
         "webhook_secret" => "\"prefer GREENHOUSE_WEBHOOK_SECRET\"",
         "webhook_listen" => "\"127.0.0.1:8080\"",
         "webhook_tls_cert" => "\"/etc/greenhouse-extract/tls/fullchain.pem\"",

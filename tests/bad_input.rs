@@ -85,6 +85,14 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
+            config: Some(("c.json", r#"{"zstd_level": 23}"#)),
+            ..case(
+                "zstd_level out of range",
+                2,
+                &["zstd_level must be between 1 and 22, got 23"],
+            )
+        },
+        Case {
             config: Some(("c.json", r#"{"concurrency": 0}"#)),
             ..case("concurrency zero", 2, &["concurrency must be between"])
         },

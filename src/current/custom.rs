@@ -838,29 +838,33 @@ pub fn long_rows(
     columns.push(Arc::new(types));
     for f in schema.fields().iter().skip(4) {
         // Each picked row takes this column's value from the one wide column that feeds it,
-        // or null. Built by interleaving: per source column, the rows it feeds.
+        // or null. Built by interleaving: per source column, the rows it feeds. Which column
+        // of an entry feeds this one is looked up once per entry, not once per row.
         let mut sources: Vec<ArrayRef> = vec![arrow_array::new_null_array(f.data_type(), 1)];
-        let mut index: Vec<(usize, usize)> = Vec::with_capacity(n);
-        let mut source_of: HashMap<(usize, usize), usize> = HashMap::new();
-        for &(row, i) in &picks {
-            let (e, cols) = &entries[i];
-            let src = cols.iter().enumerate().find_map(|(ci, (p, c))| {
-                (long_column(e.kind, *p) == f.name())
-                    .then_some(c.as_ref())
-                    .flatten()
-                    .map(|c| (ci, c))
-            });
-            match src {
-                Some((ci, c)) => {
-                    let s = *source_of.entry((i, ci)).or_insert_with(|| {
+        let source_of: Vec<usize> = entries
+            .iter()
+            .map(|(e, cols)| {
+                let fed = cols.iter().find_map(|(p, c)| {
+                    (long_column(e.kind, *p) == f.name())
+                        .then_some(c.as_ref())
+                        .flatten()
+                });
+                match fed {
+                    Some(c) => {
                         sources.push(relabel(c, f.data_type()));
                         sources.len() - 1
-                    });
-                    index.push((s, row));
+                    }
+                    None => 0,
                 }
-                None => index.push((0, 0)),
-            }
-        }
+            })
+            .collect();
+        let index: Vec<(usize, usize)> = picks
+            .iter()
+            .map(|&(row, i)| match source_of[i] {
+                0 => (0, 0),
+                s => (s, row),
+            })
+            .collect();
         let refs: Vec<&dyn Array> = sources.iter().map(|a| a.as_ref()).collect();
         columns.push(arrow_select::interleave::interleave(&refs, &index)?);
     }

@@ -318,13 +318,14 @@ impl Table {
         max_id: i64,
     ) -> Result<Add, TableError> {
         let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
-        self.write_file_parts(schema, parts, path, "id", min_id, max_id, PutMode::Create)
+        let range = (min_id, max_id);
+        self.write_file_parts(schema, parts, path, "id", range, PutMode::Create, true)
             .await
     }
 
     /// Writes the batches `parts` (in `schema`, each encoded and dropped before the next is
     /// taken) as the data file `path`, its `add` action carrying `min_id` and `max_id` as the
-    /// range of `key` (a column of the parts). `path` is a name derived from what the file holds
+    /// range of `key` (a column of the parts), with the writer's default (large) pages. `path` is a name derived from what the file holds
     /// (the long files of [`super::values`]), written only when the table holds no file of that
     /// name: an object already there is the leftover of a run killed between writing it and
     /// committing it, which no version names, so it is replaced (refusing it would fail every
@@ -335,9 +336,10 @@ impl Table {
         parts: impl IntoIterator<Item = Result<RecordBatch, String>>,
         path: String,
         key: &str,
-        (min_id, max_id): (i64, i64),
+        range: (i64, i64),
     ) -> Result<Add, TableError> {
-        self.write_file_parts(schema, parts, path, key, min_id, max_id, PutMode::Overwrite)
+        // The long files are replaced whole, never checked row by row: large pages.
+        self.write_file_parts(schema, parts, path, key, range, PutMode::Overwrite, false)
             .await
     }
 
@@ -348,11 +350,11 @@ impl Table {
         parts: impl IntoIterator<Item = Result<RecordBatch, String>>,
         path: String,
         key: &str,
-        min_id: i64,
-        max_id: i64,
+        (min_id, max_id): (i64, i64),
         mode: PutMode,
+        row_checked: bool,
     ) -> Result<Add, TableError> {
-        let mut file = self.encoder_keyed(schema, key)?;
+        let mut file = self.encoder_keyed(schema, key, row_checked)?;
         for part in parts {
             let part = part.map_err(|e| self.err(e))?;
             file.write(&part, None).map_err(|e| self.err(e))?;
@@ -364,17 +366,25 @@ impl Table {
     /// A new data file in `schema`, encoded part by part ([`Encoder`]) and uploaded by
     /// [`Table::finish`].
     pub fn encoder(&self, schema: &SchemaRef) -> Result<Encoder, TableError> {
-        self.encoder_keyed(schema, "id")
+        self.encoder_keyed(schema, "id", true)
     }
 
-    /// [`Table::encoder`] for a table whose key column is `key`.
-    fn encoder_keyed(&self, schema: &SchemaRef, key: &str) -> Result<Encoder, TableError> {
+    /// [`Table::encoder`] for a table whose key column is `key`; `row_checked` for files whose
+    /// rows merges check a few at a time.
+    fn encoder_keyed(
+        &self,
+        schema: &SchemaRef,
+        key: &str,
+        row_checked: bool,
+    ) -> Result<Encoder, TableError> {
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(super::layout::ROW_GROUP_ROWS))
+            .set_max_row_group_row_count(Some(super::layout::ROW_GROUP_ROWS));
+        if row_checked {
             // Small pages with an offset index: a check of a few rows decompresses only the
-            // pages that hold them.
-            .set_data_page_row_count_limit(super::layout::PAGE_ROWS);
+            // pages that hold them. Each page is compressed on its own, which costs.
+            props = props.set_data_page_row_count_limit(super::layout::PAGE_ROWS);
+        }
         for name in plain_columns(schema, &[key]) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
         }

@@ -68,6 +68,10 @@ pub const MIN_UPLOAD_BUFFER_BYTES: usize = 5 << 20;
 /// (hundreds of thousands of narrow rows), and it is held once per stream read concurrently.
 pub const MAX_IN_PROGRESS_BYTES: usize = 8 << 20;
 
+/// Zstandard level of raw files unless configured (`zstd_level`): level 3 saved 3 % of the
+/// bytes for 4 % more instructions of a whole `candidates` sync.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
+
 /// How files are cut and uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkConfig {
@@ -78,7 +82,7 @@ pub struct SinkConfig {
     /// Encoded bytes a row group in progress may reach before it is flushed (default
     /// [`MAX_IN_PROGRESS_BYTES`]; the writer memory budget (`writer_memory_bytes`) sets it).
     pub row_group_bytes: usize,
-    /// ZSTD level, 1–22 (default 3).
+    /// ZSTD level, 1–22 ([`DEFAULT_ZSTD_LEVEL`]).
     pub zstd_level: i32,
     /// Upload buffer: objects up to this size go up in one PUT, larger ones as a multipart upload
     /// with parts of exactly this size (default and minimum 5 MiB, S3's minimum part size, since
@@ -93,7 +97,7 @@ impl Default for SinkConfig {
             target_file_bytes: 128 << 20,
             row_group_rows: 50_000,
             row_group_bytes: MAX_IN_PROGRESS_BYTES,
-            zstd_level: 3,
+            zstd_level: DEFAULT_ZSTD_LEVEL,
             upload_buffer_bytes: MIN_UPLOAD_BUFFER_BYTES,
         }
     }
