@@ -651,11 +651,7 @@ impl ConfigFile {
                 .map_err(Error::Config)?,
         };
         let zstd_level = self.zstd_level.unwrap_or(crate::sink::DEFAULT_ZSTD_LEVEL);
-        if !(1..=22).contains(&zstd_level) {
-            return Err(Error::config(format!(
-                "zstd_level must be between 1 and 22, got {zstd_level}"
-            )));
-        }
+        crate::sink::zstd_level(zstd_level).map_err(Error::Config)?;
         let defaults = ReconcilePolicy::default();
         let reconcile = ReconcilePolicy {
             enabled: self.reconcile.unwrap_or(defaults.enabled),

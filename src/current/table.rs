@@ -325,7 +325,7 @@ impl Table {
 
     /// Writes the batches `parts` (in `schema`, each encoded and dropped before the next is
     /// taken) as the data file `path`, its `add` action carrying `min_id` and `max_id` as the
-    /// range of `key` (a column of the parts), with the writer's default (large) pages. `path` is a name derived from what the file holds
+    /// range of `key` (a column of the parts). `path` is a name derived from what the file holds
     /// (the long files of [`super::values`]), written only when the table holds no file of that
     /// name: an object already there is the leftover of a run killed between writing it and
     /// committing it, which no version names, so it is replaced (refusing it would fail every

@@ -72,6 +72,13 @@ pub const MAX_IN_PROGRESS_BYTES: usize = 8 << 20;
 /// bytes for 4 % more instructions of a whole `candidates` sync.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 
+/// `level` as parquet's zstd level, or the error that names the setting and its range (the
+/// config's validation and the writer share it).
+pub fn zstd_level(level: i32) -> Result<ZstdLevel, String> {
+    ZstdLevel::try_new(level)
+        .map_err(|_| format!("zstd_level must be between 1 and 22, got {level}"))
+}
+
 /// How files are cut and uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkConfig {
@@ -200,8 +207,7 @@ impl RollingWriter {
                     .into(),
             ));
         }
-        let level = ZstdLevel::try_new(config.zstd_level)
-            .map_err(|e| SinkError::Config(format!("zstd_level {}: {e}", config.zstd_level)))?;
+        let level = zstd_level(config.zstd_level).map_err(SinkError::Config)?;
         let metadata = [
             ("greenhouse.stream", stream.name.clone()),
             ("greenhouse.primary_key", stream.primary_key.join(",")),
