@@ -14,6 +14,7 @@
 //! The Harvest v3 simulator used by the tests, the benchmarks and the offline demo is a crate of
 //! its own (`crates/harvest-sim`); this library neither contains nor depends on it.
 
+pub mod allocator;
 pub mod cancel;
 pub mod catalog;
 pub mod check;

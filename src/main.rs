@@ -6,9 +6,10 @@
 
 use clap::Parser;
 use greenhouse_extract::logging::{LogFormat, LogTarget};
-use greenhouse_extract::{cli, error::ExitCode, events, logging, secrets};
+use greenhouse_extract::{allocator, cli, error::ExitCode, events, logging, secrets};
 
 fn main() {
+    allocator::configure();
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(e) => usage_error(e),
