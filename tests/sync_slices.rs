@@ -69,6 +69,12 @@ async fn a_sliced_backfill_equals_the_truth_at_a_bounded_overhead() {
         );
         // One file set per slice, all committed in the manifest.
         assert!(s["files"].as_array().unwrap().len() as u64 >= slices - 1);
+        // A complete read is its own listing, slices and all: nothing it read is a delete.
+        assert_eq!(
+            s["deletes"]["by_reconcile"], 0,
+            "{name}: a sliced first read tombstoned ids it read: {}",
+            s["deletes"]
+        );
     }
     // The window completed: the bookmark moved and no slice progress is left behind.
     let state = newest_state(&dest).unwrap();
