@@ -68,6 +68,14 @@ pub const MIN_UPLOAD_BUFFER_BYTES: usize = 5 << 20;
 /// (hundreds of thousands of narrow rows), and it is held once per stream read concurrently.
 pub const MAX_IN_PROGRESS_BYTES: usize = 8 << 20;
 
+/// Uncompressed bytes of a data page before it is cut (parquet's default is 1 MiB). A row
+/// group is flushed by its in-progress estimate, which counts a page's bytes uncompressed until
+/// the page is cut: with 1 MiB pages most columns never cut one, so a row group closed at a
+/// fraction of its compressed budget — more row groups, each creating a zstd compressor and
+/// decompressor per column when written and again when read back for the merge. At 128 KiB,
+/// all streams at scale 50: 739 → 577 raw row groups, −6 % CPU, +0.5 % bytes, the same RSS.
+pub const PAGE_BYTES: usize = 128 << 10;
+
 /// Zstandard level of raw files unless configured (`zstd_level`): level 3 saved 3 % of the
 /// bytes for 4 % more instructions of a whole `candidates` sync.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
@@ -228,6 +236,7 @@ impl RollingWriter {
             // parquet's default is UNCOMPRESSED.
             .set_compression(Compression::ZSTD(level))
             .set_max_row_group_row_count(Some(config.row_group_rows))
+            .set_data_page_size_limit(PAGE_BYTES)
             .set_key_value_metadata(Some(metadata));
         let keys: Vec<&str> = stream.primary_key.iter().map(String::as_str).collect();
         for name in crate::convert::plain_columns(&schema, &keys) {

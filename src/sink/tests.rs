@@ -155,6 +155,40 @@ async fn writes_readable_zstd_parquet_with_metadata_to_memory() {
 }
 
 #[tokio::test]
+async fn cuts_data_pages_at_page_bytes() {
+    // 20,000 plain ids are 160,000 bytes: more than one page of PAGE_BYTES, in one row group.
+    let store = memory();
+    let mut w = writer(store.clone(), SinkConfig::default());
+    w.write(&batch(0, 20_000)).await.unwrap();
+    let files = w.close().await.unwrap();
+    assert_eq!(files[0].row_groups, 1);
+    let bytes = store
+        .get(&files[0].key)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes).unwrap();
+    use parquet::file::reader::FileReader;
+    let group = reader.get_row_group(0).unwrap();
+    let id = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "id")
+        .unwrap();
+    let pages = group.get_column_page_reader(id).unwrap().count();
+    let expected = (20_000 * 8usize).div_ceil(PAGE_BYTES);
+    assert!(
+        pages >= expected,
+        "the id column has {pages} pages, expected at least {expected}"
+    );
+}
+
+#[tokio::test]
 async fn writes_to_the_local_filesystem() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn ObjectStore> = Arc::new(

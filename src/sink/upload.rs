@@ -36,6 +36,10 @@ use parquet::errors::ParquetError;
 
 /// Parts in flight per multipart upload (as object_store's `BufWriter`).
 const MAX_PARTS_IN_FLIGHT: usize = 8;
+/// Allocation unit of a file's buffer: row groups are copied into blocks of this size (a
+/// larger row group gets one block of its own size), so a buffer holds at most one partly
+/// filled block beyond its bytes.
+const BLOCK_BYTES: usize = 256 << 10;
 
 pub(super) struct CreateUpload {
     store: Arc<dyn ObjectStore>,
@@ -64,7 +68,7 @@ impl CreateUpload {
             store,
             key,
             capacity,
-            state: State::Buffer(PutPayloadMut::new()),
+            state: State::Buffer(PutPayloadMut::new().with_block_size(BLOCK_BYTES)),
             taken: false,
         }
     }
@@ -91,7 +95,10 @@ impl CreateUpload {
             State::Buffer(buf)
                 if buf.content_length().saturating_add(bytes.len()) < self.capacity =>
             {
-                buf.push(bytes);
+                // Copied, not kept: parquet hands over each row group in the `Vec` it grew by
+                // doubling, and `Bytes` keeps that whole allocation alive — up to twice the
+                // bytes, in every open file's buffer until the file is finished.
+                buf.extend_from_slice(&bytes);
                 Ok(())
             }
             State::Buffer(buf) => {
@@ -103,13 +110,14 @@ impl CreateUpload {
                 for chunk in buffered {
                     parts.put(chunk);
                 }
-                parts.put(bytes);
+                parts.write(&bytes);
                 self.state = State::Multipart { staging, parts };
                 Ok(())
             }
             State::Multipart { parts, .. } => {
                 parts.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
-                parts.put(bytes);
+                // Copied into the part being filled, for the same reason as above.
+                parts.write(&bytes);
                 Ok(())
             }
             State::Done { .. } => Err(object_store::Error::Generic {
