@@ -183,7 +183,14 @@ impl IdSet {
 
     /// This set with `ids` added (any order, repeats allowed).
     pub fn union(&self, ids: Vec<i64>) -> Self {
-        let other = IdSet::from_ids(ids);
+        self.union_set(&IdSet::from_ids(ids))
+    }
+
+    /// The ids of this set and of `other`.
+    pub fn union_set(&self, other: &IdSet) -> Self {
+        if other.is_empty() {
+            return self.clone();
+        }
         let (mut a, mut b) = (self.iter().peekable(), other.iter().peekable());
         let merged = std::iter::from_fn(move || match (a.peek(), b.peek()) {
             (Some(&x), Some(&y)) if x == y => {
@@ -650,6 +657,14 @@ mod tests {
         assert_eq!(set.len(), 7);
         assert!(IdSet::default().is_empty());
         assert_eq!(IdSet::default().union(vec![2, 1]).len(), 2);
+        // Two sets: each id once, either side empty.
+        let other = IdSet::from_ids(vec![6, 5, -4]);
+        assert_eq!(
+            set.union_set(&other).iter().collect::<Vec<_>>(),
+            vec![i64::MIN, -4, -3, 0, 5, 6, 7, 1 << 40, i64::MAX]
+        );
+        assert_eq!(set.union_set(&IdSet::default()), set);
+        assert_eq!(IdSet::default().union_set(&other), other);
         // Dense ids descending, as pages bring them: one byte each after the first.
         let dense = IdSet::from_ids((1_000_000..1_100_000).rev().collect());
         assert_eq!(dense.len(), 100_000);

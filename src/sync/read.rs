@@ -33,7 +33,7 @@ use crate::harvest::{FetchError, Forbidden, Page, RequestStats, redact_url};
 use crate::progress::{RunProgress, StreamProgress};
 use crate::sink::WrittenFile;
 use crate::state::Slices;
-use crate::state::ids::Keys;
+use crate::state::ids::{IdSet, Keys};
 
 /// Pages buffered between the fetcher and the writer of one chain (bounds memory).
 const PAGE_BUFFER: usize = 2;
@@ -148,8 +148,11 @@ struct Tally {
     pub files: Vec<WrittenFile>,
     /// Ids read (with cascade references), for the stream's id index.
     pub keys: Keys,
-    /// Every id read, when the read is complete (see [`StreamRead::complete`]).
-    pub read_ids: Vec<i64>,
+    /// Ids of `keys` a slice's commit consumed, when the read is complete (see
+    /// [`StreamRead::complete`]): a complete read's listing is every id it read, so those of
+    /// `keys` join it in [`Tally::add_to`] and these are kept for them. One list, not a
+    /// second copy of every id beside `keys` for the whole read.
+    pub committed_ids: IdSet,
 }
 
 impl Tally {
@@ -162,11 +165,15 @@ impl Tally {
         report.quarantined += self.quarantined;
         report.error_objects.extend(self.error_objects);
         report.files.extend(self.files);
-        report.keys.extend(self.keys);
         // Kept compact until the deletes phase, so the lists of all streams do not add up.
+        // `read_ids` is only there for a complete read, whose ids are all in `keys` or
+        // `committed_ids`.
         if let Some(ids) = report.read_ids.as_mut() {
-            *ids = ids.union(self.read_ids);
+            *ids = ids
+                .union(self.keys.ids.clone())
+                .union_set(&self.committed_ids);
         }
+        report.keys.extend(self.keys);
     }
 }
 
@@ -273,7 +280,11 @@ impl StreamRead<'_> {
                                 .await
                                 .map_err(|e| StreamFailure::failed(format!("commit failed: {e}")));
                             // Indexed with the slice: the window's commit need not again.
-                            tally.keys = Keys::default();
+                            // A complete read still lists its ids (the deletes phase).
+                            let keys = std::mem::take(&mut tally.keys);
+                            if self.complete {
+                                tally.committed_ids = tally.committed_ids.union(keys.ids);
+                            }
                             r
                         }
                         Err(e) => Err(e),
@@ -487,9 +498,6 @@ impl StreamRead<'_> {
                         };
                         if let Some(min) = out.ids.iter().min() {
                             lowest_written = Some(lowest_written.map_or(*min, |l| l.min(*min)));
-                        }
-                        if self.indexed && self.complete {
-                            tally.read_ids.extend_from_slice(&out.ids);
                         }
                         if self.indexed {
                             tally.keys.extend(Keys {
