@@ -74,7 +74,7 @@ pub const MAX_IN_PROGRESS_BYTES: usize = 8 << 20;
 /// fraction of its compressed budget — more row groups, each creating a zstd compressor and
 /// decompressor per column when written and again when read back for the merge. At 128 KiB,
 /// all streams at scale 50: 739 → 577 raw row groups, −6 % CPU, +0.5 % bytes, the same RSS.
-pub const PAGE_BYTES: usize = 128 << 10;
+const PAGE_BYTES: usize = 128 << 10;
 
 /// Zstandard level of raw files unless configured (`zstd_level`): level 3 saved 3 % of the
 /// bytes for 4 % more instructions of a whole `candidates` sync.

@@ -9,7 +9,7 @@ use chrono::TimeZone;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::ParquetMetaData;
 use serde_json::json;
 
@@ -61,7 +61,10 @@ async fn read_back(
     key: &Path,
 ) -> (Vec<RecordBatch>, Arc<ParquetMetaData>) {
     let bytes = store.get(key).await.unwrap().bytes().await.unwrap();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    // With the page index, so that tests can see where pages were cut.
+    let options = ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).unwrap();
     let meta = builder.metadata().clone();
     let batches = builder
         .with_batch_size(1 << 20)
@@ -162,25 +165,15 @@ async fn cuts_data_pages_at_page_bytes() {
     w.write(&batch(0, 20_000)).await.unwrap();
     let files = w.close().await.unwrap();
     assert_eq!(files[0].row_groups, 1);
-    let bytes = store
-        .get(&files[0].key)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes).unwrap();
-    use parquet::file::reader::FileReader;
-    let group = reader.get_row_group(0).unwrap();
-    let id = reader
-        .metadata()
+    let (_, meta) = read_back(&store, &files[0].key).await;
+    let id = meta
         .file_metadata()
         .schema_descr()
         .columns()
         .iter()
         .position(|c| c.name() == "id")
         .unwrap();
-    let pages = group.get_column_page_reader(id).unwrap().count();
+    let pages = meta.offset_index().unwrap()[0][id].page_locations().len();
     let expected = (20_000 * 8usize).div_ceil(PAGE_BYTES);
     assert!(
         pages >= expected,

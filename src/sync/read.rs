@@ -168,10 +168,9 @@ impl Tally {
         // Kept compact until the deletes phase, so the lists of all streams do not add up.
         // `read_ids` is only there for a complete read, whose ids are all in `keys` or
         // `committed_ids`.
+        // This unit's ids are joined first, so the stream's (larger) set is re-encoded once.
         if let Some(ids) = report.read_ids.as_mut() {
-            *ids = ids
-                .union(self.keys.ids.clone())
-                .union_set(&self.committed_ids);
+            *ids = ids.union_set(&self.committed_ids.union(self.keys.ids.clone()));
         }
         report.keys.extend(self.keys);
     }
