@@ -12,6 +12,7 @@ WORKDIR /src
 #    not on every source edit. Stub targets stand in for the workspace's sources.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/harvest-sim/Cargo.toml crates/harvest-sim/Cargo.toml
+COPY vendor vendor
 RUN mkdir -p src crates/harvest-sim/src \
  && echo 'fn main() {}' > build.rs \
  && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
