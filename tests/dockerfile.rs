@@ -135,10 +135,32 @@ fn dependencies_build_in_their_own_layer_before_the_sources_arrive() {
             .collect()
     };
     let deps = copied_before(builds[0]);
+    // A dependency patched in the repository (`[patch.crates-io]` with a path) is part of the
+    // dependencies: its directory must be in that layer, and nothing else of the sources.
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    let patched: Vec<&str> = manifest
+        .split("[patch.crates-io]")
+        .nth(1)
+        .map(|rest| {
+            rest.lines()
+                .take_while(|l| !l.starts_with('['))
+                .filter_map(|l| l.split("path = \"").nth(1))
+                .filter_map(|p| p.split(['"', '/']).next())
+                .collect()
+        })
+        .unwrap_or_default();
+    for dir in &patched {
+        assert!(
+            deps.iter()
+                .any(|c| c.split_whitespace().next() == Some(dir)),
+            "the patched dependency in {dir}/ is not copied before the dependency build: {deps:?}"
+        );
+    }
     assert!(
-        deps.iter()
-            .all(|c| c.contains("Cargo.toml") || c.contains("Cargo.lock")),
-        "only manifests before the dependency build: {deps:?}"
+        deps.iter().all(|c| c.contains("Cargo.toml")
+            || c.contains("Cargo.lock")
+            || patched.contains(&c.split_whitespace().next().unwrap_or(""))),
+        "only manifests and patched dependencies before the dependency build: {deps:?}"
     );
     let all = copied_before(builds[1]);
     for needed in ["src", "streams", "build.rs"] {
@@ -149,7 +171,6 @@ fn dependencies_build_in_their_own_layer_before_the_sources_arrive() {
         );
     }
     // Every workspace member's manifest is there for the dependency build.
-    let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
     let members = manifest
         .lines()
         .find_map(|l| l.strip_prefix("members = "))
