@@ -3,8 +3,9 @@
 //! what a build would trip over: the builder and the runtime share one Debian release (a binary
 //! built on a newer glibc does not start on an older slim image), the toolchain is the crate's
 //! `rust-version`, every COPY source exists and is not excluded by .dockerignore, the stream
-//! declarations that build.rs embeds are copied before the real build, dependencies are built
-//! in a layer of their own before the sources are copied, and the binary name is the same in
+//! declarations that build.rs embeds are copied before the real build, dependencies (with any
+//! patched in the repository) are built in a layer of their own before the sources are copied,
+//! and the binary name is the same in
 //! the build, the copy, the entrypoint and Cargo.toml, whose entrypoint subcommand exists.
 
 mod harness;
@@ -138,17 +139,15 @@ fn dependencies_build_in_their_own_layer_before_the_sources_arrive() {
     // A dependency patched in the repository (`[patch.crates-io]` with a path) is part of the
     // dependencies: its directory must be in that layer, and nothing else of the sources.
     let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
-    let patched: Vec<&str> = manifest
-        .split("[patch.crates-io]")
-        .nth(1)
-        .map(|rest| {
-            rest.lines()
-                .take_while(|l| !l.starts_with('['))
-                .filter_map(|l| l.split("path = \"").nth(1))
-                .filter_map(|p| p.split(['"', '/']).next())
-                .collect()
-        })
-        .unwrap_or_default();
+    let parsed: toml::Table = manifest.parse().unwrap();
+    let patched: Vec<&str> = parsed
+        .get("patch")
+        .and_then(|p| p.get("crates-io"))
+        .and_then(|c| c.as_table())
+        .into_iter()
+        .flat_map(|c| c.values())
+        .filter_map(|dep| dep.get("path")?.as_str()?.split('/').next())
+        .collect();
     for dir in &patched {
         assert!(
             deps.iter()

@@ -542,14 +542,8 @@ mod zstd_codec {
         fn compressor(&mut self) -> &mut zstd::bulk::Compressor<'static> {
             let level = self.level;
             self.compressor.get_or_insert_with(|| {
-                COMPRESSORS
-                    .try_with(|p| {
-                        let mut p = p.borrow_mut();
-                        let i = p.iter().rposition(|(l, _)| *l == level)?;
-                        Some(p.swap_remove(i).1)
-                    })
-                    .ok()
-                    .flatten()
+                take(&COMPRESSORS, |(l, _)| *l == level)
+                    .map(|(_, c)| c)
                     .unwrap_or_else(|| {
                         zstd::bulk::Compressor::new(level).expect("valid zstd compression level")
                     })
@@ -558,35 +552,44 @@ mod zstd_codec {
 
         fn decompressor(&mut self) -> &mut zstd::bulk::Decompressor<'static> {
             self.decompressor.get_or_insert_with(|| {
-                DECOMPRESSORS
-                    .try_with(|p| p.borrow_mut().pop())
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| {
-                        zstd::bulk::Decompressor::new().expect("can create zstd decompressor")
-                    })
+                take(&DECOMPRESSORS, |_| true).unwrap_or_else(|| {
+                    zstd::bulk::Decompressor::new().expect("can create zstd decompressor")
+                })
             })
         }
+    }
+
+    type Pool<T> = std::thread::LocalKey<std::cell::RefCell<Vec<T>>>;
+
+    /// The most recently pooled context that `fits`, if this thread has one.
+    fn take<T: 'static>(pool: &'static Pool<T>, fits: impl Fn(&T) -> bool) -> Option<T> {
+        pool.try_with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().rposition(|c| fits(c))?;
+            Some(p.swap_remove(i))
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Keeps `context` for the next codec of this thread, unless the pool is full (or the
+    /// thread is exiting), in which case it is freed.
+    fn give<T: 'static>(pool: &'static Pool<T>, context: T) {
+        let _ = pool.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < POOL {
+                p.push(context);
+            }
+        });
     }
 
     impl Drop for ZSTDCodec {
         fn drop(&mut self) {
             if let Some(c) = self.compressor.take() {
-                let level = self.level;
-                let _ = COMPRESSORS.try_with(|p| {
-                    let mut p = p.borrow_mut();
-                    if p.len() < POOL {
-                        p.push((level, c));
-                    }
-                });
+                give(&COMPRESSORS, (self.level, c));
             }
             if let Some(d) = self.decompressor.take() {
-                let _ = DECOMPRESSORS.try_with(|p| {
-                    let mut p = p.borrow_mut();
-                    if p.len() < POOL {
-                        p.push(d);
-                    }
-                });
+                give(&DECOMPRESSORS, d);
             }
         }
     }
@@ -625,7 +628,9 @@ mod zstd_codec {
 
             let mut cursor = Cursor::new(output_buf);
             cursor.set_position(offset as u64);
-            let _written = self.compressor().compress_to_buffer(input_buf, &mut cursor)?;
+            let _written = self
+                .compressor()
+                .compress_to_buffer(input_buf, &mut cursor)?;
             Ok(())
         }
     }
