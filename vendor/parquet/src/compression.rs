@@ -509,19 +509,17 @@ mod zstd_codec {
 
     /// Codec for Zstandard compression algorithm.
     ///
-    /// Uses `zstd::bulk` API with reusable compressor/decompressor contexts
-    /// to avoid the overhead of reinitializing contexts for each operation.
+    /// Uses `zstd::bulk` contexts borrowed from a per-thread pool for each page.
     pub struct ZSTDCodec {
         level: i32,
-        compressor: Option<zstd::bulk::Compressor<'static>>,
-        decompressor: Option<zstd::bulk::Decompressor<'static>>,
     }
 
-    // Contexts are created on first use (a column writer only compresses, a page reader only
-    // decompresses) and returned to a small per-thread pool when the codec is dropped, so the
-    // next column chunk reuses them instead of creating (and zeroing, and probing the CPU for)
-    // new ones.
-    const POOL: usize = 8;
+    // A context is borrowed from a small per-thread pool for each page and returned right
+    // after, instead of each codec (one per column chunk written or read) making its own:
+    // creating one zeroes its memory and probes the CPU, and one held per open column kept
+    // that column's context (up to hundreds of KB) alive while the row group was written.
+    // Output does not depend on which context compressed it.
+    const POOL: usize = 4;
     thread_local! {
         static COMPRESSORS: std::cell::RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> =
             const { std::cell::RefCell::new(Vec::new()) };
@@ -534,28 +532,7 @@ mod zstd_codec {
         pub(crate) fn new(level: ZstdLevel) -> Self {
             Self {
                 level: level.compression_level(),
-                compressor: None,
-                decompressor: None,
             }
-        }
-
-        fn compressor(&mut self) -> &mut zstd::bulk::Compressor<'static> {
-            let level = self.level;
-            self.compressor.get_or_insert_with(|| {
-                take(&COMPRESSORS, |(l, _)| *l == level)
-                    .map(|(_, c)| c)
-                    .unwrap_or_else(|| {
-                        zstd::bulk::Compressor::new(level).expect("valid zstd compression level")
-                    })
-            })
-        }
-
-        fn decompressor(&mut self) -> &mut zstd::bulk::Decompressor<'static> {
-            self.decompressor.get_or_insert_with(|| {
-                take(&DECOMPRESSORS, |_| true).unwrap_or_else(|| {
-                    zstd::bulk::Decompressor::new().expect("can create zstd decompressor")
-                })
-            })
         }
     }
 
@@ -572,7 +549,7 @@ mod zstd_codec {
         .flatten()
     }
 
-    /// Keeps `context` for the next codec of this thread, unless the pool is full (or the
+    /// Keeps `context` for the next page of this thread, unless the pool is full (or the
     /// thread is exiting), in which case it is freed.
     fn give<T: 'static>(pool: &'static Pool<T>, context: T) {
         let _ = pool.try_with(|p| {
@@ -581,17 +558,6 @@ mod zstd_codec {
                 p.push(context);
             }
         });
-    }
-
-    impl Drop for ZSTDCodec {
-        fn drop(&mut self) {
-            if let Some(c) = self.compressor.take() {
-                give(&COMPRESSORS, (self.level, c));
-            }
-            if let Some(d) = self.decompressor.take() {
-                give(&DECOMPRESSORS, d);
-            }
-        }
     }
 
     impl Codec for ZSTDCodec {
@@ -615,9 +581,13 @@ mod zstd_codec {
 
             let mut cursor = Cursor::new(output_buf);
             cursor.set_position(offset as u64);
-            let len = self
-                .decompressor()
-                .decompress_to_buffer(input_buf, &mut cursor)?;
+            let mut decompressor = match take(&DECOMPRESSORS, |_| true) {
+                Some(d) => d,
+                None => zstd::bulk::Decompressor::new()?,
+            };
+            // A context that failed is dropped, not pooled.
+            let len = decompressor.decompress_to_buffer(input_buf, &mut cursor)?;
+            give(&DECOMPRESSORS, decompressor);
             Ok(len)
         }
 
@@ -626,11 +596,18 @@ mod zstd_codec {
             let len = zstd::zstd_safe::compress_bound(input_buf.len());
             output_buf.reserve(len);
 
-            let mut cursor = Cursor::new(output_buf);
+            let mut cursor = Cursor::new(&mut *output_buf);
             cursor.set_position(offset as u64);
-            let _written = self
-                .compressor()
-                .compress_to_buffer(input_buf, &mut cursor)?;
+            let level = self.level;
+            let mut compressor = match take(&COMPRESSORS, |(l, _)| *l == level) {
+                Some((_, c)) => c,
+                None => zstd::bulk::Compressor::new(level)?,
+            };
+            compressor.compress_to_buffer(input_buf, &mut cursor)?;
+            give(&COMPRESSORS, (level, compressor));
+            // The bound reserved is about the input's size; callers keep the compressed page
+            // (a dictionary page as it is) until its row group is written.
+            output_buf.shrink_to_fit();
             Ok(())
         }
     }
