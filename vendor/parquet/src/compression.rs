@@ -594,7 +594,13 @@ mod zstd_codec {
         fn compress(&mut self, input_buf: &[u8], output_buf: &mut Vec<u8>) -> Result<()> {
             let offset = output_buf.len();
             let len = zstd::zstd_safe::compress_bound(input_buf.len());
-            output_buf.reserve(len);
+            if offset == 0 && output_buf.capacity() < len {
+                // Callers pass an empty buffer of the input's size: growing it would copy that
+                // many uninitialised bytes for nothing.
+                *output_buf = Vec::with_capacity(len);
+            } else {
+                output_buf.reserve(len);
+            }
 
             let mut cursor = Cursor::new(&mut *output_buf);
             cursor.set_position(offset as u64);
