@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::model::{self, R};
 use super::rng::hash;
-use super::server::{Body, State, TokenInfo, json_resp, rate_headers};
+use super::shared::{Body, State, TokenInfo, json_resp, rate_headers};
 
 pub(super) async fn token(state: &State, req: Request<Incoming>) -> Response<Body> {
     state

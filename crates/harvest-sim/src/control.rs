@@ -24,7 +24,7 @@ use super::model::R;
 use super::mutate::{self, MutateSpec};
 use super::page;
 use super::query;
-use super::server::{Body, State, Stats, json_resp, not_found, text_resp};
+use super::shared::{Body, State, Stats, json_resp, not_found, text_resp};
 
 pub(super) async fn control(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
     let params: HashMap<String, String> =

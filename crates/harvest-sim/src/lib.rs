@@ -36,6 +36,7 @@ mod ratelimit;
 mod rng;
 mod rows;
 mod server;
+mod shared;
 mod text;
 mod webhooks;
 
