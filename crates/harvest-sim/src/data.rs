@@ -1,4 +1,4 @@
-//! The simulated account: compact per-row state plus on-demand row rendering.
+//! The simulated account: compact per-row state; rows are rendered from it on demand (`rows`).
 //!
 //! Contract: rows are never materialised.  A row's JSON is a pure function of
 //! (seed, resource, index, revision) and of the compact state kept here: per-row
@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::json::{JsonOut, Millis, days_from_civil};
+use super::json::{Millis, days_from_civil};
 use super::model::{self, R, Size};
 use super::rng::{Rng, hash};
 
@@ -216,30 +216,6 @@ impl Db {
 
     pub fn rev(&self, r: R, idx: u32) -> u32 {
         self.t(r).rev.get(&idx).copied().unwrap_or(0)
-    }
-
-    /// Renders one row as a JSON object into `w`.
-    pub fn render(&self, r: R, idx: u32, w: &mut JsonOut) {
-        let mut x = Ctx::new(self, r, idx);
-        w.begin_obj();
-        w.int("id", model::id_of(r, idx));
-        if x.null_timestamps() {
-            w.null("created_at");
-            w.null("updated_at");
-        } else {
-            w.ts("created_at", x.created());
-            w.ts("updated_at", x.updated());
-        }
-        super::rows::render(&mut x, w);
-        w.end_obj();
-    }
-
-    /// Renders one row to a standalone string (tests, filters, truth).
-    pub fn row_json(&self, r: R, idx: u32) -> String {
-        let mut s = String::with_capacity(512);
-        let mut w = JsonOut::new(&mut s, None);
-        self.render(r, idx, &mut w);
-        s
     }
 
     /// Users acting as tokens' `sub`: structural flags shared with the users generator.

@@ -8,11 +8,8 @@ use super::cf;
 use super::data::{Ctx, Db};
 use super::gen_people::app_job;
 use super::json::JsonOut;
-use super::model::{R, id_of};
+use super::model::{JOB_BOARDS, R, id_of};
 use super::text;
-
-/// Ids of the account's job boards (boards are not a list resource in v3).
-pub const JOB_BOARDS: &[i64] = &[4_100_000_011, 4_100_000_012, 4_100_000_013];
 
 /// Position of a row among its parent's initial children (stable across deletes).
 pub(super) fn pos(x: &Ctx) -> u32 {

@@ -5,11 +5,10 @@
 //! rows embed them (tag names on candidates, interviewer tag names on users, option names in
 //! custom field maps); updates change another visible field instead.
 
-use super::cf;
+use super::cf_defs;
 use super::data::Ctx;
-use super::gen_jobs::JOB_BOARDS;
 use super::json::JsonOut;
-use super::model::R;
+use super::model::{JOB_BOARDS, R};
 use super::text;
 
 const TAGS: &[&str] = &[
@@ -155,7 +154,7 @@ pub fn custom_field_options(x: &mut Ctx, w: &mut JsonOut) {
         x.idx
     };
     w.int("custom_field_id", x.parent_id());
-    w.str("name", &cf::option_name(def as usize, pos as usize));
+    w.str("name", &cf_defs::option_name(def as usize, pos as usize));
     w.ostr(
         "external_id",
         x.c.chance(0.5)
@@ -168,7 +167,7 @@ pub fn custom_field_options(x: &mut Ctx, w: &mut JsonOut) {
 
 pub fn custom_fields(x: &mut Ctx, w: &mut JsonOut) {
     let i = x.idx as usize;
-    let (name, key, ft, vt, it, active) = match cf::DEFS.get(i) {
+    let (name, key, ft, vt, it, active) = match cf_defs::DEFS.get(i) {
         Some(d) => (
             d.name.to_string(),
             d.key.to_string(),

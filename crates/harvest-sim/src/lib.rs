@@ -18,6 +18,7 @@ mod auth;
 mod background;
 pub mod bad;
 mod cf;
+mod cf_defs;
 pub mod client;
 mod control;
 pub mod data;

@@ -237,13 +237,13 @@ pub fn def(r: R) -> ResDef {
             Hard,
         ),
         R::CustomFieldOptions => d(
-            PerFn(R::CustomFields, super::cf::option_count),
+            PerFn(R::CustomFields, super::cf_defs::option_count),
             "custom_field_id",
             "custom_field_ids custom_field_key active:b",
             Soft,
         ),
         R::CustomFields => d(
-            Fixed(super::cf::DEFS.len() as u32),
+            Fixed(super::cf_defs::DEFS.len() as u32),
             "",
             "field_type=job|opening|standard|offer|compensation_frequency|candidate|referral_question|application|rejection_question|form|agency_question|user_attribute active:b name:s name_key:s",
             Soft,
@@ -511,6 +511,9 @@ pub fn children(r: R) -> Vec<R> {
 /// with the row index (so "id descending" is "index descending"), and invertible.
 pub const ID_BASE: i64 = 4_000_000_000;
 pub const ID_STRIDE: i64 = 128;
+
+/// Ids of the account's job boards (boards are not a list resource in v3).
+pub const JOB_BOARDS: &[i64] = &[4_100_000_011, 4_100_000_012, 4_100_000_013];
 
 pub fn id_of(r: R, idx: u32) -> i64 {
     ID_BASE + idx as i64 * ID_STRIDE + r as i64

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::cf;
+use super::cf_defs;
 use super::data::Db;
 use super::gen_jobs::offer_is_current;
 use super::json::{JsonOut, Millis};
@@ -72,7 +72,7 @@ fn fast_ok(db: &Db, r: R, idx: u32, c: &Cond) -> Option<bool> {
         Cond::Never => false,
         Cond::CustomFieldKey(k) => {
             let def = db.parent_of(r, idx).unwrap_or(u32::MAX) as usize;
-            match cf::DEFS.get(def) {
+            match cf_defs::DEFS.get(def) {
                 Some(d) => d.key == k,
                 None => *k == format!("added_field_{def}"),
             }

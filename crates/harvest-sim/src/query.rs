@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::cf;
+use super::cf_defs;
 use super::data::Db;
 use super::json::Millis;
 use super::model::{self, R};
@@ -406,7 +406,7 @@ fn custom_option_cond(db: &Db, r: R, k: &str, v: &str) -> Result<Cond, Reject> {
     let row: Value =
         serde_json::from_str(&db.row_json(R::CustomFieldOptions, idx)).unwrap_or(Value::Null);
     let name = row["name"].as_str().unwrap_or_default().to_string();
-    match cf::DEFS.get(def) {
+    match cf_defs::DEFS.get(def) {
         Some(d) => Ok(Cond::CustomOption(map, d.key.to_string(), name)),
         None => Ok(Cond::Never),
     }

@@ -7,15 +7,16 @@
 //! (candidates, applications and their children, users), `gen_jobs` (jobs, posts, stages,
 //! offers, approvals), `gen_interviews` (interviews, kits, scorecards) and `gen_misc` (dictionaries and the rest).
 
-use super::data::Ctx;
+use super::data::{Ctx, Db};
 use super::gen_interviews as i;
 use super::gen_jobs as j;
 use super::gen_misc as m;
 use super::gen_people as p;
 use super::json::JsonOut;
-use super::model::R;
+use super::model::{self, R};
 
-pub fn render(x: &mut Ctx, w: &mut JsonOut) {
+/// Writes the fields of `x`'s row after `id/created_at/updated_at`, by its resource's generator.
+fn fields(x: &mut Ctx, w: &mut JsonOut) {
     let f: fn(&mut Ctx, &mut JsonOut) = match x.r {
         R::ApplicationStages => p::application_stages,
         R::Applications => p::applications,
@@ -86,4 +87,32 @@ pub fn render(x: &mut Ctx, w: &mut JsonOut) {
         R::Users => p::users,
     };
     f(x, w);
+}
+
+// The rendering entry points live here, not in `data`, so that the state does not import the
+// generators that read it.
+impl Db {
+    /// Renders one row as a JSON object into `w`.
+    pub fn render(&self, r: R, idx: u32, w: &mut JsonOut) {
+        let mut x = Ctx::new(self, r, idx);
+        w.begin_obj();
+        w.int("id", model::id_of(r, idx));
+        if x.null_timestamps() {
+            w.null("created_at");
+            w.null("updated_at");
+        } else {
+            w.ts("created_at", x.created());
+            w.ts("updated_at", x.updated());
+        }
+        fields(&mut x, w);
+        w.end_obj();
+    }
+
+    /// Renders one row to a standalone string (tests, filters, truth).
+    pub fn row_json(&self, r: R, idx: u32) -> String {
+        let mut s = String::with_capacity(512);
+        let mut w = JsonOut::new(&mut s, None);
+        self.render(r, idx, &mut w);
+        s
+    }
 }
