@@ -673,6 +673,17 @@ pub fn widen(
             let n = e.columns.len();
             let slice = &mut builders[at..at + n];
             at += n;
+            // A text field holding a string (the commonest value) is appended from its raw
+            // text, borrowed when it has no escapes, without building a `Value`: the same
+            // string the general path below would append.
+            if e.kind == Kind::Text
+                && let (Some(r), [Builder::Text(b)]) = (raw, &mut *slice)
+                && r.get().starts_with('"')
+                && let Ok(s) = serde_json::from_str::<Cow<str>>(r.get())
+            {
+                b.append_value(&*s);
+                continue;
+            }
             // The raw text was validated by the map's parse, so reading it again cannot fail.
             let value = raw
                 .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
@@ -1010,6 +1021,26 @@ mod tests {
         assert_eq!(text("_extra", 2), None);
         // The raw map is untouched.
         assert_eq!(text("custom_fields", 0).as_deref(), Some(good));
+    }
+
+    #[test]
+    fn text_values_are_unescaped_and_other_kinds_in_a_text_field_are_misfits() {
+        let p = plan(&[("team", "short_text")]);
+        let input = raw(&[
+            Some(r#"{"team":{"type":"short_text","value":"Platform"}}"#),
+            Some(r#"{"team":{"type":"short_text","value":"R\"&\u00e9D \ud83d\ude00"}}"#),
+            Some(r#"{"team":{"type":"short_text","value":7}}"#),
+            Some(r#"{"team":{"type":"short_text","value":null}}"#),
+        ]);
+        let (b, misfits) = widen(&input, &maps(&input, "custom_fields"), &p, "_extra").unwrap();
+        let c = b.column_by_name("cf_team").unwrap().as_string::<i32>();
+        assert_eq!(c.value(0), "Platform");
+        assert_eq!(c.value(1), "R\"&éD 😀");
+        assert!(c.is_null(2) && c.is_null(3));
+        assert_eq!(misfits, 1);
+        let extra = b.column_by_name("_extra").unwrap().as_string::<i32>();
+        assert_eq!(extra.value(2), r#"{"cf_team":7}"#);
+        assert!(extra.is_null(0) && extra.is_null(1) && extra.is_null(3));
     }
 
     #[test]
