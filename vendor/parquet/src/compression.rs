@@ -538,26 +538,35 @@ mod zstd_codec {
 
     type Pool<T> = std::thread::LocalKey<std::cell::RefCell<Vec<T>>>;
 
-    /// The most recently pooled context that `fits`, if this thread has one.
-    fn take<T: 'static>(pool: &'static Pool<T>, fits: impl Fn(&T) -> bool) -> Option<T> {
-        pool.try_with(|p| {
-            let mut p = p.borrow_mut();
-            let i = p.iter().rposition(|c| fits(c))?;
-            Some(p.swap_remove(i))
-        })
-        .ok()
-        .flatten()
-    }
-
-    /// Keeps `context` for the next page of this thread, unless the pool is full (or the
-    /// thread is exiting), in which case it is freed.
-    fn give<T: 'static>(pool: &'static Pool<T>, context: T) {
+    /// Runs `work` with a context of `pool` that `fits` (one made by `make` when this thread
+    /// has none), then keeps the context for the next page of this thread unless `work` failed
+    /// with it or the pool is full (or the thread is exiting).
+    fn borrowed<T: 'static, R>(
+        pool: &'static Pool<T>,
+        fits: impl Fn(&T) -> bool,
+        make: impl FnOnce() -> std::io::Result<T>,
+        work: impl FnOnce(&mut T) -> std::io::Result<R>,
+    ) -> Result<R> {
+        let pooled = pool
+            .try_with(|p| {
+                let mut p = p.borrow_mut();
+                let i = p.iter().rposition(|c| fits(c))?;
+                Some(p.swap_remove(i))
+            })
+            .ok()
+            .flatten();
+        let mut context = match pooled {
+            Some(c) => c,
+            None => make()?,
+        };
+        let out = work(&mut context)?;
         let _ = pool.try_with(|p| {
             let mut p = p.borrow_mut();
             if p.len() < POOL {
                 p.push(context);
             }
         });
+        Ok(out)
     }
 
     impl Codec for ZSTDCodec {
@@ -581,14 +590,12 @@ mod zstd_codec {
 
             let mut cursor = Cursor::new(output_buf);
             cursor.set_position(offset as u64);
-            let mut decompressor = match take(&DECOMPRESSORS, |_| true) {
-                Some(d) => d,
-                None => zstd::bulk::Decompressor::new()?,
-            };
-            // A context that failed is dropped, not pooled.
-            let len = decompressor.decompress_to_buffer(input_buf, &mut cursor)?;
-            give(&DECOMPRESSORS, decompressor);
-            Ok(len)
+            borrowed(
+                &DECOMPRESSORS,
+                |_| true,
+                zstd::bulk::Decompressor::new,
+                |d| d.decompress_to_buffer(input_buf, &mut cursor),
+            )
         }
 
         fn compress(&mut self, input_buf: &[u8], output_buf: &mut Vec<u8>) -> Result<()> {
@@ -605,12 +612,12 @@ mod zstd_codec {
             let mut cursor = Cursor::new(&mut *output_buf);
             cursor.set_position(offset as u64);
             let level = self.level;
-            let mut compressor = match take(&COMPRESSORS, |(l, _)| *l == level) {
-                Some((_, c)) => c,
-                None => zstd::bulk::Compressor::new(level)?,
-            };
-            compressor.compress_to_buffer(input_buf, &mut cursor)?;
-            give(&COMPRESSORS, (level, compressor));
+            borrowed(
+                &COMPRESSORS,
+                |(l, _)| *l == level,
+                || Ok((level, zstd::bulk::Compressor::new(level)?)),
+                |(_, c)| c.compress_to_buffer(input_buf, &mut cursor),
+            )?;
             // The bound reserved is about the input's size; callers keep the compressed page
             // (a dictionary page as it is) until its row group is written.
             output_buf.shrink_to_fit();
