@@ -5,6 +5,9 @@
 //! round by round, then the compaction of the small files) and a commit per round.
 //!
 //! Contract:
+//! - When the raw files are one strictly descending run of ids without a tombstone (a listing
+//!   read whole), the table is made of their row groups, column chunks copied
+//!   ([`super::copy`]); otherwise, or when that finds a repeated id, as follows.
 //! - Each raw file is read forward, a batch at a time. A listing returns ids descending and the
 //!   engine writes pages in the order they come, so each file is a run of non-ascending ids;
 //!   the runs are merged by id (highest first), and of each id's rows the latest version wins
@@ -25,6 +28,7 @@ use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use object_store::path::Path;
 
+use super::copy;
 use super::custom::{self, Custom, Plan};
 #[cfg(doc)]
 use super::layout::ROW_GROUP_ROWS;
@@ -142,6 +146,12 @@ pub(super) async fn build(
     run_id: &str,
     generation: u64,
 ) -> Result<Option<Applied>, TableError> {
+    // One descending run without tombstones (a listing read whole): its row groups are copied.
+    if let Some((adds, mut out)) = copy::build(table, dest, base, &custom, plan, keys).await? {
+        let removes = old.iter().map(|p| table.remove(p)).collect();
+        commit_counted(table, removes, adds, run_id, generation, &mut out).await?;
+        return Ok(Some(out));
+    }
     let mut runs = Vec::with_capacity(keys.len());
     let mut most = 0usize;
     for key in keys {

@@ -13,7 +13,8 @@
 //! - Memory is bounded by the run's budget, not by the tables' or the units' size: raw files
 //!   are read a row group at a time, the changes are merged in rounds of at most
 //!   [`Tables::new`]'s `round_bytes` of Arrow rows (plus the one batch that crossed it), and a
-//!   merge decodes the files it rewrites one row group ([`ROW_GROUP_ROWS`] rows) at a time and
+//!   merge decodes the files it rewrites one row group at a time ([`ROW_GROUP_ROWS`] rows, or
+//!   a raw row group's for a file copied from raw row groups, see `copy`) and
 //!   encodes its output as it goes (only the compressed files are held whole). Two exceptions:
 //!   a full refresh, whose changes are the whole (small) table, and files whose row groups'
 //!   id ranges overlap (another writer's layout), which are decoded whole.
@@ -25,9 +26,11 @@
 //!   ([`values`]).
 //!
 //! Submodules: [`layout`] (which files a change touches), [`merge`] (the rows), [`table`] (the
-//! Delta table through delta-rs), [`custom`] and [`values`] (custom-field columns and rows).
+//! Delta table through delta-rs), [`custom`] and [`values`] (custom-field columns and rows);
+//! `build` and `copy` (a table made from raw files alone: merged in one pass, or copied).
 
 mod build;
+mod copy;
 pub mod custom;
 pub mod layout;
 pub mod merge;
@@ -1198,6 +1201,231 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A raw file of `candidates`: ids in that order (`tombstones` among them deleted), each
+    /// with a text field `team` = `t<id>` and a number field `size` = id (`"big"` for id 7,
+    /// which does not fit a number column), in row groups of `group_rows`.
+    async fn raw_candidates(
+        dest: &Destination,
+        stream: &Stream,
+        key: &str,
+        ids: Vec<i64>,
+        tombstones: &[i64],
+        group_rows: usize,
+    ) -> Path {
+        use arrow_array::{ArrayRef, TimestampMicrosecondArray};
+        let schema = crate::privacy::raw_schema(&Default::default(), stream);
+        let rows = ids.len();
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                let ts = || {
+                    Arc::new(TimestampMicrosecondArray::from(vec![1; rows]).with_timezone("+00:00"))
+                        as ArrayRef
+                };
+                match f.name().as_str() {
+                    "id" => Arc::new(Int64Array::from(ids.clone())),
+                    "first_name" => Arc::new(StringArray::from_iter_values(
+                        ids.iter().map(|i| format!("first{i}")),
+                    )),
+                    "custom_fields" => Arc::new(StringArray::from_iter_values(ids.iter().map(
+                        |i| {
+                            let size = if *i == 7 {
+                                "\"big\"".to_string()
+                            } else {
+                                i.to_string()
+                            };
+                            format!(
+                                r#"{{"team":{{"type":"short_text","value":"t{i}"}},"size":{{"type":"number","value":{size}}}}}"#
+                            )
+                        },
+                    ))),
+                    "updated_at" | crate::convert::EXTRACTED_AT_COLUMN => ts(),
+                    crate::convert::DELETED_COLUMN => Arc::new(arrow_array::BooleanArray::from(
+                        ids.iter()
+                            .map(|i| tombstones.contains(i))
+                            .collect::<Vec<_>>(),
+                    )),
+                    _ if f.is_nullable() => arrow_array::new_null_array(f.data_type(), rows),
+                    _ => match f.data_type() {
+                        DataType::Timestamp(..) => ts(),
+                        DataType::Utf8 => Arc::new(StringArray::from(vec!["run"; rows])),
+                        DataType::Int64 => Arc::new(Int64Array::from(vec![0; rows])),
+                        DataType::Boolean => {
+                            Arc::new(arrow_array::BooleanArray::from(vec![false; rows]))
+                        }
+                        other => panic!("no test value for a required {other} column"),
+                    },
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group_rows))
+            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+            .build();
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let key = dest.prefix.clone().join("candidates").join(key);
+        dest.store.put(&key, buf.into()).await.unwrap();
+        key
+    }
+
+    /// The candidates table's rows as (id, first_name, cf_team, cf_size, _extra), sorted.
+    type CandidateRow = (i64, String, String, Option<f64>, Option<String>);
+    async fn candidate_rows(dest: &Destination) -> Vec<CandidateRow> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::Float64Type;
+        let table = Table::existing(dest, "candidates").await.unwrap().unwrap();
+        let mut rows = Vec::new();
+        for f in table.files().unwrap() {
+            for b in table.read(&f.path).await.unwrap() {
+                let col = |n: &str| b.column_by_name(n).unwrap().clone();
+                let (ids, first, team, size, extra) = (
+                    col("id"),
+                    col("first_name"),
+                    col("cf_team"),
+                    col("cf_size"),
+                    col("_extra"),
+                );
+                let ids = ids.as_primitive::<arrow_array::types::Int64Type>();
+                let size = size.as_primitive::<Float64Type>();
+                let extra = extra.as_string::<i32>();
+                for i in 0..b.num_rows() {
+                    assert!((f.min_id..=f.max_id).contains(&ids.value(i)));
+                    rows.push((
+                        ids.value(i),
+                        first.as_string::<i32>().value(i).to_string(),
+                        team.as_string::<i32>().value(i).to_string(),
+                        size.is_valid(i).then(|| size.value(i)),
+                        extra.is_valid(i).then(|| extra.value(i).to_string()),
+                    ));
+                }
+            }
+        }
+        rows.sort_by_key(|r| r.0);
+        rows
+    }
+
+    fn candidate_truth(ids: impl Iterator<Item = i64>) -> Vec<CandidateRow> {
+        ids.map(|i| {
+            (
+                i,
+                format!("first{i}"),
+                format!("t{i}"),
+                (i != 7).then_some(i as f64),
+                (i == 7).then(|| r#"{"cf_size":"big"}"#.to_string()),
+            )
+        })
+        .collect()
+    }
+
+    /// A first build from one strictly descending run without tombstones (a listing read
+    /// whole) copies the raw column chunks and encodes only the custom-field columns (and
+    /// `_extra` where a value did not fit): the same rows as a merge gives. A tombstone, a
+    /// repeated id or overlapping files make it build the other way, leaving no stray file.
+    #[tokio::test]
+    async fn a_descending_run_is_copied_and_anything_else_merged() {
+        let registry = crate::registry::Registry::embedded().unwrap();
+        let stream = registry.get("candidates").unwrap();
+        let raw_schema = crate::privacy::raw_schema(&Default::default(), stream);
+        let apply = async |keys: &[Path], dest: &Destination| {
+            Tables::new(256 << 10)
+                .apply(dest, stream, &raw_schema, keys, false, "run", 1)
+                .await
+                .unwrap()
+        };
+
+        // Two files (the higher ids in the second), row groups of 6,000 rows.
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let keys = vec![
+            raw_candidates(
+                &dest,
+                stream,
+                "a.parquet",
+                (0..20_000).rev().collect(),
+                &[],
+                6_000,
+            )
+            .await,
+            raw_candidates(
+                &dest,
+                stream,
+                "b.parquet",
+                (20_000..50_000).rev().collect(),
+                &[],
+                6_000,
+            )
+            .await,
+        ];
+        let built = apply(&keys, &dest).await;
+        assert_eq!(
+            (
+                built.rows_copied,
+                built.upserted,
+                built.commits,
+                built.custom_field_misfits
+            ),
+            (50_000, 50_000, 1, 1),
+            "{built:?}"
+        );
+        assert_eq!(candidate_rows(&dest).await, candidate_truth(0..50_000));
+        let table = Table::existing(&dest, "candidates").await.unwrap().unwrap();
+        let mut files = table.files().unwrap();
+        files.sort_by_key(|f| f.min_id);
+        assert!(
+            files.windows(2).all(|w| w[0].max_id < w[1].min_id),
+            "{files:?}"
+        );
+        assert!(
+            files.iter().all(|f| f.rows as usize <= TARGET_ROWS),
+            "{files:?}"
+        );
+
+        // Not one descending run: a tombstone, an id repeated inside a row group (its
+        // statistics cannot tell), files whose ranges overlap. Each is merged instead.
+        let repeated: Vec<i64> = (0..10_000).rev().chain([0]).collect();
+        // (each raw file's ids and tombstones, the live ids)
+        type Case = (Vec<(Vec<i64>, Vec<i64>)>, Vec<i64>);
+        let cases: Vec<Case> = vec![
+            (
+                vec![((0..10_000).rev().collect(), vec![500])],
+                (0..10_000).filter(|&i| i != 500).collect(),
+            ),
+            (vec![(repeated, vec![])], (0..10_000).collect()),
+            (
+                vec![
+                    ((0..10_000).rev().collect(), vec![]),
+                    ((5_000..12_000).rev().collect(), vec![]),
+                ],
+                (0..12_000).collect(),
+            ),
+        ];
+        for (files, live) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+            let mut keys = Vec::new();
+            for (n, (ids, tombs)) in files.into_iter().enumerate() {
+                keys.push(
+                    raw_candidates(&dest, stream, &format!("{n}.parquet"), ids, &tombs, 6_000)
+                        .await,
+                );
+            }
+            let merged = apply(&keys, &dest).await;
+            assert_eq!(merged.rows_copied, 0, "{merged:?}");
+            assert_eq!(
+                candidate_rows(&dest).await,
+                candidate_truth(live.into_iter())
+            );
+            let on_disk = walk_parquet(&dir.path().join("current").join("candidates"));
+            let table = Table::existing(&dest, "candidates").await.unwrap().unwrap();
+            assert_eq!(on_disk.len(), table.files().unwrap().len(), "{on_disk:?}");
+        }
     }
 
     /// The bound itself: a unit far larger than the round budget is merged in many rounds,

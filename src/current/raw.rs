@@ -23,19 +23,7 @@ pub(super) async fn read_raw(
     ),
     TableError,
 > {
-    // The size from a `head`, so that the footer is read with a plain range request (not every
-    // store answers suffix requests).
-    let size = dest
-        .store
-        .head(key)
-        .await
-        .map_err(|e| raw_err(table, key, e))?
-        .size;
-    let file = RawFile {
-        store: dest.store.clone(),
-        key: key.clone(),
-        size,
-    };
+    let file = RawFile::open(dest, key, table).await?;
     let builder = parquet::arrow::ParquetRecordBatchStreamBuilder::new(file)
         .await
         .map_err(|e| raw_err(table, key, e))?;
@@ -50,6 +38,54 @@ pub(super) struct RawFile {
     store: Arc<dyn object_store::ObjectStore>,
     key: Path,
     size: u64,
+}
+
+impl RawFile {
+    pub(super) async fn open(
+        dest: &Destination,
+        key: &Path,
+        table: &Table,
+    ) -> Result<RawFile, TableError> {
+        // The size from a `head`, so that the footer is read with a plain range request (not
+        // every store answers suffix requests).
+        let size = dest
+            .store
+            .head(key)
+            .await
+            .map_err(|e| raw_err(table, key, e))?
+            .size;
+        Ok(RawFile {
+            store: dest.store.clone(),
+            key: key.clone(),
+            size,
+        })
+    }
+
+    /// The file's footer with its page indexes (when it has them).
+    pub(super) async fn footer(
+        &mut self,
+        table: &Table,
+    ) -> Result<parquet::file::metadata::ParquetMetaData, TableError> {
+        let size = self.size;
+        let key = self.key.clone();
+        parquet::file::metadata::ParquetMetaDataReader::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional)
+            .load_and_finish(self, size)
+            .await
+            .map_err(|e| raw_err(table, &key, e))
+    }
+
+    /// The bytes of `range`, in one request.
+    pub(super) async fn range(
+        &self,
+        range: std::ops::Range<u64>,
+        table: &Table,
+    ) -> Result<bytes::Bytes, TableError> {
+        self.store
+            .get_range(&self.key, range)
+            .await
+            .map_err(|e| raw_err(table, &self.key, e))
+    }
 }
 
 impl parquet::arrow::async_reader::AsyncFileReader for RawFile {

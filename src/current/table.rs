@@ -8,8 +8,9 @@
 //!   store, which creates `_delta_log/<version>.json` with a conditional put, so an outside writer
 //!   committing the same version makes ours fail and retry against its commit, never clobber it.
 //! - Data files are `part-<uuid>.parquet` beside `_delta_log/`, zstd-compressed, each holding a
-//!   contiguous id range sorted by id; their `add` actions carry `numRecords` and the id's
-//!   min/max, which [`super::layout`] plans with.
+//!   contiguous id range in row groups with disjoint id ranges (rows in any order within one:
+//!   merges sort them); their `add` actions carry `numRecords` and the id's min/max, which
+//!   [`super::layout`] plans with.
 //! - Every commit records the run id and the state generation it belongs to
 //!   (`greenhouse.run_id`, `greenhouse.generation` in `commitInfo`, and an application
 //!   transaction `greenhouse-extract/<stream>`), so a replay after a crash is recognisable.
@@ -377,6 +378,56 @@ impl Table {
         key: &str,
         row_checked: bool,
     ) -> Result<Encoder, TableError> {
+        let writer = ArrowWriter::try_new(
+            Vec::new(),
+            schema.clone(),
+            Some(Self::properties(schema, key, row_checked)),
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(Encoder {
+            writer,
+            rows: 0,
+            range: None,
+        })
+    }
+
+    /// A new data file in `schema` written row group by row group through Parquet's column
+    /// writers, for a file that splices in column chunks encoded elsewhere
+    /// ([`super::copy`]); the same properties as [`Table::encoder`]'s. Uploaded by
+    /// [`Table::finish_written`].
+    pub fn column_writer(
+        &self,
+        schema: &SchemaRef,
+    ) -> Result<
+        (
+            parquet::file::writer::SerializedFileWriter<Vec<u8>>,
+            parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+        ),
+        TableError,
+    > {
+        ArrowWriter::try_new(
+            Vec::new(),
+            schema.clone(),
+            Some(Self::properties(schema, "id", true)),
+        )
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(|e| self.err(e))
+    }
+
+    /// Uploads a file written with [`Table::column_writer`] as `part-<uuid>.parquet`, holding
+    /// `rows` rows whose ids span `range`.
+    pub async fn finish_written(
+        &self,
+        buf: Vec<u8>,
+        rows: usize,
+        range: (i64, i64),
+    ) -> Result<Add, TableError> {
+        let path = format!("part-{}.parquet", uuid::Uuid::now_v7());
+        self.upload_bytes(buf, rows, range, path, "id", PutMode::Create)
+            .await
+    }
+
+    fn properties(schema: &SchemaRef, key: &str, row_checked: bool) -> WriterProperties {
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(super::layout::ROW_GROUP_ROWS));
@@ -388,14 +439,7 @@ impl Table {
         for name in plain_columns(schema, &[key]) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
         }
-        let props = props.build();
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
-            .map_err(|e| self.err(e))?;
-        Ok(Encoder {
-            writer,
-            rows: 0,
-            range: None,
-        })
+        props.build()
     }
 
     /// Uploads an encoded file as `part-<uuid>.parquet`; its `add` action carries the id range
@@ -413,8 +457,20 @@ impl Table {
         mode: PutMode,
     ) -> Result<Add, TableError> {
         let rows = file.rows;
-        let (min_id, max_id) = file.range.unwrap_or((0, 0));
+        let range = file.range.unwrap_or((0, 0));
         let buf = file.writer.into_inner().map_err(|e| self.err(e))?;
+        self.upload_bytes(buf, rows, range, path, key, mode).await
+    }
+
+    async fn upload_bytes(
+        &self,
+        buf: Vec<u8>,
+        rows: usize,
+        (min_id, max_id): (i64, i64),
+        path: String,
+        key: &str,
+        mode: PutMode,
+    ) -> Result<Add, TableError> {
         let size = buf.len() as i64;
         self.store
             .put_opts(

@@ -442,6 +442,10 @@ pub struct ManifestCurrent {
     /// Data files added to the long-format `custom_field_values` table.
     #[serde(default)]
     pub values_files_added: u64,
+    /// Rows whose declared columns were copied from the raw files' encoded column chunks
+    /// instead of decoded and encoded again (a first build from one descending run).
+    #[serde(default)]
+    pub rows_copied: u64,
 }
 
 impl ManifestCurrent {
@@ -458,6 +462,7 @@ impl ManifestCurrent {
         self.merge_ms += o.merge_ms;
         self.custom_field_misfits += o.custom_field_misfits;
         self.values_files_added += o.values_files_added;
+        self.rows_copied += o.rows_copied;
     }
 }
 
