@@ -134,6 +134,8 @@ struct Builder<'a, 't> {
 /// Builds the table from `keys` alone (see the module contract). `old` are the files the
 /// build replaces (a full refresh's); `plan` holds the custom-field columns and grows with
 /// fields first seen in the raw files. `Ok(None)`: a raw file is not sorted, nothing changed.
+/// With the table's counts, the long files of `custom_field_values` prepared for its new data
+/// files (uploaded, not committed: see [`super::values::sync`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn build(
     table: &mut Table,
@@ -145,12 +147,13 @@ pub(super) async fn build(
     old: Vec<String>,
     run_id: &str,
     generation: u64,
-) -> Result<Option<Applied>, TableError> {
+) -> Result<Option<(Applied, Vec<deltalake::kernel::Add>)>, TableError> {
     // One descending run without tombstones (a listing read whole): its row groups are copied.
-    if let Some((adds, mut out)) = copy::build(table, dest, base, &custom, plan, keys).await? {
+    if let Some(copied) = copy::build(table, dest, base, &custom, plan, keys).await? {
+        let (adds, long, mut out) = copied;
         let removes = old.iter().map(|p| table.remove(p)).collect();
         commit_counted(table, removes, adds, run_id, generation, &mut out).await?;
-        return Ok(Some(out));
+        return Ok(Some((out, long)));
     }
     let mut runs = Vec::with_capacity(keys.len());
     let mut most = 0usize;
@@ -203,7 +206,7 @@ pub(super) async fn build(
     } = b;
     let removes = old.iter().map(|p| table.remove(p)).collect();
     commit_counted(table, removes, adds, run_id, generation, &mut out).await?;
-    Ok(Some(out))
+    Ok(Some((out, Vec::new())))
 }
 
 impl Builder<'_, '_> {

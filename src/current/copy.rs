@@ -23,8 +23,12 @@
 //!   group larger than that is a file alone); rows keep the raw order, descending within a row
 //!   group, which merges accept (they sort a row group's rows). `add` actions carry the rows and
 //!   the id range as for every other file.
+//! - For a stream with custom fields, each table file's long rows (`custom_field_values`) are
+//!   made from the same decoded row groups as the file is written, and uploaded as its long
+//!   file when it is finished, not committed: [`super::values::sync`] commits them after the
+//!   table's commit instead of reading the table file back to derive them.
 //! - Held at once: one raw row group's compressed bytes and its few decoded columns, and the
-//!   table file being written (compressed).
+//!   table file being written and its long file (compressed).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,8 +52,12 @@ use parquet::schema::types::SchemaDescriptor;
 use super::custom::{self, Custom, Plan};
 use super::layout::TARGET_ROWS;
 use super::raw::RawFile;
-use super::table::{Table, TableError, table_err};
+use super::table::{
+    Encoder, Table, TableError, discard_uncommitted, file_encoder, put_uncommitted, table_err,
+};
+use super::values::long_name;
 use crate::convert::{DELETED_COLUMN, EXTRA_COLUMN};
+use crate::registry::CUSTOM_FIELD_VALUES;
 use crate::state::ManifestCurrent as Applied;
 use crate::storage::Destination;
 
@@ -85,6 +93,8 @@ struct Open {
     factory: ArrowRowGroupWriterFactory,
     rows: usize,
     range: (i64, i64),
+    /// Its long file, for a stream with custom fields.
+    long: Option<Encoder>,
 }
 
 /// Why copying stopped.
@@ -100,8 +110,9 @@ impl From<TableError> for Stop {
     }
 }
 
-/// The table's data files, copied from `keys` (see the module contract), not yet committed;
-/// `Ok(None)` when the raw files are not one descending run (nothing is left written).
+/// The table's data files, copied from `keys` (see the module contract), and their long files,
+/// none committed; `Ok(None)` when the raw files are not one descending run (nothing is left
+/// written).
 pub(super) async fn build(
     table: &mut Table,
     dest: &Destination,
@@ -109,13 +120,15 @@ pub(super) async fn build(
     custom: &Custom<'_>,
     plan: &mut Plan,
     keys: &[Path],
-) -> Result<Option<(Vec<Add>, Applied)>, TableError> {
+) -> Result<Option<Copied>, TableError> {
     let field = custom.as_ref().map(|(cf, _)| cf.field.as_str());
     let Some((sources, groups)) = survey(table, dest, base, plan, field, keys).await? else {
         return Ok(None);
     };
     let mut copy = Copy {
         table,
+        dest,
+        long: Vec::new(),
         base,
         custom,
         plan,
@@ -125,10 +138,13 @@ pub(super) async fn build(
         last: None,
     };
     match copy.run(&groups).await {
-        Ok(()) => Ok(Some((copy.adds, copy.out))),
+        Ok(()) => Ok(Some((copy.adds, copy.long, copy.out))),
         Err(stop) => {
             for add in std::mem::take(&mut copy.adds) {
                 copy.table.discard(&add.path).await;
+            }
+            for add in std::mem::take(&mut copy.long) {
+                discard_uncommitted(dest, CUSTOM_FIELD_VALUES, &add.path).await;
             }
             match stop {
                 Stop::NotARun => Ok(None),
@@ -304,8 +320,14 @@ impl ChunkReader for Slice {
     }
 }
 
+/// The table's new data files, their long files, and the counts.
+pub(super) type Copied = (Vec<Add>, Vec<Add>, Applied);
+
 struct Copy<'a, 't> {
     table: &'t mut Table,
+    dest: &'a Destination,
+    /// The long files uploaded for the data files written.
+    long: Vec<Add>,
     base: &'a SchemaRef,
     custom: &'a Custom<'a>,
     plan: &'a mut Plan,
@@ -344,6 +366,8 @@ impl Copy<'_, '_> {
             self.check(&decoded, g)?;
             // The custom-field columns, and `_extra` when a value did not fit its column.
             let mut encoded: Vec<(String, ArrayRef)> = Vec::new();
+            // The batch with the custom-field columns, for the long rows.
+            let mut wide: Option<RecordBatch> = None;
             let source = &self.sources[g.source];
             if !source.reencode.is_empty() {
                 let fields: Vec<arrow_schema::FieldRef> = source
@@ -375,7 +399,7 @@ impl Copy<'_, '_> {
                     schema = self.plan.schema(self.base);
                     self.table.evolve_to(&schema).await?;
                 }
-                let (wide, misfits) = custom::widen(&decoded, &maps, self.plan, EXTRA_COLUMN)
+                let (widened, misfits) = custom::widen(&decoded, &maps, self.plan, EXTRA_COLUMN)
                     .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
                 self.out.custom_field_misfits += misfits;
                 let mut names: Vec<String> = self
@@ -388,24 +412,41 @@ impl Copy<'_, '_> {
                     names.push(EXTRA_COLUMN.to_string());
                 }
                 for name in names {
-                    if let Some(c) = wide.column_by_name(&name) {
+                    if let Some(c) = widened.column_by_name(&name) {
                         encoded.push((name, c.clone()));
                     }
                 }
+                wide = Some(widened);
             }
             if let Some(file) = open.take_if(|f| f.rows > 0 && f.rows + g.rows > TARGET_ROWS) {
                 self.finish(file).await?;
             }
             if open.is_none() {
                 let (writer, factory) = self.table.column_writer(&schema)?;
+                let long = match self.custom {
+                    Some(_) => Some(
+                        file_encoder(&custom::long_schema(), "record_id")
+                            .map_err(|e| Stop::Failed(table_err(self.table, e)))?,
+                    ),
+                    None => None,
+                };
                 open = Some(Open {
                     writer,
                     factory,
                     rows: 0,
                     range: (g.min, g.max),
+                    long,
                 });
             }
             let file = open.as_mut().expect("opened above");
+            if let (Some(long), Some(wide), Some((cf, _))) =
+                (file.long.as_mut(), &wide, self.custom.as_ref())
+            {
+                let rows = custom::long_rows(wide, self.plan, &cf.object_type)
+                    .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
+                long.write(&rows, None)
+                    .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
+            }
             let source = &self.sources[g.source];
             write_group(file, &schema, source, g.index, &slice, &encoded)
                 .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
@@ -480,6 +521,7 @@ impl Copy<'_, '_> {
             writer,
             rows,
             range,
+            long,
             ..
         } = file;
         let buf = writer
@@ -487,6 +529,12 @@ impl Copy<'_, '_> {
             .map_err(|e| Stop::Failed(table_err(self.table, e)))?;
         let add = self.table.finish_written(buf, rows, range).await?;
         self.out.bytes_written += add.size as u64;
+        if let (Some(long), Some((cf, _))) = (long, self.custom.as_ref()) {
+            let name = long_name(&cf.object_type, &add.path);
+            let key = "record_id";
+            let long = put_uncommitted(self.dest, CUSTOM_FIELD_VALUES, name, long, key, range);
+            self.long.push(long.await?);
+        }
         self.adds.push(add);
         Ok(())
     }

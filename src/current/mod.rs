@@ -246,7 +246,7 @@ impl Tables {
         let custom = self.custom(dest, stream, &schema).await?;
         let out = self
             .with(dest, &stream.name, Some(&schema), async |table| {
-                let (mut out, plan) = apply_to(
+                let (mut out, plan, prepared) = apply_to(
                     table,
                     &self.limits,
                     dest,
@@ -261,7 +261,13 @@ impl Tables {
                 .await?;
                 if let Some((cf, _)) = &custom {
                     let long = self
-                        .sync_values(dest, table, &cf.object_type, &plan, run_id, generation)
+                        .sync_values(
+                            dest,
+                            table,
+                            (&cf.object_type, &plan, prepared),
+                            run_id,
+                            generation,
+                        )
                         .await?;
                     out.values_files_added += long.files_added;
                     out.bytes_written += long.bytes_written;
@@ -351,8 +357,7 @@ impl Tables {
         &self,
         dest: &Destination,
         wide: &Table,
-        object_type: &str,
-        plan: &Plan,
+        (object_type, plan, prepared): (&str, &Plan, Vec<deltalake::kernel::Add>),
         run_id: &str,
         generation: u64,
     ) -> Result<Applied, TableError> {
@@ -365,7 +370,16 @@ impl Tables {
             }
             None => Table::open(dest, CUSTOM_FIELD_VALUES, &custom::long_schema()).await?,
         };
-        let out = values::sync(wide, &mut long, object_type, plan, run_id, generation).await?;
+        let out = values::sync(
+            wide,
+            &mut long,
+            object_type,
+            plan,
+            prepared,
+            run_id,
+            generation,
+        )
+        .await?;
         *guard = Some(long);
         if out.commits > 0 {
             self.values_committed
@@ -406,7 +420,8 @@ impl Tables {
                 let out = prune_table(table, &self.limits, stream, &full, live, run_id, generation)
                     .await?;
                 if let Some((cf, _)) = &custom {
-                    self.sync_values(dest, table, &cf.object_type, &plan, run_id, generation)
+                    let long = (cf.object_type.as_str(), &plan, Vec::new());
+                    self.sync_values(dest, table, long, run_id, generation)
                         .await?;
                 }
                 Ok(out)
@@ -446,7 +461,7 @@ async fn apply_to(
     full_refresh: bool,
     run_id: &str,
     generation: u64,
-) -> Result<(Applied, Plan), TableError> {
+) -> Result<(Applied, Plan, Vec<deltalake::kernel::Add>), TableError> {
     let mut out = Applied::default();
     // The custom-field columns: the table's own, then every definition of the object type.
     let taken: std::collections::BTreeSet<String> =
@@ -485,11 +500,11 @@ async fn apply_to(
             generation,
         )
         .await?;
-        if let Some(mut out) = built {
+        if let Some((mut out, prepared)) = built {
             if out.commits > 0 {
                 compact(table, &plan.schema(base), run_id, generation, &mut out).await?;
             }
-            return Ok((out, plan));
+            return Ok((out, plan, prepared));
         }
         // Merged in rounds instead, with the columns the build may have added.
         schema = plan.schema(base);
@@ -538,7 +553,7 @@ async fn apply_to(
     if out.commits > 0 {
         compact(table, &schema, run_id, generation, &mut out).await?;
     }
-    Ok((out, plan))
+    Ok((out, plan, Vec::new()))
 }
 
 /// Files below this many rows are small: deletes shrank them, or the table is young.

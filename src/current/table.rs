@@ -466,45 +466,13 @@ impl Table {
         &self,
         buf: Vec<u8>,
         rows: usize,
-        (min_id, max_id): (i64, i64),
+        range: (i64, i64),
         path: String,
         key: &str,
         mode: PutMode,
     ) -> Result<Add, TableError> {
-        let size = buf.len() as i64;
-        self.store
-            .put_opts(
-                &Path::from(path.as_str()),
-                PutPayload::from(buf),
-                PutOptions {
-                    mode,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| self.err(format!("cannot write {path}: {e}")))?;
-        let stats = match rows {
-            0 => serde_json::json!({ "numRecords": 0 }),
-            rows => serde_json::json!({
-                "numRecords": rows,
-                "minValues": { key: min_id },
-                "maxValues": { key: max_id },
-                "nullCount": { key: 0 },
-            }),
-        };
-        Ok(Add {
-            path,
-            partition_values: HashMap::new(),
-            size,
-            modification_time: chrono::Utc::now().timestamp_millis(),
-            data_change: true,
-            stats: Some(stats.to_string()),
-            tags: None,
-            deletion_vector: None,
-            base_row_id: None,
-            default_row_commit_version: None,
-            clustering_provider: None,
-        })
+        let file = (buf, rows, range);
+        upload_to(self.store.as_ref(), &self.location, file, path, key, mode).await
     }
 
     /// Deletes a data file that was written but never committed (no version names it), so
@@ -605,6 +573,105 @@ impl Table {
     pub fn stream_name(&self) -> &str {
         self.location.rsplit('/').next().unwrap_or_default()
     }
+}
+
+/// Puts a data file's bytes (`buf`, holding `rows` rows whose `key` spans `range`) at `path`
+/// in `store`, the directory of the table at `location`, and returns its `add` action.
+async fn upload_to(
+    store: &dyn ObjectStore,
+    location: &str,
+    (buf, rows, (min_id, max_id)): (Vec<u8>, usize, (i64, i64)),
+    path: String,
+    key: &str,
+    mode: PutMode,
+) -> Result<Add, TableError> {
+    let size = buf.len() as i64;
+    store
+        .put_opts(
+            &Path::from(path.as_str()),
+            PutPayload::from(buf),
+            PutOptions {
+                mode,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| TableError {
+            location: location.to_string(),
+            detail: format!("cannot write {path}: {e}"),
+        })?;
+    let stats = match rows {
+        0 => serde_json::json!({ "numRecords": 0 }),
+        rows => serde_json::json!({
+            "numRecords": rows,
+            "minValues": { key: min_id },
+            "maxValues": { key: max_id },
+            "nullCount": { key: 0 },
+        }),
+    };
+    Ok(Add {
+        path,
+        partition_values: HashMap::new(),
+        size,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change: true,
+        stats: Some(stats.to_string()),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
+    })
+}
+
+/// A new data file in `schema` for a table whose key column is `key`, replaced whole and never
+/// checked row by row (large pages), e.g. a long file of [`super::values`]; uploaded with
+/// [`put_uncommitted`].
+pub fn file_encoder(schema: &SchemaRef, key: &str) -> Result<Encoder, String> {
+    let props = Table::properties(schema, key, false);
+    let writer =
+        ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).map_err(|e| e.to_string())?;
+    Ok(Encoder {
+        writer,
+        rows: 0,
+        range: None,
+    })
+}
+
+/// Uploads `file` as the data file `name` of `stream`'s table on `dest` (replacing an object
+/// of that name, which no version names: see [`Table::write_file`]) without committing it,
+/// its `add` action carrying `range` as the range of `key`: a file prepared for a later
+/// commit by whoever holds the table.
+pub async fn put_uncommitted(
+    dest: &Destination,
+    stream: &str,
+    name: String,
+    file: Encoder,
+    key: &str,
+    range: (i64, i64),
+) -> Result<Add, TableError> {
+    let location = format!("{}/{CURRENT_DIR}/{stream}", dest.url.trim_end_matches('/'));
+    let dir = dest.prefix.clone().join(CURRENT_DIR).join(stream);
+    let store = PrefixStore::new(dest.store.clone(), dir);
+    let rows = file.rows;
+    let buf = file.writer.into_inner().map_err(|e| TableError {
+        location: location.clone(),
+        detail: e.to_string(),
+    })?;
+    let file = (buf, rows, range);
+    upload_to(&store, &location, file, name, key, PutMode::Overwrite).await
+}
+
+/// Deletes a file [`put_uncommitted`] wrote for a commit that will not happen (as
+/// [`Table::discard`]).
+pub async fn discard_uncommitted(dest: &Destination, stream: &str, name: &str) {
+    let key = dest
+        .prefix
+        .clone()
+        .join(CURRENT_DIR)
+        .join(stream)
+        .join(name);
+    let _ = dest.store.delete(&key).await;
 }
 
 /// A data file being encoded: each part is encoded as it is written, so only the compressed

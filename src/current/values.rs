@@ -10,8 +10,9 @@
 //!   and it is idempotent: a run killed between the two commits is mended by the next sync
 //!   of the stream, which finds the difference and closes it; a long file a killed run wrote
 //!   but never committed is overwritten (no version names it).
-//! - Rows: one per record and field whose value is not null (see [`super::custom`]), sorted by
-//!   (record id, `name_key`) within a file.
+//! - Rows: one per record and field whose value is not null (see [`super::custom`]), in the
+//!   wide file's row order and, per record, by `name_key`. A long file may be written with its
+//!   wide file (a copied build, `super::copy`) and handed to [`sync`] to commit, the same rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,16 +22,20 @@ use crate::state::ManifestCurrent as Applied;
 
 /// The long file of a wide data file (`/` of a nested path written by another writer kept
 /// out of the name).
-fn long_name(object_type: &str, wide: &str) -> String {
+pub(super) fn long_name(object_type: &str, wide: &str) -> String {
     format!("cfv-{object_type}-{}", wide.replace('/', "_"))
 }
 
 /// Brings the long files of `object_type` in `long` in line with `wide`'s active files.
+/// `prepared` are long files already uploaded (not committed) for wide files that were just
+/// written (see `super::copy`): each is committed as it is instead of derived again from its
+/// wide file, or deleted when its wide file is not active (replaced since, by a compaction).
 pub async fn sync(
     wide: &Table,
     long: &mut Table,
     object_type: &str,
     plan: &Plan,
+    prepared: Vec<deltalake::kernel::Add>,
     run_id: &str,
     generation: u64,
 ) -> Result<Applied, TableError> {
@@ -59,10 +64,23 @@ pub async fn sync(
         .map(|p| long.remove(p))
         .collect();
     let mut adds = Vec::new();
+    let mut ready: BTreeMap<String, deltalake::kernel::Add> = BTreeMap::new();
+    for add in prepared {
+        if wanted.contains_key(&add.path) && !have.contains(&add.path) {
+            ready.insert(add.path.clone(), add);
+        } else {
+            long.discard(&add.path).await;
+        }
+    }
     // Only the columns the long rows come from are decoded: the wide rows' other columns (the
     // raw JSON among them) were most of the decoding.
     let inputs = plan.long_inputs();
     for (name, (path, range)) in wanted.iter().filter(|(n, _)| !have.contains(*n)) {
+        if let Some(add) = ready.remove(name) {
+            out.bytes_written += add.size as u64;
+            adds.push(add);
+            continue;
+        }
         // A row group of the wide file at a time: a whole file of wide rows decoded (and its
         // long rows concatenated) was a sync's largest allocation.
         let file = wide.fetch(path).await?;
@@ -135,13 +153,98 @@ mod tests {
             .put(&leftover, b"torn".to_vec().into())
             .await
             .unwrap();
-        let out = sync(&wide, &mut long, "widget", &Plan::default(), "run", 2)
-            .await
-            .unwrap();
+        let out = sync(
+            &wide,
+            &mut long,
+            "widget",
+            &Plan::default(),
+            Vec::new(),
+            "run",
+            2,
+        )
+        .await
+        .unwrap();
         assert_eq!((out.files_added, out.commits), (1, 1));
         assert_eq!(long.files().unwrap()[0].path, name);
         // The replaced object is a readable data file.
         long.read(&name).await.unwrap();
+    }
+
+    /// A long file prepared with its wide file (by a copied build) is committed as it is, not
+    /// derived again; one whose wide file is not active is deleted.
+    #[tokio::test]
+    async fn prepared_long_files_are_committed_or_deleted() {
+        use arrow_array::{Int64Array, RecordBatch, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let mut wide = Table::open(&dest, "widgets", &schema).await.unwrap();
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))])
+                .unwrap();
+        let add = wide.write(&batch, 1, 2).await.unwrap();
+        let name = long_name("widget", &add.path);
+        wide.commit(Vec::new(), vec![add], "run", 1).await.unwrap();
+        let mut long = Table::open(
+            &dest,
+            crate::registry::CUSTOM_FIELD_VALUES,
+            &custom::long_schema(),
+        )
+        .await
+        .unwrap();
+        // A long row the wide file cannot give (it has no custom-field column): proof that the
+        // prepared file is the one committed.
+        let long_schema = custom::long_schema();
+        let columns = long_schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "record_id" => Arc::new(Int64Array::from(vec![1])) as arrow_array::ArrayRef,
+                "object_type" | "name_key" | "value_type" => Arc::new(StringArray::from(vec!["x"])),
+                _ => arrow_array::new_null_array(f.data_type(), 1),
+            })
+            .collect();
+        let rows = RecordBatch::try_new(long_schema.clone(), columns).unwrap();
+        let prepare = async |name: String| {
+            let mut file = super::super::table::file_encoder(&long_schema, "record_id").unwrap();
+            file.write(&rows, None).unwrap();
+            let key = "record_id";
+            super::super::table::put_uncommitted(
+                &dest,
+                crate::registry::CUSTOM_FIELD_VALUES,
+                name,
+                file,
+                key,
+                (1, 1),
+            )
+            .await
+            .unwrap()
+        };
+        let stale = long_name("widget", "part-gone.parquet");
+        let prepared = vec![prepare(name.clone()).await, prepare(stale.clone()).await];
+        let out = sync(
+            &wide,
+            &mut long,
+            "widget",
+            &Plan::default(),
+            prepared,
+            "run",
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!((out.files_added, out.rows_read, out.commits), (1, 0, 1));
+        assert_eq!(long.files().unwrap()[0].path, name);
+        let read = long.read(&name).await.unwrap();
+        assert_eq!(read.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        let on_disk = dir
+            .path()
+            .join(crate::current::table::CURRENT_DIR)
+            .join(crate::registry::CUSTOM_FIELD_VALUES);
+        assert!(on_disk.join(&name).exists());
+        assert!(!on_disk.join(&stale).exists());
     }
 
     #[test]
