@@ -457,6 +457,58 @@ fn decimal_of(v: &Value) -> Option<i128> {
     }
 }
 
+/// Appends a single-column value straight from its raw JSON text when it has its kind's
+/// commonest form — a string for text (borrowed unless escaped), a JSON number, `true` or
+/// `false`, a `"YYYY-MM-DD"` date — exactly what [`append`] appends from the parsed value, and
+/// returns `true`; appends nothing and returns `false` for any other text (the general path
+/// then decides: another form, null or a misfit).
+fn append_raw(kind: Kind, b: &mut Builder, raw: &str) -> bool {
+    match (kind, b) {
+        (Kind::Text, Builder::Text(b)) if raw.starts_with('"') => {
+            match serde_json::from_str::<Cow<str>>(raw) {
+                Ok(s) => b.append_value(&*s),
+                Err(_) => return false,
+            }
+        }
+        (Kind::Number, Builder::Float(b))
+            if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
+        {
+            match serde_json::from_str::<f64>(raw) {
+                Ok(f) => b.append_value(f),
+                Err(_) => return false,
+            }
+        }
+        (Kind::YesNo, Builder::Bool(b)) => match raw {
+            "true" => b.append_value(true),
+            "false" => b.append_value(false),
+            _ => return false,
+        },
+        (Kind::Date, Builder::Date(b)) => match plain_date(raw) {
+            Some(d) => b.append_value(d),
+            None => return false,
+        },
+        _ => return false,
+    }
+    true
+}
+
+/// Days since 1970-01-01 of a JSON string `"YYYY-MM-DD"` (four, two and two digits, a valid
+/// date), as [`date_of`] reads it; `None` for anything else, which [`date_of`] then judges.
+fn plain_date(raw: &str) -> Option<i32> {
+    let b = raw.as_bytes();
+    if b.len() != 12 || b[0] != b'"' || b[11] != b'"' || b[5] != b'-' || b[8] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let d = chrono::NaiveDate::from_ymd_opt(num(1..5)? as i32, num(6..8)?, num(9..11)?)?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((d - epoch).num_days()).ok()
+}
+
 fn date_of(v: &Value) -> Option<i32> {
     let s = v.as_str()?;
     let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
@@ -673,15 +725,11 @@ pub fn widen(
             let n = e.columns.len();
             let slice = &mut builders[at..at + n];
             at += n;
-            // A text field holding a string (the commonest value) is appended from its raw
-            // text, borrowed when it has no escapes, without building a `Value`: the same
-            // string the general path below would append.
-            if e.kind == Kind::Text
-                && let (Some(r), [Builder::Text(b)]) = (raw, &mut *slice)
-                && r.get().starts_with('"')
-                && let Ok(s) = serde_json::from_str::<Cow<str>>(r.get())
+            // The commonest values (a text field's string, a number, a yes/no, a date) are
+            // appended from their raw text without building a `Value`.
+            if let (Some(r), [b]) = (raw, &mut *slice)
+                && append_raw(e.kind, b, r.get())
             {
-                b.append_value(&*s);
                 continue;
             }
             // The raw text was validated by the map's parse, so reading it again cannot fail.
@@ -1041,6 +1089,77 @@ mod tests {
         let extra = b.column_by_name("_extra").unwrap().as_string::<i32>();
         assert_eq!(extra.value(2), r#"{"cf_team":7}"#);
         assert!(extra.is_null(0) && extra.is_null(1) && extra.is_null(3));
+    }
+
+    /// The raw-text fast path appends exactly what the general path appends from the parsed
+    /// value, or leaves the value to it.
+    #[test]
+    fn raw_values_append_what_parsed_values_do() {
+        let cases: &[(Kind, &[&str])] = &[
+            (Kind::Text, &[r#""a""#, r#""R\"\u00e9""#, "7", "null", "[]"]),
+            (
+                Kind::Number,
+                &[
+                    "0",
+                    "-1.5",
+                    "12345678901234567890",
+                    "1e3",
+                    "-0",
+                    r#""5""#,
+                    "true",
+                    "1e400",
+                ],
+            ),
+            (Kind::YesNo, &["true", "false", "null", r#""true""#, "1"]),
+            (
+                Kind::Date,
+                &[
+                    r#""2024-02-29""#,
+                    r#""1969-12-31""#,
+                    r#""2023-02-29""#,
+                    r#""2024-1-05""#,
+                    r#""20240105""#,
+                    r#""+2024-01-05""#,
+                    "20240105",
+                ],
+            ),
+        ];
+        for (kind, raws) in cases {
+            let dt = kind.data_type(Part::Value);
+            let field = Field::new("c", dt.clone(), true);
+            for raw in *raws {
+                let mut fast = Builder::new(&dt, 1);
+                let took = append_raw(*kind, &mut fast, raw);
+                let mut general = Builder::new(&dt, 1);
+                let value: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                let fits =
+                    value.is_null() || append(*kind, &mut [(Part::Value, &mut general)], &value);
+                if value.is_null() {
+                    general.null();
+                }
+                if took {
+                    assert!(fits, "{kind:?} {raw}: the fast path took a misfit");
+                    assert_eq!(
+                        fast.finish(&field).to_data(),
+                        general.finish(&field).to_data(),
+                        "{kind:?} {raw}"
+                    );
+                } else {
+                    assert_eq!(fast.finish(&field).len(), 0, "{kind:?} {raw}: appended");
+                }
+            }
+        }
+        // The commonest forms do take the fast path.
+        let took = |kind: Kind, raw: &str| {
+            append_raw(
+                kind,
+                &mut Builder::new(&kind.data_type(Part::Value), 1),
+                raw,
+            )
+        };
+        assert!(took(Kind::Number, "-1.5") && took(Kind::YesNo, "false"));
+        assert!(took(Kind::Date, r#""2024-02-29""#) && took(Kind::Text, r#""a""#));
+        assert!(!took(Kind::Date, r#""2023-02-29""#) && !took(Kind::Number, r#""5""#));
     }
 
     #[test]
