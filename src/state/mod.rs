@@ -644,12 +644,14 @@ impl StateStore {
     /// Existing generations, ascending.
     pub async fn generations(&self) -> Result<Vec<u64>, StateError> {
         let dir = self.state_dir();
-        let metas: Vec<_> = self
+        // One level only: a recursive listing also walked `_state/ids/` (every stream's index
+        // files), and every state commit lists, so a run's listings grew with streams × files.
+        let metas = self
             .store
-            .list(Some(&dir))
-            .try_collect()
+            .list_with_delimiter(Some(&dir))
             .await
-            .map_err(|e| store_err("list", &dir, e))?;
+            .map_err(|e| store_err("list", &dir, e))?
+            .objects;
         let mut gens: Vec<u64> = metas
             .iter()
             .filter(|m| m.location.parts_count() == dir.parts_count() + 1)
