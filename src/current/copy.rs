@@ -227,7 +227,7 @@ fn source(
     wanted: &SchemaDescriptor,
     custom_field: Option<&str>,
 ) -> Option<Source> {
-    let raw = super::table_schema(meta.schema());
+    let raw = super::table::table_schema(meta.schema());
     for f in base.fields() {
         let r = raw.field_with_name(f.name()).ok()?;
         if r.data_type() != f.data_type() {

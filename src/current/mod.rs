@@ -42,13 +42,11 @@ pub mod values;
 use std::sync::Arc;
 
 use arrow_array::Array;
-use arrow_schema::{Field, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use futures::StreamExt;
 use object_store::path::Path;
 
-use crate::convert::{
-    DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, EXTRA_COLUMN, MERGED_INTO_COLUMN,
-};
+use crate::convert::EXTRA_COLUMN;
 use crate::registry::{CUSTOM_FIELD_VALUES, DEFINITION_FIELDS, Stream};
 use crate::storage::Destination;
 use custom::Plan;
@@ -59,47 +57,13 @@ use table::{Table, TableError, commit_counted, table_err};
 pub use crate::memory::MERGES_AT_ONCE;
 pub use custom::{Custom, Definition};
 pub use layout::{PAGE_ROWS, ROW_GROUP_ROWS, TARGET_ROWS};
+pub use table::table_schema;
 /// Bytes of changed rows one merge round holds when no budget says otherwise (a larger unit
 /// is merged in several rounds).
 pub const DEFAULT_ROUND_BYTES: usize = 16 << 20;
 
 /// What one merge did to a table (`merge_ms` is the caller's to fill): the manifest's numbers.
 pub use crate::state::ManifestCurrent as Applied;
-
-/// The table schema of a stream whose raw files have `raw` (its schema after column policies).
-pub fn table_schema(raw: &SchemaRef) -> SchemaRef {
-    let tombstone = [
-        DELETED_COLUMN,
-        DELETED_AT_COLUMN,
-        DELETED_BY_COLUMN,
-        MERGED_INTO_COLUMN,
-    ];
-    let fields: Vec<Field> = raw
-        .fields()
-        .iter()
-        .filter(|f| !tombstone.contains(&f.name().as_str()))
-        .map(|f| delta_field(f.as_ref()))
-        .collect();
-    Arc::new(Schema::new(fields))
-}
-
-/// A field as the table holds it: nullable, and timestamps in the zone Delta names `UTC`
-/// (the raw files spell it `+00:00`; the values are the same instants).
-fn delta_field(f: &Field) -> Field {
-    f.clone()
-        .with_data_type(delta_type(f.data_type()))
-        .with_nullable(true)
-}
-
-fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
-    use arrow_schema::DataType as D;
-    match t {
-        D::Timestamp(unit, Some(_)) => D::Timestamp(*unit, Some("UTC".into())),
-        D::List(item) => D::List(Arc::new(delta_field(item))),
-        D::Struct(children) => D::Struct(children.iter().map(|c| delta_field(c)).collect()),
-        other => other.clone(),
-    }
-}
 
 /// The current tables one run works on. Each is opened (its log replayed, its schema evolved)
 /// once per run and brought up to date with its log before every later use, so that a commit
@@ -881,7 +845,7 @@ async fn write_cut(
 mod tests {
     use super::*;
     use arrow_array::{Int64Array, RecordBatch, StringArray};
-    use arrow_schema::DataType;
+    use arrow_schema::{DataType, Field, Schema};
     use object_store::ObjectStoreExt;
 
     fn batch(schema: &SchemaRef, ids: std::ops::Range<i64>) -> RecordBatch {

@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::SchemaRef;
+use arrow_schema::{Field, Schema, SchemaRef};
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Remove, StructField, Transaction};
@@ -40,7 +40,9 @@ use parquet::schema::types::ColumnPath;
 use url::Url;
 
 use super::layout::FileRange;
-use crate::convert::plain_columns;
+use crate::convert::{
+    DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, MERGED_INTO_COLUMN, plain_columns,
+};
 use crate::storage::Destination;
 
 /// Where current tables live, relative to the destination prefix.
@@ -572,6 +574,41 @@ impl Table {
 
     pub fn stream_name(&self) -> &str {
         self.location.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// The table schema of a stream whose raw files have `raw` (its schema after column policies).
+pub fn table_schema(raw: &SchemaRef) -> SchemaRef {
+    let tombstone = [
+        DELETED_COLUMN,
+        DELETED_AT_COLUMN,
+        DELETED_BY_COLUMN,
+        MERGED_INTO_COLUMN,
+    ];
+    let fields: Vec<Field> = raw
+        .fields()
+        .iter()
+        .filter(|f| !tombstone.contains(&f.name().as_str()))
+        .map(|f| delta_field(f.as_ref()))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A field as the table holds it: nullable, and timestamps in the zone Delta names `UTC`
+/// (the raw files spell it `+00:00`; the values are the same instants).
+fn delta_field(f: &Field) -> Field {
+    f.clone()
+        .with_data_type(delta_type(f.data_type()))
+        .with_nullable(true)
+}
+
+fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
+    use arrow_schema::DataType as D;
+    match t {
+        D::Timestamp(unit, Some(_)) => D::Timestamp(*unit, Some("UTC".into())),
+        D::List(item) => D::List(Arc::new(delta_field(item))),
+        D::Struct(children) => D::Struct(children.iter().map(|c| delta_field(c)).collect()),
+        other => other.clone(),
     }
 }
 
