@@ -29,6 +29,10 @@ struct Faults {
     /// included, unanswered) and refuse new ones for `outage`.
     outage_on: Option<String>,
     outage: Duration,
+    /// On the first request whose bytes contain this text: forward it whole, then drop the
+    /// store's answer and cut that connection (the store did the work; the client never
+    /// hears of it). Trips `tripped` too.
+    lose_answer_on: Option<String>,
 }
 
 struct Proxy {
@@ -133,6 +137,8 @@ async fn pipe(
         return;
     };
     let (mut cbuf, mut sbuf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    // This connection carries the request whose answer is to be lost.
+    let mut losing = false;
     loop {
         tokio::select! {
             n = client.read(&mut cbuf) => {
@@ -143,6 +149,12 @@ async fn pipe(
                 let mut chunk = cbuf[..n].to_vec();
                 if faults.strip_if_none_match {
                     chunk = strip_if_none_match(&chunk);
+                }
+                if let Some(trigger) = &faults.lose_answer_on
+                    && find(&chunk, trigger.as_bytes()).is_some()
+                    && !tripped.swap(true, Ordering::SeqCst)
+                {
+                    losing = true;
                 }
                 if let Some(trigger) = &faults.outage_on
                     && find(&chunk, trigger.as_bytes()).is_some()
@@ -157,6 +169,12 @@ async fn pipe(
             }
             n = server.read(&mut sbuf) => {
                 let Ok(n) = n else { return };
+                if losing {
+                    // The store answered: the answer goes nowhere, the connection closes.
+                    drop(server);
+                    let _ = client.shutdown().await;
+                    return;
+                }
                 if n == 0 || client.write_all(&sbuf[..n]).await.is_err() {
                     return;
                 }
@@ -218,6 +236,48 @@ async fn a_short_store_outage_mid_run_is_ridden_out() {
         let rows = read_stream(&store, &prefix, name).await;
         assert_matches_truth(&stream, &truth, &dedup_latest(rows), false);
     }
+}
+
+/// Regression: a Delta commit whose answer a connection cut lost (the store had written it) was
+/// retried by the store client, found to exist, and taken by delta-rs for a concurrent
+/// writer's version, with which the merge conflicts: the stream failed (exit 3). The writer
+/// now finds its own commit in the log by its id.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_answer_was_lost_is_found_in_the_log() {
+    let sim = Sim::start(&["--scale", "0.1", "--rate-limit", "0"]);
+    let s3 = S3Server::start("lake");
+    // The first commit of the long table after its creation (version 1).
+    let commit = "PUT /lake/raw/current/custom_field_values/_delta_log/00000000000000000001.json";
+    let proxy = Proxy::start(
+        &s3.endpoint,
+        Faults {
+            lose_answer_on: Some(commit.into()),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut env = sim_env(&sim.base_url);
+    env.extend(s3.env());
+    env.push(("AWS_ENDPOINT".into(), proxy.endpoint.clone()));
+    let out = tokio::task::spawn_blocking(move || {
+        extract(
+            &[
+                "sync",
+                "--destination",
+                "s3://lake/raw",
+                "--streams",
+                STREAMS,
+            ],
+            &env,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        proxy.tripped.load(Ordering::SeqCst),
+        "the commit was never sent"
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 async fn stripping_proxy() -> (S3Server, Proxy) {

@@ -13,7 +13,10 @@
 //!   [`super::layout`] plans with.
 //! - Every commit records the run id and the state generation it belongs to
 //!   (`greenhouse.run_id`, `greenhouse.generation` in `commitInfo`, and an application
-//!   transaction `greenhouse-extract/<stream>`), so a replay after a crash is recognisable.
+//!   transaction `greenhouse-extract/<stream>`), so a replay after a crash is recognisable; and
+//!   a commit id of its own (`greenhouse.commit_id`), so that a commit the store wrote but whose
+//!   answer was lost (retried, then found to exist) is recognised as this writer's, not failed
+//!   as a conflict with itself.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -44,6 +47,14 @@ use crate::convert::{
     DELETED_AT_COLUMN, DELETED_BY_COLUMN, DELETED_COLUMN, MERGED_INTO_COLUMN, plain_columns,
 };
 use crate::storage::Destination;
+
+/// `commitInfo` key naming each commit of this writer (a UUID), by which a commit whose answer
+/// was lost is recognised in the log.
+pub const COMMIT_ID_KEY: &str = "greenhouse.commit_id";
+
+/// Latest commits searched for a commit whose answer was lost: more than the writers that can
+/// commit to one table between its attempt and the check (the streams sharing the long table).
+const LANDED_LOOKBACK: usize = 64;
 
 /// Where current tables live, relative to the destination prefix.
 pub const CURRENT_DIR: &str = "current";
@@ -516,6 +527,8 @@ impl Table {
             .map(Action::Remove)
             .chain(adds.into_iter().map(Action::Add))
             .collect();
+        // A name for this commit alone: see the error path below.
+        let commit_id = uuid::Uuid::now_v7().to_string();
         let props = CommitProperties::default()
             .with_metadata([
                 ("greenhouse.run_id".to_string(), serde_json::json!(run_id)),
@@ -523,6 +536,7 @@ impl Table {
                     "greenhouse.generation".to_string(),
                     serde_json::json!(generation),
                 ),
+                (COMMIT_ID_KEY.to_string(), serde_json::json!(commit_id)),
             ])
             .with_application_transaction(Transaction::new(
                 format!("greenhouse-extract/{}", self.stream_name()),
@@ -539,11 +553,38 @@ impl Table {
         let done = CommitBuilder::from(props)
             .with_actions(actions)
             .build(Some(snapshot), self.log_store.clone(), operation)
+            .await;
+        match done {
+            Ok(done) => {
+                // The commit's own snapshot is the table after it (no second read of the log).
+                self.table.state = Some(done.snapshot);
+                Ok(())
+            }
+            // A commit whose answer was lost (a store outage cut the connection after the
+            // store wrote it) is retried by the store client and then found to exist: delta-rs
+            // takes that version for a concurrent writer's, with which a merge conflicts. It is
+            // ours when the log holds this commit's id: the table then is as committed.
+            Err(e) => match self.landed(&commit_id).await {
+                Ok(true) => Ok(()),
+                _ => Err(self.err(format!("commit failed: {e}"))),
+            },
+        }
+    }
+
+    /// Whether one of the table's latest commits is the one named `commit_id` (the table is
+    /// brought up to date with its log on the way).
+    async fn landed(&mut self, commit_id: &str) -> Result<bool, TableError> {
+        use futures::TryStreamExt;
+        self.refresh().await?;
+        let recent: Vec<_> = self
+            .table
+            .history(Some(LANDED_LOOKBACK))
+            .try_collect()
             .await
-            .map_err(|e| self.err(format!("commit failed: {e}")))?;
-        // The commit's own snapshot is the table after it (no second read of the log).
-        self.table.state = Some(done.snapshot);
-        Ok(())
+            .map_err(|e| self.err(format!("cannot read its history: {e}")))?;
+        Ok(recent
+            .iter()
+            .any(|c| c.info.get(COMMIT_ID_KEY).and_then(|v| v.as_str()) == Some(commit_id)))
     }
 
     /// Deletes the data files no version within `retention` needs (`full`: also files no
