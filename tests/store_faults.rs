@@ -191,38 +191,38 @@ async fn pipe(
 
 const STREAMS: &str = "candidates,users,jobs";
 
+/// A sync of `STREAMS` from a small simulator to `s3://lake/raw` on the S3 test server, through
+/// a proxy with `faults`.
+async fn sync_through(faults: Faults) -> (Sim, S3Server, Proxy, std::process::Output) {
+    let sim = Sim::start(&["--scale", "0.1", "--rate-limit", "0"]);
+    let s3 = S3Server::start("lake");
+    let proxy = Proxy::start(&s3.endpoint, faults).await;
+    let mut env = sim_env(&sim.base_url);
+    env.extend(s3.env());
+    env.push(("AWS_ENDPOINT".into(), proxy.endpoint.clone()));
+    let args = [
+        "sync",
+        "--destination",
+        "s3://lake/raw",
+        "--streams",
+        STREAMS,
+    ];
+    let out = tokio::task::spawn_blocking(move || extract(&args, &env))
+        .await
+        .unwrap();
+    (sim, s3, proxy, out)
+}
+
 /// Regression: a 1.5 s S3 blip failed the streams committing at that moment (exit 3): the store
 /// client gave up after 5 retries within about a second.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_short_store_outage_mid_run_is_ridden_out() {
-    let sim = Sim::start(&["--scale", "0.1", "--rate-limit", "0"]);
-    let s3 = S3Server::start("lake");
-    let proxy = Proxy::start(
-        &s3.endpoint,
-        Faults {
-            outage_on: Some("PUT /lake/raw/_state/state-0000000001.json".into()),
-            outage: Duration::from_millis(1500),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let mut env = sim_env(&sim.base_url);
-    env.extend(s3.env());
-    env.push(("AWS_ENDPOINT".into(), proxy.endpoint.clone()));
-    let out = tokio::task::spawn_blocking(move || {
-        extract(
-            &[
-                "sync",
-                "--destination",
-                "s3://lake/raw",
-                "--streams",
-                STREAMS,
-            ],
-            &env,
-        )
+    let (sim, s3, proxy, out) = sync_through(Faults {
+        outage_on: Some("PUT /lake/raw/_state/state-0000000001.json".into()),
+        outage: Duration::from_millis(1500),
+        ..Faults::default()
     })
-    .await
-    .unwrap();
+    .await;
     assert!(
         proxy.tripped.load(Ordering::SeqCst),
         "the outage never happened"
@@ -244,35 +244,13 @@ async fn a_short_store_outage_mid_run_is_ridden_out() {
 /// now finds its own commit in the log by its id.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_commit_whose_answer_was_lost_is_found_in_the_log() {
-    let sim = Sim::start(&["--scale", "0.1", "--rate-limit", "0"]);
-    let s3 = S3Server::start("lake");
     // The first commit of the long table after its creation (version 1).
     let commit = "PUT /lake/raw/current/custom_field_values/_delta_log/00000000000000000001.json";
-    let proxy = Proxy::start(
-        &s3.endpoint,
-        Faults {
-            lose_answer_on: Some(commit.into()),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let mut env = sim_env(&sim.base_url);
-    env.extend(s3.env());
-    env.push(("AWS_ENDPOINT".into(), proxy.endpoint.clone()));
-    let out = tokio::task::spawn_blocking(move || {
-        extract(
-            &[
-                "sync",
-                "--destination",
-                "s3://lake/raw",
-                "--streams",
-                STREAMS,
-            ],
-            &env,
-        )
+    let (_sim, _s3, proxy, out) = sync_through(Faults {
+        lose_answer_on: Some(commit.into()),
+        ..Faults::default()
     })
-    .await
-    .unwrap();
+    .await;
     assert!(
         proxy.tripped.load(Ordering::SeqCst),
         "the commit was never sent"

@@ -986,6 +986,24 @@ mod tests {
         version: i64,
         tombstones: &[i64],
     ) -> Path {
+        let names = StringArray::from_iter_values(ids.iter().map(|i| format!("name{i}-{version}")));
+        let names: arrow_array::ArrayRef = Arc::new(names);
+        let value = |name: &str| (name == "name").then(|| names.clone());
+        raw_rows(dest, stream, key, (&ids, tombstones), version, None, value).await
+    }
+
+    /// A raw file of `stream` holding `ids` in that order (`tombstones` among them marked
+    /// deleted): the columns `value` gives, `updated_at` and `_extracted_at` = `version`, every
+    /// other column null (or any value where it is required); row groups of `group_rows`.
+    async fn raw_rows(
+        dest: &Destination,
+        stream: &Stream,
+        key: &str,
+        (ids, tombstones): (&[i64], &[i64]),
+        version: i64,
+        group_rows: Option<usize>,
+        value: impl Fn(&str) -> Option<arrow_array::ArrayRef>,
+    ) -> Path {
         use arrow_array::{ArrayRef, TimestampMicrosecondArray};
         let schema = crate::privacy::raw_schema(&Default::default(), stream);
         let rows = ids.len();
@@ -997,11 +1015,11 @@ mod tests {
                     Arc::new(TimestampMicrosecondArray::from(vec![v; rows]).with_timezone("+00:00"))
                         as ArrayRef
                 };
+                if let Some(column) = value(f.name()) {
+                    return column;
+                }
                 match f.name().as_str() {
-                    "id" => Arc::new(Int64Array::from(ids.clone())),
-                    "name" => Arc::new(StringArray::from_iter_values(
-                        ids.iter().map(|i| format!("name{i}-{version}")),
-                    )),
+                    "id" => Arc::new(Int64Array::from(ids.to_vec())),
                     "updated_at" => ts(version),
                     crate::convert::EXTRACTED_AT_COLUMN => ts(version),
                     crate::convert::DELETED_COLUMN => Arc::new(arrow_array::BooleanArray::from(
@@ -1024,11 +1042,17 @@ mod tests {
             })
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let props = group_rows.map(|rows| {
+            parquet::file::properties::WriterProperties::builder()
+                .set_max_row_group_row_count(Some(rows))
+                .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+                .build()
+        });
         let mut buf = Vec::new();
-        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, props).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
-        let key = dest.prefix.clone().join("departments").join(key);
+        let key = dest.prefix.clone().join(stream.name.as_str()).join(key);
         dest.store.put(&key, buf.into()).await.unwrap();
         key
     }
@@ -1193,65 +1217,27 @@ mod tests {
         tombstones: &[i64],
         group_rows: usize,
     ) -> Path {
-        use arrow_array::{ArrayRef, TimestampMicrosecondArray};
-        let schema = crate::privacy::raw_schema(&Default::default(), stream);
-        let rows = ids.len();
-        let columns: Vec<ArrayRef> = schema
-            .fields()
-            .iter()
-            .map(|f| -> ArrayRef {
-                let ts = || {
-                    Arc::new(TimestampMicrosecondArray::from(vec![1; rows]).with_timezone("+00:00"))
-                        as ArrayRef
+        let first: arrow_array::ArrayRef = Arc::new(StringArray::from_iter_values(
+            ids.iter().map(|i| format!("first{i}")),
+        ));
+        let custom: arrow_array::ArrayRef =
+            Arc::new(StringArray::from_iter_values(ids.iter().map(|i| {
+                let size = if *i == 7 {
+                    "\"big\"".to_string()
+                } else {
+                    i.to_string()
                 };
-                match f.name().as_str() {
-                    "id" => Arc::new(Int64Array::from(ids.clone())),
-                    "first_name" => Arc::new(StringArray::from_iter_values(
-                        ids.iter().map(|i| format!("first{i}")),
-                    )),
-                    "custom_fields" => Arc::new(StringArray::from_iter_values(ids.iter().map(
-                        |i| {
-                            let size = if *i == 7 {
-                                "\"big\"".to_string()
-                            } else {
-                                i.to_string()
-                            };
-                            format!(
-                                r#"{{"team":{{"type":"short_text","value":"t{i}"}},"size":{{"type":"number","value":{size}}}}}"#
-                            )
-                        },
-                    ))),
-                    "updated_at" | crate::convert::EXTRACTED_AT_COLUMN => ts(),
-                    crate::convert::DELETED_COLUMN => Arc::new(arrow_array::BooleanArray::from(
-                        ids.iter()
-                            .map(|i| tombstones.contains(i))
-                            .collect::<Vec<_>>(),
-                    )),
-                    _ if f.is_nullable() => arrow_array::new_null_array(f.data_type(), rows),
-                    _ => match f.data_type() {
-                        DataType::Timestamp(..) => ts(),
-                        DataType::Utf8 => Arc::new(StringArray::from(vec!["run"; rows])),
-                        DataType::Int64 => Arc::new(Int64Array::from(vec![0; rows])),
-                        DataType::Boolean => {
-                            Arc::new(arrow_array::BooleanArray::from(vec![false; rows]))
-                        }
-                        other => panic!("no test value for a required {other} column"),
-                    },
-                }
-            })
-            .collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_max_row_group_row_count(Some(group_rows))
-            .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-            .build();
-        let mut buf = Vec::new();
-        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props)).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
-        let key = dest.prefix.clone().join("candidates").join(key);
-        dest.store.put(&key, buf.into()).await.unwrap();
-        key
+                format!(
+                    r#"{{"team":{{"type":"short_text","value":"t{i}"}},"size":{{"type":"number","value":{size}}}}}"#
+                )
+            })));
+        let value = |name: &str| match name {
+            "first_name" => Some(first.clone()),
+            "custom_fields" => Some(custom.clone()),
+            _ => None,
+        };
+        let rows = (&ids[..], tombstones);
+        raw_rows(dest, stream, key, rows, 1, Some(group_rows), value).await
     }
 
     /// The candidates table's rows as (id, first_name, cf_team, cf_size, _extra), sorted.

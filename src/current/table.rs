@@ -189,13 +189,11 @@ impl Table {
     }
 
     async fn connect(dest: &Destination, stream: &str) -> Result<(Table, bool), TableError> {
-        let location = format!("{}/{CURRENT_DIR}/{stream}", dest.url.trim_end_matches('/'));
+        let (location, store) = table_dir(dest, stream);
         let err = |detail: String| TableError {
             location: location.clone(),
             detail,
         };
-        let dir = dest.prefix.clone().join(CURRENT_DIR).join(stream);
-        let store: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(dest.store.clone(), dir));
         let url = table_url(&location).map_err(err)?;
         // delta-rs reads through a store whose root is the URL's root: the bucket's for a cloud
         // store (the destination's own), the filesystem's for a local folder (whose own store
@@ -653,6 +651,17 @@ fn delta_type(t: &arrow_schema::DataType) -> arrow_schema::DataType {
     }
 }
 
+/// The table of `stream` on `dest`: its location (for messages and delta-rs) and its directory
+/// as a store of its own.
+fn table_dir(dest: &Destination, stream: &str) -> (String, Arc<dyn ObjectStore>) {
+    let location = format!("{}/{CURRENT_DIR}/{stream}", dest.url.trim_end_matches('/'));
+    let dir = dest.prefix.clone().join(CURRENT_DIR).join(stream);
+    (
+        location,
+        Arc::new(PrefixStore::new(dest.store.clone(), dir)),
+    )
+}
+
 /// Puts a data file's bytes (`buf`, holding `rows` rows whose `key` spans `range`) at `path`
 /// in `store`, the directory of the table at `location`, and returns its `add` action.
 async fn upload_to(
@@ -728,28 +737,29 @@ pub async fn put_uncommitted(
     key: &str,
     range: (i64, i64),
 ) -> Result<Add, TableError> {
-    let location = format!("{}/{CURRENT_DIR}/{stream}", dest.url.trim_end_matches('/'));
-    let dir = dest.prefix.clone().join(CURRENT_DIR).join(stream);
-    let store = PrefixStore::new(dest.store.clone(), dir);
+    let (location, store) = table_dir(dest, stream);
     let rows = file.rows;
     let buf = file.writer.into_inner().map_err(|e| TableError {
         location: location.clone(),
         detail: e.to_string(),
     })?;
     let file = (buf, rows, range);
-    upload_to(&store, &location, file, name, key, PutMode::Overwrite).await
+    upload_to(
+        store.as_ref(),
+        &location,
+        file,
+        name,
+        key,
+        PutMode::Overwrite,
+    )
+    .await
 }
 
 /// Deletes a file [`put_uncommitted`] wrote for a commit that will not happen (as
 /// [`Table::discard`]).
 pub async fn discard_uncommitted(dest: &Destination, stream: &str, name: &str) {
-    let key = dest
-        .prefix
-        .clone()
-        .join(CURRENT_DIR)
-        .join(stream)
-        .join(name);
-    let _ = dest.store.delete(&key).await;
+    let (_, store) = table_dir(dest, stream);
+    let _ = store.delete(&Path::from(name)).await;
 }
 
 /// A data file being encoded: each part is encoded as it is written, so only the compressed

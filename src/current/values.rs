@@ -117,14 +117,17 @@ pub async fn sync(
 mod tests {
     use super::*;
 
-    /// A run killed after writing a long file and before committing it left the object
-    /// behind: the next sync replaces it instead of failing on it for ever (found by the
-    /// `kill -9` sweep of tests/soak.rs).
-    #[tokio::test]
-    async fn a_crashed_runs_uncommitted_long_file_is_replaced() {
+    /// A destination holding a wide table `widgets` with one committed file (ids 1 and 2) and an
+    /// empty long table; with that file's long name.
+    async fn widgets_and_long() -> (
+        tempfile::TempDir,
+        crate::storage::Destination,
+        Table,
+        Table,
+        String,
+    ) {
         use arrow_array::{Int64Array, RecordBatch};
         use arrow_schema::{DataType, Field, Schema};
-        use object_store::ObjectStoreExt;
         use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
@@ -136,13 +139,23 @@ mod tests {
         let add = wide.write(&batch, 1, 2).await.unwrap();
         let name = long_name("widget", &add.path);
         wide.commit(Vec::new(), vec![add], "run", 1).await.unwrap();
-        let mut long = Table::open(
+        let long = Table::open(
             &dest,
             crate::registry::CUSTOM_FIELD_VALUES,
             &custom::long_schema(),
         )
         .await
         .unwrap();
+        (dir, dest, wide, long, name)
+    }
+
+    /// A run killed after writing a long file and before committing it left the object
+    /// behind: the next sync replaces it instead of failing on it for ever (found by the
+    /// `kill -9` sweep of tests/soak.rs).
+    #[tokio::test]
+    async fn a_crashed_runs_uncommitted_long_file_is_replaced() {
+        use object_store::ObjectStoreExt;
+        let (_dir, dest, wide, mut long, name) = widgets_and_long().await;
         let leftover = dest
             .prefix
             .clone()
@@ -175,25 +188,8 @@ mod tests {
     #[tokio::test]
     async fn prepared_long_files_are_committed_or_deleted() {
         use arrow_array::{Int64Array, RecordBatch, StringArray};
-        use arrow_schema::{DataType, Field, Schema};
         use std::sync::Arc;
-        let dir = tempfile::tempdir().unwrap();
-        let dest = crate::storage::open(dir.path().to_str().unwrap()).unwrap();
-        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
-        let mut wide = Table::open(&dest, "widgets", &schema).await.unwrap();
-        let batch =
-            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2]))])
-                .unwrap();
-        let add = wide.write(&batch, 1, 2).await.unwrap();
-        let name = long_name("widget", &add.path);
-        wide.commit(Vec::new(), vec![add], "run", 1).await.unwrap();
-        let mut long = Table::open(
-            &dest,
-            crate::registry::CUSTOM_FIELD_VALUES,
-            &custom::long_schema(),
-        )
-        .await
-        .unwrap();
+        let (dir, dest, wide, mut long, name) = widgets_and_long().await;
         // A long row the wide file cannot give (it has no custom-field column): proof that the
         // prepared file is the one committed.
         let long_schema = custom::long_schema();
